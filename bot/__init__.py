@@ -1,0 +1,3 @@
+"""incident-bot core: configuration, persistence, triage, approvals, executors, audit, composition."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP-facing handlers: alert webhook parsing and friends."""

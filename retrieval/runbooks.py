@@ -1,0 +1,173 @@
+"""Runbooks: Markdown files with YAML front matter, and matching them to an incident.
+
+Front matter fields: ``id``, ``title``, ``services``, ``alert_names``, ``labels`` (exact-value matchers),
+``models``, ``steps``, optional ``actions`` (``id``, ``title``, ``type``, ``url``, ``approvers``, ``params``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retrieval.types import Query
+
+_FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.S)
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+ACTION_TYPES = frozenset({"webhook"})
+
+
+class RunbookError(ValueError):
+    pass
+
+
+@dataclass
+class RunbookAction:
+    id: str
+    title: str
+    type: str
+    url: str
+    approvers: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Runbook:
+    id: str
+    title: str
+    services: list[str] = field(default_factory=list)
+    alert_names: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    actions: list[RunbookAction] = field(default_factory=list)
+    body: str = ""
+    path: str | None = None
+
+    def to_spec(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Runbook:
+        data = dict(spec)
+        data["actions"] = [RunbookAction(**a) for a in data.get("actions", [])]
+        return cls(**data)
+
+    def action(self, action_id: str) -> RunbookAction | None:
+        return next((a for a in self.actions if a.id == action_id), None)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(repr(self.to_spec()).encode()).hexdigest()
+
+    def search_text(self) -> str:
+        return "\n".join([self.title, *self.alert_names, *self.steps, self.body[:2000]])
+
+
+@dataclass
+class RunbookMatch:
+    runbook: Runbook
+    score: float
+    why: list[str]
+
+
+def _str_list(value: Any, name: str, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        raise RunbookError(f"{where}: '{name}' must be a list of strings")
+    return [str(v) for v in value]
+
+
+def parse_runbook(text: str, path: str | None = None) -> Runbook:
+    where = path or "<runbook>"
+    m = _FRONT.match(text.lstrip("\ufeff"))
+    if not m:
+        raise RunbookError(f"{where}: no YAML front matter (a '---' block at the top)")
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise RunbookError(f"{where}: invalid YAML front matter: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise RunbookError(f"{where}: front matter must be a mapping")
+    rb_id = str(meta.get("id") or (Path(path).stem if path else ""))
+    if not _ID.match(rb_id):
+        raise RunbookError(f"{where}: 'id' must be lowercase letters, digits, '.', '_' or '-'")
+    if not meta.get("title"):
+        raise RunbookError(f"{where}: 'title' is required")
+    labels = meta.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise RunbookError(f"{where}: 'labels' must be a mapping of label name to value")
+    actions = []
+    for i, raw in enumerate(meta.get("actions") or []):
+        aw = f"{where}: actions[{i}]"
+        if not isinstance(raw, dict):
+            raise RunbookError(f"{aw} must be a mapping")
+        for key in ("id", "title", "url"):
+            if not raw.get(key):
+                raise RunbookError(f"{aw}: '{key}' is required")
+        a_type = str(raw.get("type", "webhook"))
+        if a_type not in ACTION_TYPES:
+            raise RunbookError(f"{aw}: unknown type '{a_type}' (known: {', '.join(sorted(ACTION_TYPES))})")
+        params = raw.get("params") or {}
+        if not isinstance(params, dict):
+            raise RunbookError(f"{aw}: 'params' must be a mapping")
+        actions.append(RunbookAction(
+            id=str(raw["id"]), title=str(raw["title"]), type=a_type, url=str(raw["url"]),
+            approvers=_str_list(raw.get("approvers"), "approvers", aw), params=params,
+        ))
+    if len({a.id for a in actions}) != len(actions):
+        raise RunbookError(f"{where}: action ids must be unique")
+    return Runbook(
+        id=rb_id, title=str(meta["title"]),
+        services=_str_list(meta.get("services"), "services", where),
+        alert_names=_str_list(meta.get("alert_names"), "alert_names", where),
+        labels={str(k): str(v) for k, v in labels.items()},
+        models=_str_list(meta.get("models"), "models", where),
+        steps=_str_list(meta.get("steps"), "steps", where),
+        actions=actions, body=m.group(2).strip(), path=path,
+    )
+
+
+def load_runbooks(directory: Path) -> tuple[list[Runbook], list[str]]:
+    """Parse every ``*.md`` under ``directory``; returns (runbooks, errors). A bad file never hides the rest."""
+    runbooks: list[Runbook] = []
+    errors: list[str] = []
+    for p in sorted(Path(directory).rglob("*.md")):
+        if p.name.lower() == "readme.md":
+            continue
+        try:
+            runbooks.append(parse_runbook(p.read_text(encoding="utf-8"), str(p)))
+        except (RunbookError, UnicodeDecodeError) as exc:
+            errors.append(str(exc))
+    return runbooks, errors
+
+
+def match_runbooks(query: Query, runbooks: list[Runbook]) -> list[RunbookMatch]:
+    """Rule matching on front matter; every point of score comes with the rule that earned it."""
+    out: list[RunbookMatch] = []
+    for rb in runbooks:
+        score, why = 0.0, []
+        if query.alert_name and query.alert_name.lower() in {a.lower() for a in rb.alert_names}:
+            score += 3.0
+            why.append(f"alert name {query.alert_name}")
+        if query.model and query.model.lower() in {m.lower() for m in rb.models}:
+            score += 3.0
+            why.append(f"model {query.model}")
+        if query.service and query.service.lower() in {s.lower() for s in rb.services}:
+            score += 2.0
+            why.append(f"service {query.service}")
+        matched = [k for k, v in rb.labels.items() if query.labels.get(k) == v]
+        if rb.labels and len(matched) == len(rb.labels):
+            score += 1.0
+            why.append("labels " + ", ".join(f"{k}={rb.labels[k]}" for k in matched))
+        if score > 0:
+            out.append(RunbookMatch(rb, score, why))
+    out.sort(key=lambda m: (-m.score, m.runbook.id))
+    return out
