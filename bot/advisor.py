@@ -1,0 +1,90 @@
+"""Advice for an incident: similar past incidents and the best runbook, stored as suggestions.
+
+Suggestions are stored so a message update (ack, resolve, new alert) re-renders the same advice
+without searching again, and so 👍/👎 feedback can be tied to the features that ranked each match.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.knowledge import KnowledgeBase
+from bot.models import Feedback, Incident, KnowledgeDocument, Suggestion
+from bot.notifier import IncidentView
+from bot.runbook_store import all_runbooks, get_runbook
+from retrieval.runbooks import RunbookMatch, match_runbooks
+from retrieval.types import Document, Match, Query
+
+
+def query_for(incident: Incident) -> Query:
+    alerts = incident.alerts
+    texts = [incident.title]
+    labels: dict[str, str] = {}
+    for a in alerts[:10]:
+        texts.extend([a.name, a.summary, a.description])
+        labels.update(a.labels or {})
+    return Query(
+        text="\n".join(dict.fromkeys(t for t in texts if t)),
+        service=incident.service, alert_name=alerts[0].name if alerts else None,
+        labels=labels, model=incident.model_name,
+    )
+
+
+class Advisor:
+    def __init__(self, *, kb: KnowledgeBase, top_k: int = 3) -> None:
+        self._kb = kb
+        self._top_k = top_k
+
+    def advise(self, session: Session, incident: Incident) -> IncidentView:
+        """Search, pick a runbook, store both as the incident's suggestions (replacing earlier ones)."""
+        query = query_for(incident)
+        excluded = unhelpful_targets(session, incident.id)
+        query.exclude_ids = frozenset(excluded.get("document", set()))
+        matches = self._kb.search(query, top_k=self._top_k)
+        rb_excluded = excluded.get("runbook", set())
+        rb_matches = [m for m in match_runbooks(query, all_runbooks(session)) if m.runbook.id not in rb_excluded]
+        best = rb_matches[0] if rb_matches else None
+        incident.runbook_id = best.runbook.id if best else None
+        session.execute(delete(Suggestion).where(Suggestion.incident_id == incident.id))
+        for rank, m in enumerate(matches):
+            session.add(Suggestion(incident_id=incident.id, target_kind="document", target_id=m.id, rank=rank,
+                                   score=float(m.score), why=list(m.why), features=dict(m.features)))
+        if best is not None:
+            session.add(Suggestion(incident_id=incident.id, target_kind="runbook", target_id=best.runbook.id,
+                                   rank=0, score=float(best.score), why=list(best.why), features={}))
+        return IncidentView(incident, list(incident.alerts), matches, best)
+
+    def stored_view(self, session: Session, incident: Incident) -> IncidentView:
+        """The advice as stored for this incident (no new search)."""
+        rows = list(session.scalars(
+            select(Suggestion).where(Suggestion.incident_id == incident.id).order_by(Suggestion.rank)))
+        doc_rows = [r for r in rows if r.target_kind == "document"]
+        docs = {d.external_id: d for d in session.scalars(
+            select(KnowledgeDocument).where(KnowledgeDocument.external_id.in_([r.target_id for r in doc_rows])))}
+        matches = [Match(id=r.target_id, title=docs[r.target_id].title, score=r.score, why=list(r.why),
+                         document=_document(docs[r.target_id]), features=dict(r.features))
+                   for r in doc_rows if r.target_id in docs]
+        runbook = None
+        rb_row = next((r for r in rows if r.target_kind == "runbook"), None)
+        if rb_row is not None:
+            rb = get_runbook(session, rb_row.target_id)
+            if rb is not None:
+                runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why))
+        return IncidentView(incident, list(incident.alerts), matches, runbook)
+
+
+def unhelpful_targets(session: Session, incident_id: int) -> dict[str, set[str]]:
+    """Matches someone marked 👎 for this incident: never suggested for it again."""
+    out: dict[str, set[str]] = {}
+    rows = session.execute(select(Feedback.target_kind, Feedback.target_id)
+                           .where(Feedback.incident_id == incident_id, Feedback.helpful.is_(False)))
+    for kind, target in rows:
+        out.setdefault(kind, set()).add(target)
+    return out
+
+
+def _document(row: KnowledgeDocument) -> Document:
+    return Document(id=row.external_id, title=row.title, text=row.text, service=row.service,
+                    root_cause=row.root_cause, resolution=row.resolution, created_at=row.created_at,
+                    url=row.url, meta=dict(row.meta or {}))

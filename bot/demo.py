@@ -1,0 +1,191 @@
+"""`incident-bot demo`: the whole flow on embedded defaults, no Slack account needed.
+
+A temporary SQLite database, the bundled knowledge base and runbooks, the real embedding model, the
+real HTTP server on a local port, a local stand-in for the Slack Web API and a local webhook target.
+Alerts are replayed through the real endpoints and buttons are clicked through signed payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from bot import audit
+from bot.app import Runtime, build_runtime
+from bot.config import SAMPLE_DATA, Settings
+from bot.models import Incident
+from bot.slack_stub import (
+    ApiCall, SlackStub, block_action_body, find_button, signed_headers, view_submission_body,
+)
+from bot.webhook_target import WebhookTarget
+from handlers.blocks import render_text
+
+ALERTS = SAMPLE_DATA / "alerts"
+
+
+def _rule(title: str) -> None:
+    print(f"\n{'=' * 12} {title} {'=' * max(0, 70 - len(title))}")
+
+
+class Demo:
+    def __init__(self, rt: Runtime, stub: SlackStub, base: str, secret: str, token: str) -> None:
+        self.rt, self.stub, self.base, self.secret = rt, stub, base, secret
+        self.http = httpx.Client(base_url=base, timeout=60)
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    def send_alert(self, source: str, file: str) -> dict[str, Any]:
+        body = (ALERTS / file).read_bytes()
+        resp = self.http.post(f"/alerts/{source}", content=body,
+                              headers={**self.auth, "Content-Type": "application/json"})
+        print(f"POST /alerts/{source} ({file}) -> {resp.status_code} {resp.text}")
+        return dict(resp.json())
+
+    def wait_calls(self, method: str, count: int) -> list[ApiCall]:
+        self.stub.wait_for(lambda calls: sum(c.method == method for c in calls) >= count, timeout=60)
+        return self.stub.of(method)
+
+    def click(self, user: str, message: ApiCall, label: str, channel: str = "C0INCIDENTS") -> None:
+        button = find_button(message.params["blocks"], label)
+        ts = message.params.get("ts") or message.response["ts"]
+        body = block_action_body(user=user, button=button, channel=channel, message_ts=ts)
+        resp = self.http.post("/slack/events", content=body, headers=signed_headers(self.secret, body))
+        print(f"<{user}> clicks [{button['text']['text']}] -> HTTP {resp.status_code}")
+
+    def show(self, call: ApiCall) -> None:
+        where = f" (thread {call.params['thread_ts']})" if call.params.get("thread_ts") else ""
+        print(f"--- Slack {call.method} to {call.params.get('channel')}{where}")
+        if call.params.get("blocks"):
+            print(render_text(call.params["blocks"]))
+        else:
+            print(call.params.get("text"))
+
+
+def run_demo(*, keep_db: Path | None = None) -> int:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="incident-bot-demo-")))
+        db_path = keep_db or tmp / "demo.db"
+        stub = stack.enter_context(SlackStub())
+        hmac_secret, signing_secret, token = (secrets.token_hex(16) for _ in range(3))
+        target = stack.enter_context(WebhookTarget(secret=hmac_secret))
+        settings = Settings(
+            _env_file=None, database_url=f"sqlite:///{db_path}", slack_bot_token="xoxb-demo",  # noqa: S106
+            slack_signing_secret=signing_secret, slack_api_url=stub.base_url, incident_channel="#incidents",
+            alert_webhook_token=token, runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url,
+            executor_hmac_secret=hmac_secret,
+        )
+        _rule("setup")
+        print(f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}")
+        print("loading the embedding model (all-MiniLM-L6-v2, bundled) ...")
+        rt = build_runtime(settings)
+        stack.callback(rt.close)
+        report = rt.service.s.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
+        print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(rt.http, log_level="warning", lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        stack.callback(thread.join, 10)
+        stack.callback(setattr, server, "should_exit", True)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        demo = Demo(rt, stub, base, signing_secret, token)
+        demo.http.get("/healthz")  # the server is up once this answers
+        return _script(demo, target, settings)
+    return 1
+
+
+def _script(demo: Demo, target: WebhookTarget, settings: Settings) -> int:
+    _rule("1. Alertmanager group fires (checkout)")
+    demo.send_alert("alertmanager", "alertmanager_checkout.json")
+    checkout_msg = demo.wait_calls("chat.postMessage", 1)[0]
+    demo.show(checkout_msg)
+
+    _rule("2. The same group again (dedup: nothing new is posted)")
+    demo.send_alert("alertmanager", "alertmanager_checkout.json")
+
+    _rule("3. ML monitor: fraud-model drift")
+    demo.send_alert("model", "model_drift.json")
+    model_msg = demo.wait_calls("chat.postMessage", 2)[1]
+    demo.show(model_msg)
+
+    _rule("4. On-call requests the runbook action; prompt in the thread")
+    demo.click("U0ONCALL1", checkout_msg, "Request:")
+    prompt = demo.wait_calls("chat.postMessage", 3)[2]
+    demo.show(prompt)
+
+    _rule("5. The requester tries to approve their own request")
+    demo.click("U0ONCALL1", prompt, "Approve")
+    demo.show(demo.wait_calls("chat.postEphemeral", 1)[0])
+
+    _rule("6. An approver on the list approves: the action runs once")
+    demo.click("U0SRELEAD", prompt, "Approve")
+    demo.wait_calls("chat.postMessage", 4)
+    demo.show(demo.stub.of("chat.update")[-1])
+    demo.show(demo.stub.of("chat.postMessage")[3])
+    got = target.received[-1]
+    print(f"webhook target received POST {got.path} signature_ok={got.signature_ok} "
+          f"idempotency_key={got.idempotency_key} body={json.dumps(got.body)[:160]}")
+
+    _rule("7. A double click on Approve runs nothing more")
+    demo.click("U0SRELEAD", prompt, "Approve")
+    demo.show(demo.wait_calls("chat.postEphemeral", 2)[1])
+    print(f"webhook calls so far: {len(target.received)}")
+
+    _rule("8. The ML owner approves the model rollback")
+    demo.click("U0ONCALL1", model_msg, "Request:")
+    rollback_prompt = demo.wait_calls("chat.postMessage", 5)[4]
+    demo.click("U0MLOWNER", rollback_prompt, "Approve")
+    demo.wait_calls("chat.postMessage", 6)
+    demo.show(demo.stub.of("chat.postMessage")[5])
+
+    _rule("9. Alertmanager sends resolved: the message is updated, not re-posted")
+    n_updates = len(demo.stub.of("chat.update"))
+    demo.send_alert("alertmanager", "alertmanager_checkout_resolved.json")
+    demo.wait_calls("chat.update", n_updates + 1)
+    demo.show(demo.stub.of("chat.update")[-1])
+
+    _rule("10. The ML owner resolves the drift incident with an RCA note (learned for next time)")
+    demo.click("U0MLOWNER", model_msg, "Resolve")
+    modal = demo.wait_calls("views.open", 1)[0].params["view"]
+    note = ("Upstream merchant_category mapping changed in the payments ETL; fraud-model v12 saw unseen "
+            "categories. Rolled the champion alias back to v11 and pinned the mapping version.")
+    body = view_submission_body(user="U0MLOWNER", view=modal, values={"rca": {"rca_note": {"value": note}}})
+    resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
+    print(f"<U0MLOWNER> submits the resolve form -> HTTP {resp.status_code}")
+    demo.wait_calls("chat.update", n_updates + 2)
+    hits = demo.rt.service.s.kb.search(_query("merchant_category mapping changed fraud-model drift"), top_k=3)
+    print("kb search 'merchant_category mapping changed fraud-model drift':")
+    for m in hits:
+        print(f"  {m.score:.3f}  {m.id:14} {m.title[:60]}  [{'; '.join(m.why[:3])}]")
+
+    _rule("11. Audit trail")
+    with demo.rt.service.s.sessions() as session:
+        for incident in _incidents(session):
+            print(f"incident #{incident.id} {incident.title[:60]} [{incident.status}]")
+            for ev in audit.trail(session, incident_id=incident.id):
+                detail = ", ".join(f"{k}={v}" for k, v in ev.detail.items())
+                print(f"  {ev.at:%H:%M:%S} {ev.event:24} by {ev.actor:12} {detail[:90]}")
+    _rule("done")
+    print(f"Slack Web API calls: {len(demo.stub.calls)}; action webhooks run: {len(target.received)}")
+    return 0
+
+
+def _query(text: str):  # type: ignore[no-untyped-def]
+    from retrieval.types import Query
+
+    return Query(text=text)
+
+
+def _incidents(session: Any) -> list[Incident]:
+    from sqlalchemy import select
+
+    return list(session.scalars(select(Incident).order_by(Incident.id)))

@@ -1,0 +1,54 @@
+"""Runbooks in the database: imported from a folder of Markdown files, read back as retrieval Runbooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import audit
+from bot.db_types import utcnow
+from bot.models import Runbook as RunbookRow
+from retrieval.runbooks import Runbook, load_runbooks
+
+
+@dataclass
+class RunbookImport:
+    inserted: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def import_dir(session: Session, directory: Path, *, actor: str = "cli") -> RunbookImport:
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"runbooks directory not found: {directory}")
+    runbooks, errors = load_runbooks(directory)
+    report = RunbookImport(errors=errors)
+    for rb in runbooks:
+        row = session.get(RunbookRow, rb.id)
+        spec = rb.to_spec()
+        if row is None:
+            session.add(RunbookRow(id=rb.id, title=rb.title, path=rb.path, spec=spec, content_hash=rb.content_hash))
+            report.inserted.append(rb.id)
+        elif row.content_hash != rb.content_hash:
+            row.title, row.path, row.spec, row.content_hash = rb.title, rb.path, spec, rb.content_hash
+            row.updated_at = utcnow()
+            report.updated.append(rb.id)
+        else:
+            report.unchanged.append(rb.id)
+    if report.inserted or report.updated:
+        audit.record(session, event="runbooks.imported", actor=actor, directory=str(directory),
+                     inserted=report.inserted, updated=report.updated)
+    return report
+
+
+def all_runbooks(session: Session) -> list[Runbook]:
+    return [Runbook.from_spec(r.spec) for r in session.scalars(select(RunbookRow).order_by(RunbookRow.id))]
+
+
+def get_runbook(session: Session, runbook_id: str) -> Runbook | None:
+    row = session.get(RunbookRow, runbook_id)
+    return Runbook.from_spec(row.spec) if row is not None else None

@@ -1,0 +1,208 @@
+"""The incident service: the one place where triage, advice, chat, approvals and execution meet.
+
+Every state change happens in one database transaction together with its audit event; chat calls
+happen after the commit, so a Slack outage never loses an alert or a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import approvals, audit
+from bot.advisor import Advisor
+from bot.alerts import Alert
+from bot.db import transaction
+from bot.db_types import utcnow
+from bot.errors import DomainError, InvalidState, NotFound
+from bot.executors import WebhookExecutor
+from bot.knowledge import KnowledgeBase
+from bot.models import AlertPayload, DeadLetter, Feedback, Incident, IncidentStatus, RemediationRequest, Suggestion
+from bot.notifier import Notifier
+from bot.triage import Triage, TriageOutcome
+from retrieval.types import Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    sessions: sessionmaker[Session]
+    triage: Triage
+    advisor: Advisor
+    notifier: Notifier
+    executor: WebhookExecutor
+    kb: KnowledgeBase
+
+
+class IncidentService:
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    # ---- alerts in -------------------------------------------------------------------------------
+    def accept(self, *, source: str, body: Any, alerts: list[Alert]) -> TriageOutcome:
+        with transaction(self.s.sessions) as session:
+            payload = AlertPayload(source=source, body=body)
+            session.add(payload)
+            session.flush()
+            return self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+
+    def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        with transaction(self.s.sessions) as session:
+            row = DeadLetter(source=source, body=text, reason=reason[:2000], content_type=content_type)
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def notify(self, outcome: TriageOutcome) -> None:
+        """Post new incidents and update changed ones in chat. Failures are logged and retried later."""
+        for incident_id in outcome.incident_ids:
+            self.notify_one(incident_id)
+
+    def notify_one(self, incident_id: int) -> None:
+        """Publish, logging (with traceback) instead of raising: the scheduler retries unposted ones."""
+        try:
+            self.publish(incident_id)
+        except Exception:
+            log.exception("could not publish incident #%s to chat; will retry", incident_id)
+
+    def publish(self, incident_id: int) -> None:
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, incident_id)
+            if incident.slack_ts is None:
+                view = self.s.advisor.advise(session, incident)
+            else:
+                view = self.s.advisor.stored_view(session, incident)
+        if incident.slack_ts is None:
+            if incident.status == IncidentStatus.RESOLVED.value:
+                return  # resolved before it was ever posted: nothing to tell
+            channel, ts = self.s.notifier.post_incident(view)
+            with transaction(self.s.sessions) as session:
+                row = _incident(session, incident_id)
+                row.slack_channel, row.slack_ts = channel, ts
+                audit.record(session, event="incident.posted", actor="bot", incident_id=incident_id, channel=channel)
+        else:
+            self.s.notifier.update_incident(view)
+
+    def unposted_incident_ids(self) -> list[int]:
+        with self.s.sessions() as session:
+            return list(session.scalars(select(Incident.id).where(
+                Incident.slack_ts.is_(None), Incident.status != IncidentStatus.RESOLVED.value)))
+
+    # ---- people ------------------------------------------------------------------------------------
+    def acknowledge(self, *, incident_id: int, user_id: str) -> None:
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, incident_id)
+            if incident.status != IncidentStatus.OPEN.value:
+                raise InvalidState(f"Incident #{incident_id} is already {incident.status}.")
+            incident.status = IncidentStatus.ACKNOWLEDGED.value
+            incident.acknowledged_at, incident.acknowledged_by = utcnow(), user_id
+            audit.record(session, event="incident.acknowledged", actor=user_id, incident_id=incident_id)
+        self.publish(incident_id)
+
+    def resolve(self, *, incident_id: int, user_id: str, rca_note: str | None = None) -> None:
+        """Resolve by hand; an RCA note goes into the knowledge base for next time."""
+        note = (rca_note or "").strip() or None
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, incident_id)
+            if incident.status == IncidentStatus.RESOLVED.value:
+                raise InvalidState(f"Incident #{incident_id} is already resolved.")
+            incident.status = IncidentStatus.RESOLVED.value
+            incident.resolved_at, incident.resolved_by = utcnow(), user_id
+            incident.rca_note = note
+            audit.record(session, event="incident.resolved", actor=user_id, incident_id=incident_id,
+                         with_rca=note is not None)
+            doc = _rca_document(incident, note) if note else None
+        if doc is not None:
+            self.s.kb.upsert([doc], source="rca")
+            with transaction(self.s.sessions) as session:
+                audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id,
+                             document=doc.id)
+        self.publish(incident_id)
+
+    def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
+        with transaction(self.s.sessions) as session:
+            req = approvals.request_action(session, incident_id=incident_id, action_id=action_id, user_id=user_id)
+            incident = _incident(session, incident_id)
+        ts = self.s.notifier.post_approval_prompt(req, incident)
+        with transaction(self.s.sessions) as session:
+            row = session.get(RemediationRequest, req.id)
+            assert row is not None
+            row.slack_ts = ts
+        return req.id
+
+    def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
+        """Approve (and run) or reject. Raises DomainError with a message for the clicking user."""
+        try:
+            with transaction(self.s.sessions) as session:
+                req = approvals.decide(session, request_id=request_id, user_id=user_id, approve=approve)
+                incident = _incident(session, req.incident_id)
+        except DomainError as exc:
+            self._audit_denied(request_id, user_id, str(exc))
+            raise
+        self.s.notifier.update_approval(req, incident, actor=user_id)
+        if not approve:
+            return req
+        result = self.s.executor.run(
+            action=req.action, idempotency_key=f"incident-bot-request-{req.id}",
+            payload={"request_id": req.id, "incident_id": req.incident_id, "action": req.action_id,
+                     "params": req.action.get("params", {}), "requested_by": req.requested_by,
+                     "approved_by": user_id, "incident_title": incident.title},
+        )
+        with transaction(self.s.sessions) as session:
+            req = approvals.record_result(session, request_id=req.id, result=result, actor="executor")
+        self.s.notifier.update_approval(req, incident, actor=user_id)
+        outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
+        self.s.notifier.post_in_thread(incident, f"Action '{req.action_title}' {outcome} "
+                                                 f"in {result.duration_ms:.0f} ms (request #{req.id}).")
+        return req
+
+    def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:
+        with transaction(self.s.sessions) as session:
+            _incident(session, incident_id)
+            shown = session.scalars(select(Suggestion).where(
+                Suggestion.incident_id == incident_id, Suggestion.target_kind == kind,
+                Suggestion.target_id == target_id)).first()
+            if shown is None:
+                raise NotFound("That suggestion was not made for this incident.")
+            row = session.scalars(select(Feedback).where(
+                Feedback.incident_id == incident_id, Feedback.target_kind == kind,
+                Feedback.target_id == target_id, Feedback.user_id == user_id)).first()
+            if row is None:
+                row = Feedback(incident_id=incident_id, target_kind=kind, target_id=target_id, user_id=user_id,
+                               helpful=helpful, features=dict(shown.features))
+                session.add(row)
+            row.helpful = helpful
+            audit.record(session, event="feedback", actor=user_id, incident_id=incident_id,
+                         kind=kind, target=target_id, helpful=helpful)
+
+    def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
+        with transaction(self.s.sessions) as session:
+            req = session.get(RemediationRequest, request_id)
+            audit.record(session, event="remediation.denied", actor=user_id,
+                         incident_id=req.incident_id if req else None,
+                         request_id=req.id if req else None, reason=reason)
+
+
+def _incident(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"Incident #{incident_id} does not exist.")
+    return incident
+
+
+def _rca_document(incident: Incident, note: str) -> Document:
+    alerts = ", ".join(sorted({a.name for a in incident.alerts}))
+    return Document(
+        id=f"incident-{incident.id}", title=incident.title, service=incident.service,
+        text=f"{incident.title}\nAlerts: {alerts}\n\n{note}", root_cause=note, resolution=None,
+        created_at=incident.created_at, url=None,
+        meta={"source": "rca", "alert_name": incident.alerts[0].name if incident.alerts else None,
+              "model": incident.model_name, "incident_id": incident.id},
+    )
+

@@ -1,0 +1,158 @@
+"""A local stand-in for the Slack Web API that records every call (demo and tests; Slack itself is the
+one edge we cannot reach here). Point ``WebClient(base_url=stub.base_url)`` at it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    response: dict[str, Any]
+
+
+class SlackStub:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.calls: list[ApiCall] = []
+        self._cond = threading.Condition()
+        self._ts = itertools.count(1)
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    params = json.loads(raw or "{}")
+                else:
+                    params = {k: v[0] for k, v in parse_qs(raw).items()}
+                    for key in ("blocks", "view", "attachments"):
+                        if isinstance(params.get(key), str):
+                            params[key] = json.loads(params[key])
+                auth = self.headers.get("Authorization", "")
+                method = self.path.rsplit("/", 1)[-1]
+                body = json.dumps(stub._answer(method, params, auth.removeprefix("Bearer ") or None)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def start(self) -> SlackStub:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SlackStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        with self._cond:
+            ts = f"1700000000.{next(self._ts):06d}"
+            response = self._response(method, params, ts)
+            self.calls.append(ApiCall(method, params, token, response))
+            self._cond.notify_all()
+        return response
+
+    @staticmethod
+    def _response(method: str, params: dict[str, Any], ts: str) -> dict[str, Any]:
+        channel = params.get("channel", "C0INCIDENTS")
+        if channel.startswith("#"):
+            channel = "C0INCIDENTS"
+        if method == "auth.test":
+            return {"ok": True, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0TEAM", "user": "incident-bot"}
+        if method in {"chat.postMessage", "chat.update"}:
+            return {"ok": True, "channel": channel, "ts": params.get("ts", ts), "message": {"text": params.get("text")}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        if method == "views.open":
+            return {"ok": True, "view": {"id": "V0VIEW", **(params.get("view") or {})}}
+        return {"ok": True}
+
+    def wait_for(self, predicate: Callable[[list[ApiCall]], bool], timeout: float = 10.0) -> list[ApiCall]:
+        """Block until ``predicate(calls)`` holds (no sleeping loop); raises TimeoutError otherwise."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self.calls), timeout=timeout):
+                raise TimeoutError(f"Slack stub: condition not met within {timeout}s; calls: "
+                                   f"{[c.method for c in self.calls]}")
+            return list(self.calls)
+
+    def of(self, method: str) -> list[ApiCall]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+
+def find_button(blocks: list[dict[str, Any]], label_prefix: str) -> dict[str, Any]:
+    """The first button in ``blocks`` whose label starts with ``label_prefix`` (to click it as a user would)."""
+    for block in blocks:
+        for el in block.get("elements", []) if block.get("type") == "actions" else []:
+            if el.get("type") == "button" and el["text"]["text"].startswith(label_prefix):
+                return dict(el)
+    raise LookupError(f"no button starting with {label_prefix!r}")
+
+
+def block_action_body(*, user: str, button: dict[str, Any], channel: str, message_ts: str,
+                      trigger_id: str = "T0TRIGGER") -> bytes:
+    """A ``block_actions`` interaction payload as Slack sends it (form-encoded ``payload=<json>``)."""
+    from urllib.parse import urlencode
+
+    payload = {
+        "type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": "T0TEAM"},
+        "api_app_id": "A0APP", "token": "legacy-unused", "trigger_id": trigger_id, "team": {"id": "T0TEAM"},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "channel": {"id": channel, "name": "incidents"}, "message": {"ts": message_ts},
+        "actions": [{"type": "button", "action_id": button["action_id"], "block_id": button.get("block_id", "b"),
+                     "value": button.get("value", ""), "action_ts": "1700000000.000001",
+                     "text": button["text"]}],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, Any]) -> bytes:
+    from urllib.parse import urlencode
+
+    payload = {
+        "type": "view_submission", "user": {"id": user, "team_id": "T0TEAM"}, "team": {"id": "T0TEAM"},
+        "api_app_id": "A0APP", "trigger_id": "T0TRIGGER",
+        "view": {**view, "id": "V0VIEW", "state": {"values": values}},
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def signed_headers(signing_secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack would send, signed with ``slack_sdk.signature.SignatureVerifier``."""
+    import time
+
+    from slack_sdk.signature import SignatureVerifier
+
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    sig = SignatureVerifier(signing_secret).generate_signature(timestamp=ts, body=body.decode())
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig,
+            "Content-Type": "application/x-www-form-urlencoded"}
