@@ -86,7 +86,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     )
     service = IncidentService(services)
     bolt_kwargs = {"listener_executor": listener_executor} if listener_executor is not None else {}
-    bolt = App(token=token, signing_secret=secret, client=client, token_verification_enabled=False,
+    bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,
                **bolt_kwargs)
     for feature in (slack_incidents, slack_approvals, slack_commands):
         feature.register(bolt, service)

@@ -24,7 +24,7 @@ from bot.models import Approval, Incident, IncidentStatus, RemediationRequest, R
 from bot.runbook_store import get_runbook
 
 MODEL_OWNER = "model-owner"
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def resolve_approvers(approvers: list[str], incident: Incident) -> list[str]:
@@ -32,9 +32,9 @@ def resolve_approvers(approvers: list[str], incident: Incident) -> list[str]:
     out: list[str] = []
     for a in approvers:
         if a == MODEL_OWNER:
-            if incident.model_owner and _USER_ID.match(incident.model_owner):
+            if incident.model_owner and _USER_ID.fullmatch(incident.model_owner):
                 out.append(incident.model_owner)
-        elif _USER_ID.match(a):
+        elif _USER_ID.fullmatch(a):
             out.append(a)
     return list(dict.fromkeys(out))
 

@@ -27,38 +27,66 @@ SEVERITY_EMOJI = {"critical": "🔴", "high": "🟠", "warning": "🟡", "info":
 
 
 class IncidentLike(Protocol):
-    id: int
-    title: str
-    severity: str
-    service: str | None
-    source: str
-    status: str
-    model_name: str | None
-    model_owner: str | None
-    created_at: datetime | None
-    first_alert_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    rca_note: str | None
+    """Read-only view of :class:`bot.models.Incident` (properties, so ORM rows and test doubles both fit)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def service(self) -> str | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def model_name(self) -> str | None: ...
+    @property
+    def model_owner(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def first_alert_at(self) -> datetime | None: ...
+    @property
+    def acknowledged_by(self) -> str | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def resolved_by(self) -> str | None: ...
+    @property
+    def rca_note(self) -> str | None: ...
 
 
 class AlertLike(Protocol):
-    status: str
-    description: str
-    summary: str
-    labels: dict[str, str]
-    model: dict[str, Any] | None
+    @property
+    def status(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def model(self) -> dict[str, Any] | None: ...
 
 
 class RequestLike(Protocol):
-    id: int
-    incident_id: int
-    action_title: str
-    action: dict[str, Any]
-    requested_by: str
-    status: str
-    result: dict[str, Any] | None
+    @property
+    def id(self) -> int: ...
+    @property
+    def incident_id(self) -> int: ...
+    @property
+    def action_title(self) -> str: ...
+    @property
+    def action(self) -> dict[str, Any]: ...
+    @property
+    def requested_by(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def result(self) -> dict[str, Any] | None: ...
 
 
 def aware(when: datetime | None) -> datetime | None:

@@ -106,7 +106,10 @@ def _summary(incident: IncidentLike, alerts: Sequence[AlertLike], now: datetime)
 
 
 def _feedback(incident_id: int, kind: FeedbackKind, target_id: str, n: int) -> list[dict[str, Any]]:
-    value = ids.feedback_value(incident_id, kind, target_id)
+    try:
+        value = ids.feedback_value(incident_id, kind, target_id)
+    except ValueError:  # an id that could not round-trip (control characters, > 200 chars): no buttons
+        return []
     return actions([
         button("👍", ids.instance_id(ActionId.FEEDBACK_UP, n), value),
         button("👎", ids.instance_id(ActionId.FEEDBACK_DOWN, n), value),
@@ -168,7 +171,10 @@ def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, now: d
     buttons.append(button("Resolve", ActionId.RESOLVE, incident_value))
     rb_actions = runbook_match.runbook.actions if runbook_match else []
     for n, action in enumerate(rb_actions[:MAX_REQUEST_BUTTONS], start=1):
-        value = ids.request_action_value(incident.id, action.id)
+        try:
+            value = ids.request_action_value(incident.id, action.id)
+        except ValueError:  # runbook action ids are not validated on import; skip one that can't round-trip
+            continue
         buttons.append(button(f"Request: {action.title}", ids.instance_id(ActionId.REQUEST, n), value))
     blocks = actions(buttons, block_id=f"incident_actions:{incident.id}")
     if len(rb_actions) > MAX_REQUEST_BUTTONS:

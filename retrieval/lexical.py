@@ -113,9 +113,9 @@ class LexicalIndex:
         out[: n_rows][~self._alive[:n_rows]] = 0.0
         return out
 
-    def top(self, tokens: list[str], n: int) -> tuple[dict[int, float], float]:
+    def top(self, tokens: list[str], n: int, full: np.ndarray | None = None) -> tuple[dict[int, float], float]:
         """The ``n`` best documents as {key: score}, and the best score (for normalisation)."""
-        s = self.scores(tokens)
+        s = self.scores(tokens) if full is None else full
         if not len(s):
             return {}, 0.0
         k = min(n, len(s))
@@ -128,7 +128,7 @@ class LexicalIndex:
         out: dict[int, float] = {}
         for key in keys:
             row = self._key_row.get(key)
-            out[key] = float(s[row]) if row is not None else 0.0
+            out[key] = float(s[row]) if row is not None and row < len(s) else 0.0
         return out
 
     def shared_terms(self, query_tokens: list[str], doc_text: str, limit: int = 6) -> list[str]:

@@ -90,7 +90,7 @@ class HybridRanker:
         local = self._lock if self._dense_local else contextlib.nullcontext()
         with self._lock:
             full = self.lexical.scores(tokens)
-            lex_top, lex_max = self.lexical.top(tokens, n) if len(full) else ({}, 0.0)
+            lex_top, lex_max = self.lexical.top(tokens, n, full) if len(full) else ({}, 0.0)
         with local:
             dense_top = self.dense.top(qvec, n)
             missing = [k for k in lex_top if k not in dense_top]

@@ -284,3 +284,15 @@ def test_render_text_shows_title_and_buttons() -> None:
     assert "2026-11-22 09:00 UTC" in out
     modal = blocks.render_text(blocks.resolve_modal(make_incident()))
     assert "Resolve incident" in modal and "Root cause / what fixed it" in modal
+
+
+def test_ids_that_cannot_round_trip_get_no_buttons_instead_of_crashing() -> None:
+    match = make_match(1)
+    match.id = " bad\nid"
+    runbook = make_runbook(n_actions=2)
+    runbook.runbook.actions[0].id = "x" * 300
+    message = blocks.incident_message(make_incident(), [], [match], runbook, now=NOW)
+    assert [ids.parse_feedback_value(b["value"]).kind for b in by_action(message, ActionId.FEEDBACK_UP)] == [
+        FeedbackKind.RUNBOOK
+    ]
+    assert [b["value"] for b in by_action(message, ActionId.REQUEST)] == ["7:act-1"]

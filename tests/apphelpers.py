@@ -1,0 +1,69 @@
+"""Helpers for tests that drive the whole app: real FastAPI + Bolt, a recording Slack stand-in,
+a real local webhook target, and the fast fake encoder."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from bot.app import Runtime
+from bot.config import SAMPLE_DATA
+from bot.slack_stub import ApiCall, SlackStub, block_action_body, find_button, signed_headers
+
+SIGNING_SECRET = "test-signing-secret"  # noqa: S105
+ALERT_TOKEN = "test-alert-token"  # noqa: S105
+HMAC_SECRET = "test-hmac-secret"  # noqa: S105
+ALERTS = SAMPLE_DATA / "alerts"
+
+
+class InlineExecutor(Executor):
+    """Runs Bolt's listeners and lazy listeners on the calling thread, so a test sees their effects
+    as soon as the HTTP call returns (no sleeping, no polling)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the Future like a real executor would
+            fut.set_exception(exc)
+        return fut
+
+
+@dataclass
+class App:
+    rt: Runtime
+    client: TestClient
+    stub: SlackStub
+
+    def alert(self, source: str, body: bytes | dict[str, Any] | str, *, token: str = ALERT_TOKEN):
+        raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        return self.client.post(f"/alerts/{source}", content=raw,
+                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+    def sample(self, source: str, name: str):
+        return self.alert(source, (ALERTS / name).read_bytes())
+
+    def slack(self, body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None):
+        return self.client.post("/slack/events", content=body, headers=signed_headers(secret, body, timestamp))
+
+    def click(self, user: str, message: ApiCall, label: str, **kw: Any):
+        button = find_button(message.params["blocks"], label)
+        body = block_action_body(user=user, button=button, channel="C0INCIDENTS",
+                                 message_ts=message.response["ts"])
+        return self.slack(body, **kw)
+
+    def posts(self) -> list[ApiCall]:
+        return self.stub.of("chat.postMessage")
+
+    def ephemerals(self) -> list[str]:
+        return [c.params["text"] for c in self.stub.of("chat.postEphemeral")]
+
+
+def load_sample_kb(rt: Runtime) -> None:
+    report = rt.service.s.kb.import_file(Path(SAMPLE_DATA / "knowledge_base.jsonl"))
+    assert report.inserted >= 30
