@@ -1,0 +1,34 @@
+# One-command setup: a virtualenv in .venv with torch 2.13.0 (CPU wheel) installed first, then the project.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench-quality bench-speed clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/incident-bot demo
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check bot handlers retrieval tests benchmarks
+
+bench-quality: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/quality.py
+
+bench-speed: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) *.egg-info
