@@ -91,6 +91,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
+        stack.callback(sock.close)  # runs last: after the server has stopped
         server = uvicorn.Server(uvicorn.Config(rt.http, log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
@@ -98,6 +99,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         stack.callback(setattr, server, "should_exit", True)
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
         demo = Demo(rt, stub, base, signing_secret, token)
+        stack.callback(demo.http.close)
         demo.http.get("/healthz")  # the server is up once this answers
         return _script(demo, target, settings)
     return 1

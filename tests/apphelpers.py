@@ -4,16 +4,20 @@ a real local webhook target, and the fast fake encoder."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bot.app import Runtime
-from bot.config import SAMPLE_DATA
+from bot.app import Runtime, build_runtime
+from bot.config import SAMPLE_DATA, Settings
 from bot.slack_stub import ApiCall, SlackStub, block_action_body, find_button, signed_headers
+from bot.webhook_target import WebhookTarget
+from retrieval.encoder import Encoder
 
 SIGNING_SECRET = "test-signing-secret"  # noqa: S105
 ALERT_TOKEN = "test-alert-token"  # noqa: S105
@@ -67,3 +71,20 @@ class App:
 def load_sample_kb(rt: Runtime) -> None:
     report = rt.service.s.kb.import_file(Path(SAMPLE_DATA / "knowledge_base.jsonl"))
     assert report.inserted >= 30
+
+
+@contextmanager
+def running_app(db_url: str, encoder: Encoder, target: WebhookTarget) -> Iterator[App]:
+    with SlackStub() as stub:
+        settings = Settings(
+            _env_file=None, database_url=db_url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=stub.base_url, incident_channel="#incidents", alert_webhook_token=ALERT_TOKEN,
+            runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url, executor_hmac_secret=HMAC_SECRET,
+        )
+        rt = build_runtime(settings, encoder=encoder, listener_executor=InlineExecutor())
+        load_sample_kb(rt)
+        try:
+            with TestClient(rt.http) as client:
+                yield App(rt, client, stub)
+        finally:
+            rt.close()

@@ -129,3 +129,22 @@ def real_encoder():  # type: ignore[no-untyped-def]
     enc = SentenceTransformerEncoder()
     enc.encode(["warm up"])
     return enc
+
+
+# ---- the whole app (real FastAPI + Bolt, Slack stand-in, real webhook target, fake encoder) ----------
+from bot.webhook_target import WebhookTarget  # noqa: E402
+from tests.apphelpers import HMAC_SECRET, App  # noqa: E402
+
+
+@pytest.fixture
+def target() -> Iterator[WebhookTarget]:
+    with WebhookTarget(secret=HMAC_SECRET) as t:
+        yield t
+
+
+@pytest.fixture
+def app(db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget) -> Iterator[App]:
+    from tests.apphelpers import running_app
+
+    with running_app(db_url, fake_encoder, target) as a:
+        yield a

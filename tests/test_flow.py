@@ -4,42 +4,14 @@ approvals and their refusals, executor results, and the audit trail. Runs on SQL
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from bot import audit
-from bot.app import build_runtime
-from bot.config import SAMPLE_DATA, Settings
 from bot.models import DeadLetter, Incident, RemediationRequest
-from bot.slack_stub import SlackStub
 from bot.webhook_target import WebhookTarget
-from tests.apphelpers import (
-    ALERT_TOKEN, ALERTS, HMAC_SECRET, SIGNING_SECRET, App, InlineExecutor, load_sample_kb,
-)
-
-
-@pytest.fixture
-def target() -> Iterator[WebhookTarget]:
-    with WebhookTarget(secret=HMAC_SECRET) as t:
-        yield t
-
-
-@pytest.fixture
-def app(db_url: str, fake_encoder, target: WebhookTarget) -> Iterator[App]:  # type: ignore[no-untyped-def]
-    with SlackStub() as stub:
-        settings = Settings(
-            _env_file=None, database_url=db_url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=stub.base_url, incident_channel="#incidents", alert_webhook_token=ALERT_TOKEN,
-            runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url, executor_hmac_secret=HMAC_SECRET,
-        )
-        rt = build_runtime(settings, encoder=fake_encoder, listener_executor=InlineExecutor())
-        load_sample_kb(rt)
-        with TestClient(rt.http) as client:
-            yield App(rt, client, stub)
-        rt.close()
+from tests.apphelpers import ALERTS, App
 
 
 def _count(app: App, model: type) -> int:

@@ -1,0 +1,51 @@
+"""The CLI as a user runs it: DATABASE_URL from the environment, exit codes, printed output."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import SAMPLE_DATA
+
+
+def test_db_upgrade_then_runbooks_import_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["db", "upgrade"]) == 0
+    assert main(["runbooks", "import", str(SAMPLE_DATA / "runbooks")]) == 0
+    out = capsys.readouterr().out
+    n = len(list((SAMPLE_DATA / "runbooks").glob("*.md")))
+    assert f"{n} inserted" in out
+    assert main(["runbooks", "import", str(SAMPLE_DATA / "runbooks")]) == 0
+    assert f"{n} unchanged" in capsys.readouterr().out
+    assert main(["runbooks", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "db-connection-pool" in listing and "model-drift-rollback" in listing
+
+
+def test_runbooks_import_reports_bad_file_and_keeps_good(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    d = tmp_path / "rb"
+    d.mkdir()
+    (d / "good.md").write_text("---\nid: good\ntitle: Good one\nsteps: [check it]\n---\nbody\n")
+    (d / "bad.md").write_text("---\nid: bad\ntitle: [unclosed\n---\n")
+    (d / "noaction.md").write_text("---\nid: na\ntitle: T\nactions:\n  - id: x\n    title: X\n---\n")
+    assert main(["runbooks", "import", str(d)]) == 0
+    cap = capsys.readouterr()
+    assert "1 inserted" in cap.out and "2 skipped" in cap.out
+    assert "invalid YAML" in cap.err and "'url' is required" in cap.err
+
+
+def test_runbooks_import_missing_dir_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["runbooks", "import", str(tmp_path / "nope")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_serve_without_slack_credentials_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["serve"]) == 2
+    assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err

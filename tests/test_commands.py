@@ -1,0 +1,50 @@
+"""The /incident slash command through the real Bolt app, and the KPI figures behind it."""
+
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from bot.db_types import utcnow
+from bot.kpi import summarise
+from bot.models import Incident
+from bot.webhook_target import WebhookTarget
+from tests.apphelpers import App
+
+
+def _command(app: App, text: str, respond_url: str) -> int:
+    body = urlencode({"command": "/incident", "text": text, "user_id": "U0ONCALL1", "channel_id": "C0INCIDENTS",
+                      "team_id": "T0TEAM", "response_url": respond_url, "trigger_id": "T0TRIGGER"}).encode()
+    return app.slack(body).status_code
+
+
+def test_kpi_numbers_from_real_flow(app: App, target: WebhookTarget) -> None:
+    app.sample("alertmanager", "alertmanager_checkout.json")
+    app.sample("alertmanager", "alertmanager_checkout.json")  # 2 duplicate deliveries
+    app.sample("model", "model_drift.json")
+    app.click("U0ONCALL1", app.posts()[0], "Acknowledge")
+    app.click("U0ONCALL1", app.posts()[1], "Request:")
+    app.click("U0MLOWNER", app.posts()[-1], "Approve")
+    with app.rt.service.s.sessions() as s:
+        inc = s.get(Incident, 1)
+        assert inc is not None
+        k = summarise(s, days=7, now=utcnow() + timedelta(seconds=1))
+    assert k.incidents == 2 and k.open_incidents == 2
+    assert k.alert_deliveries == 5  # 2 + 2 repeats + 1
+    assert abs((k.noise_reduction or 0) - (1 - 2 / 5)) < 1e-9
+    assert k.mtta_s is not None and k.mtta_s >= 0
+    assert k.remediation_rate == 0.5 and k.model_incidents == 1 and k.model_rollback_rate == 1.0
+    assert k.auto_triage_rate == 1.0
+
+
+def test_slash_command_kpi_responds(app: App, target: WebhookTarget) -> None:
+    app.sample("alertmanager", "alertmanager_checkout.json")
+    # respond() posts to response_url; point it at the Slack stand-in so the reply is recorded
+    respond_url = app.stub.base_url + "response"
+    assert _command(app, "kpi 7d", respond_url) == 200
+    reply = app.stub.of("response")[-1].params
+    assert "MTTA" in reply["text"] and "1 incidents" in reply["text"]
+    assert _command(app, "list", respond_url) == 200
+    assert "#1" in app.stub.of("response")[-1].params["text"]
+    assert _command(app, "bogus", respond_url) == 200
+    assert "kpi" in app.stub.of("response")[-1].params["text"]
+    assert json.dumps(app.stub.of("response")[-1].params).count("response_type") == 1

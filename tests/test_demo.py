@@ -1,0 +1,16 @@
+import pytest
+
+from bot.demo import run_demo
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_demo() == 0
+    out = capsys.readouterr().out
+    assert "Similar past incidents" in out and "Suggested runbook: Database connection pool exhausted" in out
+    assert "signature_ok=True" in out
+    assert "someone else on the approver list" in out  # self-approval refused
+    assert "already" in out  # the double click runs nothing more
+    assert "webhook calls so far: 1" in out
+    assert "remediation.succeeded" in out and "knowledge.learned" in out
+    assert "incident-2" in out  # the RCA note is found by the next search
