@@ -24,7 +24,12 @@ from bot.app import Runtime, build_runtime
 from bot.config import SAMPLE_DATA, Settings
 from bot.models import Incident
 from bot.slack_stub import (
-    ApiCall, SlackStub, block_action_body, find_button, signed_headers, view_submission_body,
+    ApiCall,
+    SlackStub,
+    block_action_body,
+    find_button,
+    signed_headers,
+    view_submission_body,
 )
 from bot.webhook_target import WebhookTarget
 from handlers.blocks import render_text

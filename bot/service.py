@@ -21,7 +21,15 @@ from bot.db_types import utcnow
 from bot.errors import DomainError, InvalidState, NotFound
 from bot.executors import WebhookExecutor
 from bot.knowledge import KnowledgeBase
-from bot.models import AlertPayload, DeadLetter, Feedback, Incident, IncidentStatus, RemediationRequest, Suggestion
+from bot.models import (
+    AlertPayload,
+    DeadLetter,
+    Feedback,
+    Incident,
+    IncidentStatus,
+    RemediationRequest,
+    Suggestion,
+)
 from bot.notifier import Notifier
 from bot.triage import Triage, TriageOutcome
 from retrieval.types import Document

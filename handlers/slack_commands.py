@@ -18,6 +18,8 @@ HELP = ("*/incident* commands:\n• `list` open incidents\n• `show <id>` one i
 
 
 def register(app: App, service: IncidentService) -> None:
+    register_mentions(app)
+
     @app.command("/incident")
     def incident_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -64,3 +66,9 @@ def format_kpi(k: KpiSummary, days: int) -> str:
             f"• Alert noise reduction {_pct(k.noise_reduction)}\n"
             f"• Auto-triage rate {_pct(k.auto_triage_rate)} · remediation rate {_pct(k.remediation_rate)}\n"
             f"• Model incidents {k.model_incidents} · model rollback rate {_pct(k.model_rollback_rate)}")
+
+
+def register_mentions(app: App) -> None:
+    @app.event("app_mention")
+    def mentioned(event: dict[str, Any], say: Any) -> None:
+        say(text=HELP, thread_ts=event.get("thread_ts") or event.get("ts"))

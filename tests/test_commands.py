@@ -7,8 +7,9 @@ from urllib.parse import urlencode
 from bot.db_types import utcnow
 from bot.kpi import summarise
 from bot.models import Incident
+from bot.slack_stub import signed_headers
 from bot.webhook_target import WebhookTarget
-from tests.apphelpers import App
+from tests.apphelpers import SIGNING_SECRET, App
 
 
 def _command(app: App, text: str, respond_url: str) -> int:
@@ -48,3 +49,15 @@ def test_slash_command_kpi_responds(app: App, target: WebhookTarget) -> None:
     assert _command(app, "bogus", respond_url) == 200
     assert "kpi" in app.stub.of("response")[-1].params["text"]
     assert json.dumps(app.stub.of("response")[-1].params).count("response_type") == 1
+
+
+def test_app_mention_answers_with_help_in_thread(app: App) -> None:
+    body = json.dumps({"type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0APP",
+                       "event_id": "Ev1", "event_time": 1700000000,
+                       "event": {"type": "app_mention", "user": "U0ONCALL1", "text": "<@U0BOT> help",
+                                 "ts": "1700000000.000100", "channel": "C0INCIDENTS"}}).encode()
+    resp = app.client.post("/slack/events", content=body, headers={
+        **signed_headers(SIGNING_SECRET, body), "Content-Type": "application/json"})
+    assert resp.status_code == 200
+    reply = app.posts()[-1].params
+    assert reply["thread_ts"] == "1700000000.000100" and "/incident" in reply["text"]
