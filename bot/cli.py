@@ -30,11 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     scheduler = BackgroundScheduler(timezone="UTC")
 
-    def retry_unposted() -> None:
-        for incident_id in rt.service.unposted_incident_ids():
-            rt.service.notify_one(incident_id)
-
-    scheduler.add_job(retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
+    scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
     scheduler.start()
     app_token = secret_value(settings.slack_app_token)
     if app_token:

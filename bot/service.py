@@ -97,6 +97,11 @@ class IncidentService:
         else:
             self.s.notifier.update_incident(view)
 
+    def retry_unposted(self) -> None:
+        """Scheduler job: post incidents whose first post failed (e.g. Slack was unreachable)."""
+        for incident_id in self.unposted_incident_ids():
+            self.notify_one(incident_id)
+
     def unposted_incident_ids(self) -> list[int]:
         with self.s.sessions() as session:
             return list(session.scalars(select(Incident.id).where(

@@ -262,3 +262,24 @@ def test_unhelpful_feedback_removes_match_for_that_incident(app: App) -> None:
                 if el["text"]["text"] == "👎")
     excluded = down["value"].split(":", 2)[2]
     assert excluded not in [m.id for m in view.matches]
+
+
+def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
+    import socket
+
+    from slack_sdk import WebClient
+
+    from handlers.slack_notifier import SlackNotifier
+
+    with socket.socket() as s:  # a port nobody listens on: Slack is unreachable
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/api/"
+    working = app.rt.service.s.notifier
+    app.rt.service.s.notifier = SlackNotifier(client=WebClient(token="xoxb-test", base_url=dead, timeout=2),
+                                              channel="#incidents")
+    resp = app.sample("alertmanager", "alertmanager_checkout.json")
+    assert resp.status_code == 202 and resp.json()["incidents_created"] == [1]
+    assert app.posts() == [] and app.rt.service.unposted_incident_ids() == [1]
+    app.rt.service.s.notifier = working  # Slack is back; the scheduler's job runs:
+    app.rt.service.retry_unposted()
+    assert len(app.posts()) == 1 and app.rt.service.unposted_incident_ids() == []
