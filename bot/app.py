@@ -82,8 +82,10 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         notifier=SlackNotifier(client=client, channel=settings.incident_channel),
         executor=WebhookExecutor(client=http_client, base_url=settings.action_base_url,
                                  secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds),
-        kb=kb,
+        kb=kb, model_owners=settings.model_owners,
     )
+    if settings.executor_hmac_secret is None:
+        log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
     service = IncidentService(services)
     bolt_kwargs = {"listener_executor": listener_executor} if listener_executor is not None else {}
     bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,

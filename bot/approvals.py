@@ -27,19 +27,22 @@ MODEL_OWNER = "model-owner"
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
-def resolve_approvers(approvers: list[str], incident: Incident) -> list[str]:
-    """Turn the runbook's approver list into Slack user ids (``model-owner`` → the alert's owner)."""
+def resolve_approvers(approvers: list[str], incident: Incident, model_owners: dict[str, list[str]]) -> list[str]:
+    """Turn the runbook's approver list into Slack user ids. ``model-owner`` means the owners configured
+    for the incident's model (MODEL_OWNERS), never an owner named in an alert payload."""
     out: list[str] = []
     for a in approvers:
         if a == MODEL_OWNER:
-            if incident.model_owner and _USER_ID.fullmatch(incident.model_owner):
-                out.append(incident.model_owner)
+            out.extend(u for u in model_owners.get(incident.model_name or "", []) if _USER_ID.fullmatch(u))
         elif _USER_ID.fullmatch(a):
             out.append(a)
     return list(dict.fromkeys(out))
 
 
-def request_action(session: Session, *, incident_id: int, action_id: str, user_id: str) -> RemediationRequest:
+def request_action(session: Session, *, incident_id: int, action_id: str, user_id: str,
+                   model_owners: dict[str, list[str]]) -> tuple[RemediationRequest, bool]:
+    """Create a pending request; returns (request, created). A pending request whose prompt never reached
+    chat (no ``slack_ts``) is returned again so the caller can re-post it."""
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound(f"Incident #{incident_id} does not exist.")
@@ -53,10 +56,13 @@ def request_action(session: Session, *, incident_id: int, action_id: str, user_i
         RemediationRequest.incident_id == incident_id, RemediationRequest.action_id == action_id,
         RemediationRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.APPROVED.value]),
     )).first()
+    if open_request is not None and open_request.status == RequestStatus.PENDING.value \
+            and open_request.slack_ts is None:
+        return open_request, False
     if open_request is not None:
         raise InvalidState(f"'{action.title}' is already requested (request #{open_request.id}, "
                            f"{open_request.status}).")
-    approvers = resolve_approvers(action.approvers, incident)
+    approvers = resolve_approvers(action.approvers, incident, model_owners)
     req = RemediationRequest(
         incident_id=incident_id, runbook_id=runbook.id, action_id=action.id, action_title=action.title,
         action={"id": action.id, "type": action.type, "url": action.url, "params": action.params},
@@ -66,7 +72,7 @@ def request_action(session: Session, *, incident_id: int, action_id: str, user_i
     session.flush()
     audit.record(session, event="remediation.requested", actor=user_id, incident_id=incident_id,
                  request_id=req.id, action=action.id, approvers=approvers)
-    return req
+    return req, True
 
 
 def decide(session: Session, *, request_id: int, user_id: str, approve: bool,
@@ -77,6 +83,9 @@ def decide(session: Session, *, request_id: int, user_id: str, approve: bool,
         raise NotFound(f"Request #{request_id} does not exist.")
     if req.status != RequestStatus.PENDING.value:
         raise InvalidState(f"Request #{request_id} is already {req.status}.")
+    incident = session.get(Incident, req.incident_id)
+    if approve and incident is not None and incident.status == IncidentStatus.RESOLVED.value:
+        raise InvalidState(f"Incident #{req.incident_id} is resolved; request #{request_id} can no longer run.")
     is_requester = user_id == req.requested_by
     if approve and is_requester:
         raise NotAuthorised("You requested this action; someone else on the approver list must approve it.")

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     embedding_model_path: str | None = None
     embedding_backend: str = "torch"
     similar_top_k: int = 3
+    model_owners: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Who may approve as `model-owner`, per model: JSON, e.g. {"fraud-model": ["U0MLOWNER"]}. '
+        "Never taken from alert payloads.",
+    )
     log_level: str = "INFO"
 
     def slack_configured(self) -> bool:

@@ -85,7 +85,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
             _env_file=None, database_url=f"sqlite:///{db_path}", slack_bot_token="xoxb-demo",  # noqa: S106
             slack_signing_secret=signing_secret, slack_api_url=stub.base_url, incident_channel="#incidents",
             alert_webhook_token=token, runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url,
-            executor_hmac_secret=hmac_secret,
+            executor_hmac_secret=hmac_secret, model_owners={"fraud-model": ["U0MLOWNER"]},
         )
         _rule("setup")
         print(f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}")
@@ -136,7 +136,7 @@ def _script(demo: Demo, target: WebhookTarget, settings: Settings) -> int:
     _rule("6. An approver on the list approves: the action runs once")
     demo.click("U0SRELEAD", prompt, "Approve")
     demo.wait_calls("chat.postMessage", 4)
-    demo.show(demo.stub.of("chat.update")[-1])
+    demo.show(demo.wait_calls("chat.update", 1)[-1])
     demo.show(demo.stub.of("chat.postMessage")[3])
     got = target.received[-1]
     print(f"webhook target received POST {got.path} signature_ok={got.signature_ok} "
@@ -150,9 +150,10 @@ def _script(demo: Demo, target: WebhookTarget, settings: Settings) -> int:
     _rule("8. The ML owner approves the model rollback")
     demo.click("U0ONCALL1", model_msg, "Request:")
     rollback_prompt = demo.wait_calls("chat.postMessage", 5)[4]
+    demo.show(rollback_prompt)
     demo.click("U0MLOWNER", rollback_prompt, "Approve")
-    demo.wait_calls("chat.postMessage", 6)
-    demo.show(demo.stub.of("chat.postMessage")[5])
+    demo.show(demo.wait_calls("chat.postMessage", 6)[5])
+    demo.wait_calls("chat.update", 2)  # the rollback prompt now shows its outcome
 
     _rule("9. Alertmanager sends resolved: the message is updated, not re-posted")
     n_updates = len(demo.stub.of("chat.update"))

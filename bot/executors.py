@@ -51,9 +51,12 @@ class WebhookExecutor:
         self._timeout = timeout
 
     def resolve_url(self, url: str) -> str | None:
-        if url.startswith("/"):
-            return urljoin(self._base_url.rstrip("/") + "/", url.lstrip("/")) if self._base_url else None
-        return url if urlsplit(url).scheme in {"http", "https"} else None
+        try:
+            if url.startswith("/"):
+                return urljoin(self._base_url.rstrip("/") + "/", url.lstrip("/")) if self._base_url else None
+            return url if urlsplit(url).scheme in {"http", "https"} else None
+        except ValueError:
+            return None
 
     def run(self, *, action: dict[str, Any], payload: dict[str, Any], idempotency_key: str) -> ExecutionResult:
         started = time.perf_counter()
@@ -71,7 +74,7 @@ class WebhookExecutor:
             resp = self._client.post(url, content=body, headers=headers, timeout=self._timeout)
         except httpx.TimeoutException:
             return self._failed(started, f"timed out after {self._timeout:g}s")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             return self._failed(started, f"{type(exc).__name__}: {exc}")
         elapsed = (time.perf_counter() - started) * 1000
         excerpt = resp.text[:300] if resp.text else None

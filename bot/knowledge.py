@@ -77,21 +77,29 @@ class KnowledgeBase:
         return self.ranker.weights
 
     def load(self) -> None:
-        """(Re)build the in-process state from the database."""
-        dense: DenseIndex = (self.ranker.dense if self.backend == "pgvector"
-                             else NumpyVectorIndex(self.encoder.dim))
+        """(Re)build the in-process state from the database (streamed: documents, then chunk vectors)."""
+        if self.backend == "pgvector":
+            dense: DenseIndex = self.ranker.dense
+        else:
+            dense = NumpyVectorIndex(self.encoder.dim)
         ranker = HybridRanker(dense, weights=self.ranker.weights)
         with self.sessions() as s:
-            vectors: dict[int, list[np.ndarray]] = {}
-            if self.backend == "numpy":
+            for row in s.scalars(select(KnowledgeDocument).execution_options(yield_per=2000)):
+                ranker.add(row.id, _to_document(row), None)
+                s.expunge(row)
+            if isinstance(dense, NumpyVectorIndex):
+                dense.reserve(int(s.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0))
                 q = select(KnowledgeChunk.document_id, KnowledgeChunk.embedding).order_by(
                     KnowledgeChunk.document_id, KnowledgeChunk.ordinal)
+                current, group = None, []
                 for doc_id, emb in s.execute(q.execution_options(yield_per=5000)):
-                    vectors.setdefault(doc_id, []).append(emb)
-            for row in s.scalars(select(KnowledgeDocument).execution_options(yield_per=2000)):
-                vecs = vectors.pop(row.id, None)
-                ranker.add(row.id, _to_document(row), np.vstack(vecs) if vecs else None)
-                s.expunge(row)
+                    if doc_id != current and group:
+                        dense.add(current, np.vstack(group))
+                        group = []
+                    current = doc_id
+                    group.append(emb)
+                if group:
+                    dense.add(current, np.vstack(group))
         self.ranker = ranker
         self._loaded = True
 

@@ -7,7 +7,10 @@ happen after the commit, so a Slack outage never loses an alert or a decision.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -45,22 +48,34 @@ class Services:
     notifier: Notifier
     executor: WebhookExecutor
     kb: KnowledgeBase
+    model_owners: dict[str, list[str]] = field(default_factory=dict)
 
 
 class IncidentService:
     def __init__(self, s: Services) -> None:
         self.s = s
+        self._first_post = threading.Lock()  # the background notify and the retry job must not both post
+
+    def _chat(self, what: str, call: Callable[[], Any]) -> Any:
+        """A chat call after a committed change: its failure is logged, never undoes or blocks the change."""
+        try:
+            return call()
+        except Exception:
+            log.exception("chat call failed: %s", what)
+            return None
 
     # ---- alerts in -------------------------------------------------------------------------------
     def accept(self, *, source: str, body: Any, alerts: list[Alert]) -> TriageOutcome:
-        with transaction(self.s.sessions) as session:
-            payload = AlertPayload(source=source, body=body)
+        # The triage lock is held until the commit, so a concurrent delivery of the same group sees it.
+        with self.s.triage.lock, transaction(self.s.sessions) as session:
+            payload = AlertPayload(source=source, body=storable(body))
             session.add(payload)
             session.flush()
             return self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
 
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        text = text.replace("\x00", "\\u0000")  # PostgreSQL text cannot hold NUL
         with transaction(self.s.sessions) as session:
             row = DeadLetter(source=source, body=text, reason=reason[:2000], content_type=content_type)
             session.add(row)
@@ -80,6 +95,10 @@ class IncidentService:
             log.exception("could not publish incident #%s to chat; will retry", incident_id)
 
     def publish(self, incident_id: int) -> None:
+        with self._first_post:
+            self._publish(incident_id)
+
+    def _publish(self, incident_id: int) -> None:
         with transaction(self.s.sessions) as session:
             incident = _incident(session, incident_id)
             if incident.slack_ts is None:
@@ -140,9 +159,10 @@ class IncidentService:
 
     def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         with transaction(self.s.sessions) as session:
-            req = approvals.request_action(session, incident_id=incident_id, action_id=action_id, user_id=user_id)
+            req, _created = approvals.request_action(session, incident_id=incident_id, action_id=action_id,
+                                                     user_id=user_id, model_owners=self.s.model_owners)
             incident = _incident(session, incident_id)
-        ts = self.s.notifier.post_approval_prompt(req, incident)
+        ts = self.s.notifier.post_approval_prompt(req, incident)  # if this fails, a new click re-posts it
         with transaction(self.s.sessions) as session:
             row = session.get(RemediationRequest, req.id)
             assert row is not None
@@ -158,21 +178,22 @@ class IncidentService:
         except DomainError as exc:
             self._audit_denied(request_id, user_id, str(exc))
             raise
-        self.s.notifier.update_approval(req, incident, actor=user_id)
-        if not approve:
-            return req
-        result = self.s.executor.run(
-            action=req.action, idempotency_key=f"incident-bot-request-{req.id}",
-            payload={"request_id": req.id, "incident_id": req.incident_id, "action": req.action_id,
-                     "params": req.action.get("params", {}), "requested_by": req.requested_by,
-                     "approved_by": user_id, "incident_title": incident.title},
-        )
-        with transaction(self.s.sessions) as session:
-            req = approvals.record_result(session, request_id=req.id, result=result, actor="executor")
-        self.s.notifier.update_approval(req, incident, actor=user_id)
-        outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
-        self.s.notifier.post_in_thread(incident, f"Action '{req.action_title}' {outcome} "
-                                                 f"in {result.duration_ms:.0f} ms (request #{req.id}).")
+        if approve:
+            # Run first: no chat call stands between a committed approval and its execution.
+            result = self.s.executor.run(
+                action=req.action, idempotency_key=f"incident-bot-request-{req.id}",
+                payload={"request_id": req.id, "incident_id": req.incident_id, "action": req.action_id,
+                         "params": req.action.get("params", {}), "requested_by": req.requested_by,
+                         "approved_by": user_id, "incident_title": incident.title,
+                         "service": incident.service, "model": incident.model_name},
+            )
+            with transaction(self.s.sessions) as session:
+                req = approvals.record_result(session, request_id=req.id, result=result, actor="executor")
+            outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
+            self._chat("thread result", lambda: self.s.notifier.post_in_thread(
+                incident, f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
+                          f"(request #{req.id}, approved by {user_id})."))
+        self._chat("approval update", lambda: self.s.notifier.update_approval(req, incident, actor=user_id))
         return req
 
     def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:
@@ -200,6 +221,20 @@ class IncidentService:
             audit.record(session, event="remediation.denied", actor=user_id,
                          incident_id=req.incident_id if req else None,
                          request_id=req.id if req else None, reason=reason)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(obj: Any) -> Any:
+    """The payload as received, except characters no database can store (NUL, lone surrogates) → U+FFFD."""
+    if isinstance(obj, str):
+        return _UNSTORABLE.sub("\ufffd", obj)
+    if isinstance(obj, list):
+        return [storable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {storable(k): storable(v) for k, v in obj.items()}
+    return obj
 
 
 def _incident(session: Session, incident_id: int) -> Incident:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,29 +37,33 @@ class TriageOutcome:
 def group_key_for(alert: Alert) -> str:
     """Alertmanager/Grafana group keys win; otherwise service + alert name (+ model)."""
     if alert.group_key:
-        return f"{alert.source}:{alert.group_key}"
-    model = f"|model={alert.model.name}" if alert.model else ""
-    return f"svc={alert.service or '-'}|name={alert.name}{model}"
+        key = f"{alert.source}:{alert.group_key}"
+    else:
+        model = f"|model={alert.model.name}" if alert.model else ""
+        key = f"svc={alert.service or '-'}|name={alert.name}{model}"
+    if len(key) > 400:  # fits the column; long keys stay distinct by their hash
+        key = key[:330] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 class Triage:
-    """Serialises ingestion within the process so concurrent webhooks cannot split one group in two."""
+    """Dedup and grouping. Callers hold ``lock`` until their transaction commits, so concurrent webhooks
+    in this process cannot split one group in two (one `serve` process per database)."""
 
     def __init__(self, *, window: timedelta) -> None:
         self._window = window
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # held by the caller until the batch commits
 
     def ingest(self, *, session: Session, alerts: list[Alert], payload_id: int | None,
                now: datetime | None = None) -> TriageOutcome:
         now = now or utcnow()
         outcome = TriageOutcome()
         touched: dict[int, Incident] = {}
-        with self._lock:
-            for alert in alerts:
-                self._ingest_one(session, alert, payload_id, now, outcome, touched)
-            session.flush()
-            for incident in touched.values():
-                self._refresh(session, incident, now, outcome)
+        for alert in alerts:
+            self._ingest_one(session, alert, payload_id, now, outcome, touched)
+        session.flush()
+        for incident in touched.values():
+            self._refresh(session, incident, now, outcome)
         return outcome
 
     def _ingest_one(self, session: Session, alert: Alert, payload_id: int | None, now: datetime,
@@ -111,11 +116,12 @@ class Triage:
         if incident is not None:
             return incident
         return Incident(
-            title=alert.title[:300], severity=alert.severity.value, service=alert.service, source=alert.source,
+            title=alert.title[:300], severity=alert.severity.value, service=(alert.service or "")[:200] or None,
+            source=alert.source,
             kind=alert.kind.value, status=IncidentStatus.OPEN.value, group_key=key, created_at=now,
             first_alert_at=alert.starts_at or now, last_alert_at=now,
-            model_name=alert.model.name if alert.model else None,
-            model_owner=alert.model.owner if alert.model else None,
+            model_name=alert.model.name[:200] if alert.model else None,
+            model_owner=(alert.model.owner or "")[:200] or None if alert.model else None,
         )
 
     def _refresh(self, session: Session, incident: Incident, now: datetime, outcome: TriageOutcome) -> None:
@@ -143,7 +149,7 @@ def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None) -> No
     record.name = alert.name[:300]
     record.status = alert.status.value
     record.severity = alert.severity.value
-    record.service = alert.service
+    record.service = alert.service[:200] if alert.service else None
     record.summary = alert.summary
     record.description = alert.description
     record.labels = dict(alert.labels)

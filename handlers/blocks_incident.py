@@ -70,7 +70,7 @@ def _model_field(incident: IncidentLike, alerts: Sequence[AlertLike]) -> str | N
         parts.append(measure)
     owner = info.get("owner") or incident.model_owner
     if owner:
-        parts.append(f"owner: {mrkdwn.mention(str(owner))}")
+        parts.append(f"reported owner: {mrkdwn.escape(str(owner), max_len=80)}")
     return "\n".join(parts)
 
 

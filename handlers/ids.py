@@ -15,6 +15,10 @@ from enum import StrEnum
 from typing import NamedTuple
 
 
+class InvalidValue(ValueError):
+    """A button value or action id that is not one of ours (it came back from Slack, untrusted)."""
+
+
 class ActionId(StrEnum):
     ACK = "incident_ack"
     RESOLVE = "incident_resolve"
@@ -66,26 +70,26 @@ def base_action(action_id: str) -> ActionId:
     try:
         return ActionId(action_id.split(":", 1)[0])
     except ValueError:
-        raise ValueError(f"unknown action id {action_id[:60]!r}") from None
+        raise InvalidValue(f"unknown action id {action_id[:60]!r}") from None
 
 
 def _parse_int(text: str, what: str) -> int:
     if not _INT.fullmatch(text):
-        raise ValueError(f"invalid {what} {text[:40]!r}: expected a positive integer")
+        raise InvalidValue(f"invalid {what} {text[:40]!r}: expected a positive integer")
     return int(text)
 
 
 def _parse_ref(text: str, what: str) -> str:
     if not text or len(text) > MAX_REF_LEN or not _REF.fullmatch(text) or text != text.strip():
-        raise ValueError(f"invalid {what} {text[:40]!r}: expected 1-{MAX_REF_LEN} printable characters")
+        raise InvalidValue(f"invalid {what} {text[:40]!r}: expected 1-{MAX_REF_LEN} printable characters")
     return text
 
 
 def _check(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"button value must be a string, got {type(value).__name__}")
+        raise InvalidValue(f"button value must be a string, got {type(value).__name__}")
     if not value or len(value) > MAX_VALUE_LEN:
-        raise ValueError("button value is empty or too long")
+        raise InvalidValue("button value is empty or too long")
     return value
 
 
@@ -107,7 +111,7 @@ def parse_request_action_value(value: object) -> ActionRef:
     text = _check(value)
     head, sep, tail = text.partition(":")
     if not sep:
-        raise ValueError(f"invalid request value {text[:40]!r}: expected '<incident id>:<action id>'")
+        raise InvalidValue(f"invalid request value {text[:40]!r}: expected '<incident id>:<action id>'")
     return ActionRef(_parse_int(head, "incident id"), _parse_ref(tail, "runbook action id"))
 
 
@@ -128,10 +132,10 @@ def feedback_value(incident_id: int, kind: FeedbackKind | str, target_id: str) -
 def parse_feedback_value(value: object) -> FeedbackRef:
     parts = _check(value).split(":", 2)
     if len(parts) != 3:
-        raise ValueError(f"invalid feedback value {str(value)[:40]!r}: expected '<incident id>:<kind>:<target id>'")
+        raise InvalidValue(f"invalid feedback value {str(value)[:40]!r}: expected '<incident id>:<kind>:<target id>'")
     incident, kind, target = parts
     try:
         parsed_kind = FeedbackKind(kind)
     except ValueError:
-        raise ValueError(f"invalid feedback kind {kind[:20]!r}: expected 'document' or 'runbook'") from None
+        raise InvalidValue(f"invalid feedback kind {kind[:20]!r}: expected 'document' or 'runbook'") from None
     return FeedbackRef(_parse_int(incident, "incident id"), parsed_kind, _parse_ref(target, "feedback target id"))

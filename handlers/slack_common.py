@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.errors import DomainError
 from bot.service import IncidentService
+from handlers.ids import InvalidValue
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def clicked(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def user_errors(service: IncidentService) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Known errors (DomainError, bad button values) become an ephemeral reply to the clicking user.
+    """Known errors (DomainError, InvalidValue) become an ephemeral reply to the clicking user.
     Anything else propagates, so Bolt logs it with its traceback."""
 
     def wrap(fn: Callable[..., None]) -> Callable[..., None]:
@@ -31,7 +32,7 @@ def user_errors(service: IncidentService) -> Callable[[Callable[..., None]], Cal
         def inner(body: dict[str, Any], **kwargs: Any) -> None:
             try:
                 fn(body=body, **kwargs)
-            except (DomainError, ValueError) as exc:
+            except (DomainError, InvalidValue) as exc:
                 user, channel, _ = clicked(body)
                 log.info("refused %s for %s: %s", fn.__name__, user, exc)
                 if user and channel:

@@ -283,3 +283,73 @@ def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
     app.rt.service.s.notifier = working  # Slack is back; the scheduler's job runs:
     app.rt.service.retry_unposted()
     assert len(app.posts()) == 1 and app.rt.service.unposted_incident_ids() == []
+
+
+def _dead_slack(app: App):  # type: ignore[no-untyped-def]
+    """A notifier whose Slack is unreachable (a port nobody listens on)."""
+    import socket
+
+    from slack_sdk import WebClient
+
+    from handlers.slack_notifier import SlackNotifier
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/api/"
+    return SlackNotifier(client=WebClient(token="xoxb-test", base_url=dead, timeout=2), channel="#incidents")
+
+
+def test_owner_named_in_alert_payload_grants_no_authority(app: App, target: WebhookTarget) -> None:
+    body = json.loads((ALERTS / "model_drift.json").read_text())
+    body["owner"] = "U0MALLORY"
+    app.alert("model", body)
+    app.click("U0ONCALL1", app.posts()[0], "Request:")
+    prompt = app.posts()[-1]
+    app.click("U0MALLORY", prompt, "Approve")
+    assert target.received == [] and "not on the approver list" in app.ephemerals()[-1]
+    with app.rt.service.s.sessions() as s:
+        assert s.get(RemediationRequest, 1).approvers == ["U0MLOWNER", "U0MLLEAD"]  # type: ignore[union-attr]
+
+
+def test_action_runs_and_is_recorded_even_if_slack_fails_after_approval(app: App, target: WebhookTarget) -> None:
+    prompt = _request_restart(app)
+    app.rt.service.s.notifier = _dead_slack(app)
+    app.click("U0SRELEAD", prompt, "Approve")
+    assert len(target.received) == 1
+    with app.rt.service.s.sessions() as s:
+        assert s.get(RemediationRequest, 1).status == "succeeded"  # type: ignore[union-attr]
+
+
+def test_request_whose_prompt_failed_is_reposted_on_next_click(app: App) -> None:
+    app.sample("alertmanager", "alertmanager_checkout.json")
+    msg, working = app.posts()[0], app.rt.service.s.notifier
+    app.rt.service.s.notifier = _dead_slack(app)
+    app.click("U0ONCALL1", msg, "Request:")
+    app.rt.service.s.notifier = working
+    app.click("U0ONCALL1", msg, "Request:")
+    assert "Approve" in json.dumps(app.posts()[-1].params["blocks"])
+    with app.rt.service.s.sessions() as s:
+        assert _count(app, RemediationRequest) == 1
+        assert s.get(RemediationRequest, 1).slack_ts is not None  # type: ignore[union-attr]
+
+
+def test_approval_after_incident_resolved_is_refused(app: App, target: WebhookTarget) -> None:
+    prompt = _request_restart(app)
+    app.sample("alertmanager", "alertmanager_checkout_resolved.json")
+    app.click("U0SRELEAD", prompt, "Approve")
+    assert target.received == [] and "resolved" in app.ephemerals()[-1]
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    (b"[" * 100_000 + b"]" * 100_000, 400),
+    (b'{"name": "x", "starts_at": ' + b"9" * 5000 + b"}", 400),
+    (b'{"name": "x", "labels": {"v": NaN}}', 400),
+    (b'{"name": "x\\u0000y", "service": "svc\\ud800"}', 202),
+    (json.dumps({"name": "x", "service": "s" * 3000, "group_key": "g" * 3000}).encode(), 202),
+])
+def test_odd_generic_bodies_never_500(app: App, body: bytes, status: int) -> None:
+    resp = app.alert("generic", body)
+    assert resp.status_code == status, resp.text
+    if status >= 400:
+        with app.rt.service.s.sessions() as s:
+            assert s.get(DeadLetter, resp.json()["dead_letter_id"]) is not None

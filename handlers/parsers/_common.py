@@ -38,8 +38,12 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: no database stores them
+
+
 def cap_text(value: str) -> str:
-    """Bound a string to ``MAX_TEXT`` characters (an ellipsis marks the cut)."""
+    """Bound a string to ``MAX_TEXT`` characters (an ellipsis marks the cut); replace unstorable characters."""
+    value = _UNSTORABLE.sub("\ufffd", value)
     return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "\u2026"
 
 
