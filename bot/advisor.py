@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.knowledge import KnowledgeBase
-from bot.models import Feedback, Incident, KnowledgeDocument, Suggestion
+from bot.models import Incident, KnowledgeDocument, Suggestion
 from bot.notifier import IncidentView
 from bot.runbook_store import all_runbooks, get_runbook
 from retrieval.runbooks import RunbookMatch, match_runbooks
@@ -39,10 +39,9 @@ class Advisor:
     def advise(self, session: Session, incident: Incident) -> IncidentView:
         """Search, pick a runbook, store both as the incident's suggestions (replacing earlier ones)."""
         query = query_for(incident)
-        excluded = unhelpful_targets(session, incident.id)
-        query.exclude_ids = frozenset(excluded.get("document", set()))
+        query.exclude_ids = frozenset(self._kb.excluded_for(incident.id, "document"))
         matches = self._kb.search(query, top_k=self._top_k)
-        rb_excluded = excluded.get("runbook", set())
+        rb_excluded = self._kb.excluded_for(incident.id, "runbook")
         rb_matches = [m for m in match_runbooks(query, all_runbooks(session)) if m.runbook.id not in rb_excluded]
         best = rb_matches[0] if rb_matches else None
         incident.runbook_id = best.runbook.id if best else None
@@ -72,16 +71,6 @@ class Advisor:
             if rb is not None:
                 runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why))
         return IncidentView(incident, list(incident.alerts), matches, runbook)
-
-
-def unhelpful_targets(session: Session, incident_id: int) -> dict[str, set[str]]:
-    """Matches someone marked 👎 for this incident: never suggested for it again."""
-    out: dict[str, set[str]] = {}
-    rows = session.execute(select(Feedback.target_kind, Feedback.target_id)
-                           .where(Feedback.incident_id == incident_id, Feedback.helpful.is_(False)))
-    for kind, target in rows:
-        out.setdefault(kind, set()).add(target)
-    return out
 
 
 def _document(row: KnowledgeDocument) -> Document:

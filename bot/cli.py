@@ -30,6 +30,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     scheduler = BackgroundScheduler(timezone="UTC")
 
+    kb = rt.service.s.kb
+
+    def refit() -> None:
+        report = kb.refit_weights()
+        if report is not None:
+            logging.getLogger("bot.refit").info("fusion weights refit from feedback: %s", report)
+
+    refit()
+    scheduler.add_job(refit, "interval", hours=6, id="refit-weights", max_instances=1, coalesce=True)
     scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
     scheduler.start()
     app_token = secret_value(settings.slack_app_token)
