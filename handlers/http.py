@@ -117,7 +117,7 @@ def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | 
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "slack": "http" if bolt is not None else "socket-mode-or-disabled"}
+        return {"status": "ok", "slack": "http" if bolt is not None else "socket-mode"}
 
     return app
 

@@ -31,3 +31,23 @@ def test_build_runtime_without_slack_credentials_says_what_to_set(sqlite_url: st
 
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         build_runtime(Settings(_env_file=None, database_url=sqlite_url), encoder=fake_encoder)
+
+
+def test_socket_mode_takes_slack_off_http_but_keeps_alert_endpoints(sqlite_url: str, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from bot.app import build_runtime
+    from bot.config import SAMPLE_DATA
+
+    settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t", slack_signing_secret="s",
+                        slack_app_token="xapp-t", alert_webhook_token="tok", slack_api_url="http://127.0.0.1:9/api/")
+    rt = build_runtime(settings, encoder=fake_encoder)
+    try:
+        with TestClient(rt.http) as client:
+            assert client.post("/slack/events", content=b"{}").status_code == 404
+            assert client.get("/healthz").json()["slack"] == "socket-mode"
+            body = (SAMPLE_DATA / "alerts" / "generic.json").read_bytes()
+            resp = client.post("/alerts/generic", content=body, headers={"Authorization": "Bearer tok"})
+            assert resp.status_code == 202 and resp.json()["incidents_created"] == [1]
+    finally:
+        rt.close()
