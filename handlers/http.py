@@ -98,7 +98,14 @@ def slack_router(bolt: App, service: IncidentService) -> APIRouter:
         raw = await request.body()
         if len(raw) > MAX_BODY:
             return _error(413, "payload too large")
-        bolt_resp = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, raw))
+        try:
+            bolt_request = to_bolt_request(request, raw)  # parses the body before Bolt checks the signature
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = f"slack request body is not a valid payload: {str(exc)[:200]}"
+            await run_in_threadpool(service.dead_letter, source="slack", raw=raw[:UNAUTHENTICATED_EXCERPT],
+                                    reason=reason, content_type=request.headers.get("content-type"))
+            return _error(400, reason)
+        bolt_resp = await run_in_threadpool(bolt.dispatch, bolt_request)
         if 400 <= bolt_resp.status < 500:
             # Kept so nothing disappears silently, but bounded: an unsigned request is anyone's.
             reason = f"slack request rejected by Bolt (HTTP {bolt_resp.status}): {bolt_resp.body[:200]}"

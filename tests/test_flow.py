@@ -353,3 +353,23 @@ def test_odd_generic_bodies_never_500(app: App, body: bytes, status: int) -> Non
     if status >= 400:
         with app.rt.service.s.sessions() as s:
             assert s.get(DeadLetter, resp.json()["dead_letter_id"]) is not None
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    (b"payload=notjson", 400), (b"payload=%7B%7D", 404), (b"garbage", 404),
+])
+def test_signed_but_malformed_slack_payload_is_4xx_and_kept(app: App, body: bytes, status: int) -> None:
+    resp = app.slack(body)
+    assert resp.status_code == status
+    with app.rt.service.s.sessions() as s:
+        dl = s.scalars(select(DeadLetter).where(DeadLetter.source == "slack")).all()
+        assert len(dl) == 1 and dl[0].body == body.decode()
+
+
+def test_button_with_garbage_value_gets_a_private_explanation(app: App, target: WebhookTarget) -> None:
+    from bot.slack_stub import block_action_body
+
+    button = {"action_id": "remediation_approve", "value": "1; DROP TABLE", "text": {"type": "plain_text", "text": "x"}}
+    resp = app.slack(block_action_body(user="U0SRELEAD", button=button, channel="C0INCIDENTS", message_ts="1.1"))
+    assert resp.status_code == 200 and target.received == []
+    assert "invalid remediation request id" in app.ephemerals()[-1]
