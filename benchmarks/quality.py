@@ -78,12 +78,14 @@ def evaluate_pairs(orders: list[list[str]], targets: list[str], subset: list[int
 
 def tune(feats: list[dict[str, dict[str, float]]], targets: list[str], subset: list[int], base: Weights) -> Weights:
     best, best_key = base, (-1.0, -1.0)
-    for lex in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5):
-        w = Weights(**{**base.as_dict(), "lexical": lex})  # type: ignore[arg-type]
-        m = evaluate_pairs([rank_with(w, feats[i]) for i in range(len(feats))], targets, subset)
-        key = (m["mrr"], m["recall@5"])
-        if key > best_key:
-            best, best_key = w, key
+    for lex in (0.5, 1.0, 1.5, 2.0, 3.0):
+        for title in (0.0, 0.25, 0.5, 0.75):
+            w = Weights.from_dict({**base.as_dict(), "lexical": lex, "title": title})
+            m = evaluate_pairs([rank_with(w, feats[i]) for i in subset], [targets[i] for i in subset],
+                               list(range(len(subset))))
+            key = (m["mrr"] + m["recall@5"], m["mrr"])
+            if key > best_key:
+                best, best_key = w, key
     return best
 
 
@@ -128,7 +130,8 @@ def hadoop(data: Path, encoder: DiskCachedEncoder, do_tune: bool) -> dict[str, A
 def postmortems(data: Path, encoder: DiskCachedEncoder, weights: Weights) -> dict[str, Any]:
     rows = [json.loads(line) for line in (data / "postmortems" / "danluu_postmortems.jsonl").open(encoding="utf-8")]
     rows = [r for r in rows if r.get("category") and r["category"] != "Uncategorized"]
-    docs = [Document(id=str(r["id"]), title=f"{r['company']} postmortem", text=r["text"]) for r in rows]
+    # the entries have no title: like the importers, use the first sentence
+    docs = [Document(id=str(r["id"]), title=r["text"].split(". ")[0][:160], text=r["text"]) for r in rows]
     cat = {d.id: r["category"] for d, r in zip(docs, rows, strict=True)}
     kb = temp_kb(encoder, weights=weights)
     kb.upsert(docs)
@@ -154,13 +157,14 @@ def postmortems(data: Path, encoder: DiskCachedEncoder, weights: Weights) -> dic
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="folder with dup_tickets/ and postmortems/ (default ../shared/data)")
-    ap.add_argument("--tune", action="store_true", help="grid-search the lexical weight on the tune half first")
-    ap.add_argument("--backend", default="torch", help="sentence-transformers backend: torch or onnx")
+    ap.add_argument("--tune", action="store_true",
+                    help="grid-search the lexical and title weights on the tune half (default: Weights() as shipped)")
+    ap.add_argument("--backend", default="torch", choices=("torch", "onnx", "onnx-int8"), help="encoder backend")
     args = ap.parse_args(argv)
     data = data_dir(args.data)
-    from retrieval.encoder import SentenceTransformerEncoder
+    from retrieval.encoder import make_encoder
 
-    encoder = DiskCachedEncoder(SentenceTransformerEncoder(backend=args.backend))
+    encoder = DiskCachedEncoder(make_encoder(backend=args.backend))
     t0 = time.perf_counter()
     try:
         had = hadoop(data, encoder, args.tune)

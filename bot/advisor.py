@@ -6,6 +6,8 @@ without searching again, and so 👍/👎 feedback can be tied to the features t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -13,7 +15,8 @@ from bot.knowledge import KnowledgeBase
 from bot.models import Incident, KnowledgeDocument, Suggestion
 from bot.notifier import IncidentView
 from bot.runbook_store import all_runbooks, get_runbook
-from retrieval.runbooks import RunbookMatch, match_runbooks
+from retrieval.runbook_rank import RunbookIndex
+from retrieval.runbooks import RunbookMatch
 from retrieval.types import Document, Match, Query
 
 
@@ -32,17 +35,19 @@ def query_for(incident: Incident) -> Query:
 
 
 class Advisor:
-    def __init__(self, *, kb: KnowledgeBase, top_k: int = 3) -> None:
+    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, top_k: int = 3) -> None:
         self._kb = kb
+        self._runbooks = runbooks
         self._top_k = top_k
 
     def advise(self, session: Session, incident: Incident) -> IncidentView:
         """Search, pick a runbook, store both as the incident's suggestions (replacing earlier ones)."""
         query = query_for(incident)
-        query.exclude_ids = frozenset(self._kb.excluded_for(incident.id, "document"))
-        matches = self._kb.search(query, top_k=self._top_k)
-        rb_excluded = self._kb.excluded_for(incident.id, "runbook")
-        rb_matches = [m for m in match_runbooks(query, all_runbooks(session)) if m.runbook.id not in rb_excluded]
+        qvec = self._kb.embed_query(query)  # encoded once, used for past incidents and runbooks
+        docs_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "document")))
+        matches = self._kb.search(docs_query, top_k=self._top_k, qvec=qvec)
+        rb_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "runbook")))
+        rb_matches = self._runbooks.rank(rb_query, all_runbooks(session), top_k=1, qvec=qvec)
         best = rb_matches[0] if rb_matches else None
         incident.runbook_id = best.runbook.id if best else None
         session.execute(delete(Suggestion).where(Suggestion.incident_id == incident.id))

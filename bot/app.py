@@ -24,7 +24,8 @@ from bot.triage import Triage
 from handlers import slack_approvals, slack_commands, slack_incidents
 from handlers.http import build_http_app
 from handlers.slack_notifier import SlackNotifier
-from retrieval.encoder import Encoder, SentenceTransformerEncoder
+from retrieval.encoder import Encoder, make_encoder
+from retrieval.runbook_rank import RunbookIndex
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Runtime:
 
 
 def build_encoder(settings: Settings) -> Encoder:
-    return SentenceTransformerEncoder(settings.embedding_model_path, backend=settings.embedding_backend)
+    return make_encoder(settings.embedding_model_path, settings.embedding_backend)
 
 
 def build_kb(settings: Settings, *, encoder: Encoder | None = None, engine: Engine | None = None) -> KnowledgeBase:
@@ -78,7 +79,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     http_client = httpx.Client(follow_redirects=False)
     services = Services(
         sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes)),
-        advisor=Advisor(kb=kb, top_k=settings.similar_top_k),
+        advisor=Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k),
         notifier=SlackNotifier(client=client, channel=settings.incident_channel),
         executor=WebhookExecutor(client=http_client, base_url=settings.action_base_url,
                                  secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds),

@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction, build_kb: BuildKb) -> None:
     st = sub.add_parser("stats", help="document and chunk counts, backend")
     st.set_defaults(func=lambda args: cmd_stats(args, build_kb))
 
+    rf = sub.add_parser("refit", help="refit the fusion weights on 👍/👎 feedback and report before/after")
+    rf.add_argument("--min-samples", type=int, default=30)
+    rf.add_argument("--dry-run", action="store_true", help="report only; keep the current weights")
+    rf.set_defaults(func=lambda args: cmd_refit(args, build_kb))
+
 
 def cmd_import(args: argparse.Namespace, build_kb: BuildKb) -> int:
     try:
@@ -58,8 +63,7 @@ def cmd_import(args: argparse.Namespace, build_kb: BuildKb) -> int:
     for line, message in report.errors:
         print(f"line {line}: {message}", file=sys.stderr)
     print(report.summary())
-    ok = report.imported > 0 or (report.unchanged > 0 and not report.errors)
-    return 0 if ok else 1
+    return 0 if report.imported or report.unchanged else 1  # 1: nothing usable in the file
 
 
 def cmd_search(args: argparse.Namespace, build_kb: BuildKb) -> int:
@@ -82,4 +86,14 @@ def cmd_stats(args: argparse.Namespace, build_kb: BuildKb) -> int:
     kb = build_kb()
     print(json.dumps({"documents": kb.count(), "chunks": kb.chunk_count(), "backend": kb.backend,
                       "encoder": kb.encoder.name, "weights": kb.weights.as_dict()}))
+    return 0
+
+
+def cmd_refit(args: argparse.Namespace, build_kb: BuildKb) -> int:
+    kb = build_kb()
+    report = kb.refit_weights(min_samples=args.min_samples, apply=not args.dry_run)
+    if report is None:
+        print(f"not enough feedback yet (need {args.min_samples} rated suggestions with both 👍 and 👎)")
+        return 1
+    print(report.summary())
     return 0

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from bot.models import Feedback, KnowledgeChunk, KnowledgeDocument
+from bot.models import Feedback, KnowledgeChunk, KnowledgeDocument, Suggestion
 from retrieval.encoder import Encoder
 from retrieval.feedback import RefitReport, refit
 from retrieval.fusion import Weights
@@ -91,7 +91,7 @@ class KnowledgeBase:
                 dense.reserve(int(s.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0))
                 q = select(KnowledgeChunk.document_id, KnowledgeChunk.embedding).order_by(
                     KnowledgeChunk.document_id, KnowledgeChunk.ordinal)
-                current, group = None, []
+                current, group = -1, list[np.ndarray]()
                 for doc_id, emb in s.execute(q.execution_options(yield_per=5000)):
                     if doc_id != current and group:
                         dense.add(current, np.vstack(group))
@@ -153,6 +153,8 @@ class KnowledgeBase:
 
     def _write_batch(self, docs: list[Document], report: ImportReport, source: str) -> None:
         for d in docs:
+            if d.created_at is not None and d.created_at.tzinfo is None:
+                raise ValueError(f"document {d.id}: created_at is a naive datetime; use an aware UTC one")
             d.meta.setdefault("source", source)
         hashes = {d.id: document_hash(d) for d in docs}
         added: list[tuple[int, Document, np.ndarray]] = []
@@ -267,10 +269,12 @@ class KnowledgeBase:
 
     def refit_weights(self, *, min_samples: int = 30, apply: bool = True, seed: int = 0) -> RefitReport | None:
         """Refit the fusion weights on stored document feedback; None until enough exists."""
-        with self.sessions() as s:
-            rows = s.execute(select(Feedback.features, Feedback.helpful).where(
-                Feedback.target_kind == "document", Feedback.features.is_not(None))).all()
-        samples = [(dict(f), bool(h)) for f, h in rows if f]
+        on = ((Suggestion.incident_id == Feedback.incident_id) & (Suggestion.target_kind == Feedback.target_kind)
+              & (Suggestion.target_id == Feedback.target_id))
+        with self.sessions() as s:  # the features shown with the click, else those stored with the suggestion
+            rows = s.execute(select(Feedback.features, Suggestion.features, Feedback.helpful)
+                             .outerjoin(Suggestion, on).where(Feedback.target_kind == "document")).all()
+        samples = [(dict(f or g), bool(h)) for f, g, h in rows if f or g]
         if len(samples) < min_samples or len({h for _, h in samples}) < 2:
             return None
         report = refit(samples, self.ranker.weights, seed=seed)

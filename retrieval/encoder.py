@@ -68,6 +68,16 @@ class SentenceTransformerEncoder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+def make_encoder(model_path: str | None = None, backend: str = "torch") -> Encoder:
+    """``torch`` (sentence-transformers), ``onnx`` or ``onnx-int8`` (ONNX Runtime, see
+    ``retrieval.onnx_encoder``); the bot's ``EMBEDDING_BACKEND`` setting picks one."""
+    if backend in {"onnx", "onnx-int8"}:
+        from retrieval.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(model_path, quantize=backend == "onnx-int8")
+    return SentenceTransformerEncoder(model_path, backend=backend)
+
+
 class HashingEncoder:
     """Deterministic bag-of-words feature hashing (unigrams + bigrams) into 384 dims. For tests only:
     similar wording gives similar vectors, which is all the fast tests need."""

@@ -8,7 +8,7 @@ split the fit never saw, and the new weights are only worth applying if they do 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -70,7 +70,7 @@ def refit(samples: list[Sample], current: Weights, *, test_fraction: float = 0.3
     cur = np.array([getattr(current, name) for name in FEATURES])
     # keep the magnitude of the current dense weight so displayed scores stay comparable
     norm = (abs(current.dense) or 1.0) / scale
-    new = replace(current, **{name: float(coef[i] * norm) for i, name in enumerate(FEATURES)})
+    new = Weights.from_dict({**current.as_dict(), **{name: float(coef[i] * norm) for i, name in enumerate(FEATURES)}})
     before = _auc(y_te, x_te @ cur)
     after = _auc(y_te, x_te @ np.array([getattr(new, name) for name in FEATURES]))
     return RefitReport(len(y_tr), len(y_te), before, after, current, new)

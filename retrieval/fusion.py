@@ -2,7 +2,10 @@
 
 The score is a linear model over features that each live in [0, 1]: it is what a logistic
 regression fitted on 👍/👎 feedback produces (``retrieval.feedback.refit``), and the defaults below
-were tuned on half of the Hadoop duplicate pairs (``benchmarks/quality.py``). All weights live here.
+were tuned on half of the Hadoop duplicate pairs (``benchmarks/quality.py --tune``: dense, lexical
+and title; the metadata weights are set by hand: a matching service is worth a third of the gap
+between the best and a missing lexical match, a matching alert name or model half of it; the
+public data has no such metadata to tune them on, the feedback refit does). All weights live here.
 """
 
 from __future__ import annotations
@@ -10,25 +13,27 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 
 from retrieval.text import snippet
 from retrieval.types import Document, Query
 
-FEATURES = ("dense", "lexical", "service", "alert", "labels", "model", "recency", "has_rca")
+FEATURES = ("dense", "lexical", "title", "service", "alert", "labels", "model", "recency", "has_rca")
 
 
 @dataclass(frozen=True)
 class Weights:
     dense: float = 1.0
-    lexical: float = 0.6
-    service: float = 0.15
-    alert: float = 0.15
-    labels: float = 0.05
-    model: float = 0.15
-    recency: float = 0.03
-    has_rca: float = 0.03
+    lexical: float = 3.0
+    title: float = 0.75
+    service: float = 1.0
+    alert: float = 1.5
+    labels: float = 0.5
+    model: float = 1.5
+    recency: float = 0.1
+    has_rca: float = 0.1
     recency_half_life_days: float = 180.0
-    candidates: int = 100  # per retriever, before fusion
+    candidates: int = 50  # per retriever, before fusion
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -36,7 +41,8 @@ class Weights:
     @classmethod
     def from_dict(cls, data: dict[str, float]) -> Weights:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: (int(v) if k == "candidates" else float(v)) for k, v in data.items() if k in names})
+        kwargs: dict[str, Any] = {k: (int(v) if k == "candidates" else float(v)) for k, v in data.items() if k in names}
+        return cls(**kwargs)
 
     def score(self, feats: dict[str, float]) -> float:
         return sum(getattr(self, name) * feats.get(name, 0.0) for name in FEATURES)
@@ -92,6 +98,8 @@ def explain(query: Query, doc: Document, feats: dict[str, float], shared: list[s
         same = [f"{k}={v}" for k, v in query.labels.items() if isinstance(labels, dict) and str(labels.get(k)) == str(v)]
         why.append("same labels " + ", ".join(same))
     why.append(f"semantic {feats.get('dense', 0.0):.2f}")
+    if feats.get("title", 0.0) >= 0.75:
+        why.append("similar title")
     if shared:
         why.append("shared terms: " + ", ".join(shared))
     if doc.root_cause:

@@ -1,4 +1,4 @@
-"""Field-weighted BM25 (BM25F-style) over an incrementally growing inverted index.
+"""Field-weighted BM25 (BM25F-style, with idf-weighted query terms) over an incrementally growing inverted index.
 
 Postings are compact ``array`` buffers (4 bytes per doc id, 4 per weighted term frequency), read
 as NumPy views at query time, so a query costs one vectorised pass per query term. Documents are
@@ -19,7 +19,7 @@ from retrieval.text import tokenize
 
 @dataclass(frozen=True)
 class FieldWeights:
-    title: float = 2.0
+    title: float = 3.0
     text: float = 1.0
     root_cause: float = 1.5
     resolution: float = 1.0
@@ -27,8 +27,10 @@ class FieldWeights:
 
 
 class LexicalIndex:
-    def __init__(self, *, k1: float = 1.2, b: float = 0.75, fields: FieldWeights | None = None) -> None:
+    def __init__(self, *, k1: float = 1.2, b: float = 0.9, fields: FieldWeights | None = None,
+                 query_idf_power: float = 2.0) -> None:
         self.k1, self.b = k1, b
+        self.query_idf_power = query_idf_power
         self.fields = fields or FieldWeights()
         self._postings: dict[str, tuple[array, array]] = {}
         self._doclen = np.zeros(1024, dtype=np.float32)
@@ -61,12 +63,12 @@ class LexicalIndex:
     def add(self, key: int, fields: dict[str, str | None]) -> None:
         """Index (or re-index) the document ``key``; ``fields`` maps field name to text."""
         self.remove(key)
-        tf: Counter[str] = Counter()
+        tf: dict[str, float] = {}
         for name, text in fields.items():
             if text:
                 w = getattr(self.fields, name, self.fields.extra)
                 for tok in tokenize(text):
-                    tf[tok] += w
+                    tf[tok] = tf.get(tok, 0.0) + w
         self._grow()
         row = len(self._row_key)
         self._row_key.append(key)
@@ -108,8 +110,10 @@ class LexicalIndex:
                 continue
             rows = np.frombuffer(post[0], dtype=np.int32)
             tf = np.frombuffer(post[1], dtype=np.float32)
-            qw = 1.0 + math.log(qtf)  # repeated query terms count, sub-linearly
-            out[rows] += (self.idf(term) * qw) * tf * (self.k1 + 1.0) / (tf + norm[rows])
+            # repeated query terms count sub-linearly; idf**2 weighting (as in a TF-IDF cosine, where both
+            # sides carry idf) lets rare identifiers in a long query outweigh its common words
+            qw = (1.0 + math.log(qtf)) * self.idf(term) ** self.query_idf_power
+            out[rows] += qw * tf * (self.k1 + 1.0) / (tf + norm[rows])
         out[: n_rows][~self._alive[:n_rows]] = 0.0
         return out
 

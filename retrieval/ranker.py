@@ -19,6 +19,18 @@ from retrieval.types import Document, Match, Query
 from retrieval.vector_index import DenseIndex, NumpyVectorIndex
 
 DocLoader = Callable[[list[int]], dict[int, Document]]
+_BLAS: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """Matrix-vector products are memory-bound; a second OpenBLAS thread gains little and its
+    busy-waiting doubles the latency of the next query embedding (torch wants both cores)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 @dataclass(slots=True)
@@ -51,6 +63,7 @@ class HybridRanker:
     def __init__(self, dense: DenseIndex, *, weights: Weights | None = None) -> None:
         self.dense = dense
         self.lexical = LexicalIndex()
+        self.titles = LexicalIndex()  # the query against document titles alone
         self.weights = weights or Weights()
         self._docs: dict[int, DocMeta] = {}
         self._by_external: dict[str, int] = {}
@@ -66,6 +79,7 @@ class HybridRanker:
     def add(self, key: int, doc: Document, vectors: np.ndarray | None) -> None:
         with self._lock:
             self.lexical.add(key, lexical_fields(doc))
+            self.titles.add(key, {"title": doc.title})
             if vectors is not None:
                 self.dense.add(key, vectors)
             old = self._docs.get(key)
@@ -77,6 +91,7 @@ class HybridRanker:
     def remove(self, key: int) -> None:
         with self._lock:
             self.lexical.remove(key)
+            self.titles.remove(key)
             self.dense.remove(key)
             meta = self._docs.pop(key, None)
             if meta is not None:
@@ -88,22 +103,26 @@ class HybridRanker:
         n = w.candidates + len(exclude)
         tokens = tokenize(query.text)
         local = self._lock if self._dense_local else contextlib.nullcontext()
+        blas = _one_blas_thread() if self._dense_local else contextlib.nullcontext()
         with self._lock:
             full = self.lexical.scores(tokens)
+            full_titles = self.titles.scores(tokens)
+            title_max = float(full_titles.max()) if len(full_titles) else 0.0
             lex_top, lex_max = self.lexical.top(tokens, n, full) if len(full) else ({}, 0.0)
-        with local:
-            dense_top = self.dense.top(qvec, n)
-            missing = [k for k in lex_top if k not in dense_top]
-            dense_top.update(self.dense.scores_for(qvec, missing))
+        with local, blas:
+            dense_top, exact = self.dense.search(qvec, n, list(lex_top))
+            dense_top.update({k: v for k, v in exact.items() if k not in dense_top})
         with self._lock:
             keys = [k for k in dict.fromkeys([*dense_top, *lex_top]) if k not in exclude and k in self._docs]
             lex = self.lexical.scores_for(tokens, [k for k in keys if k not in lex_top], full=full)
             lex.update(lex_top)
+            titles = self.titles.scores_for(tokens, keys, full=full_titles)
             out: dict[int, dict[str, float]] = {}
             for key in keys:
                 m = self._docs[key]
                 feats = {"dense": max(dense_top.get(key, 0.0), 0.0),
-                         "lexical": lex.get(key, 0.0) / lex_max if lex_max > 0 else 0.0}
+                         "lexical": lex.get(key, 0.0) / lex_max if lex_max > 0 else 0.0,
+                         "title": titles.get(key, 0.0) / title_max if title_max > 0 else 0.0}
                 feats.update(metadata_features(query, m.service, m.meta, m.created_at, m.has_rca,
                                                w.recency_half_life_days))
                 out[key] = feats

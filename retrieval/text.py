@@ -20,6 +20,8 @@ STOPWORDS = frozenset(
     code https http www com org""".split()
 )
 CHUNK_CHARS = 900  # ~200 word pieces: inside all-MiniLM-L6-v2's 256-token window
+PACK_CHARS = 450  # short paragraphs are packed together up to this; longer ones stand alone
+TITLE_PASSAGE_MIN_CHARS = CHUNK_CHARS  # only documents too long for one passage
 
 
 def tokenize(text: str) -> list[str]:
@@ -64,21 +66,26 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def chunk_document(doc: Document, *, max_chars: int = CHUNK_CHARS) -> list[str]:
-    """Passages to embed. Short documents are one passage; long ones are packed paragraphs, each
-    prefixed with the title so a passage still says what it is about. Root cause and resolution
+    """Passages to embed. Short documents are one passage; long ones are split at paragraphs (short
+    paragraphs packed together, huge ones cut at sentences), each prefixed with the title so a
+    passage still says what it is about. Root cause and resolution
     get their own passage, so a precise RCA line is not drowned by a long description."""
     body = doc.text.strip()
     rca = "\n".join(
         f"{label}: {value.strip()}" for label, value in (("Root cause", doc.root_cause), ("Resolution", doc.resolution))
         if value and value.strip()
     )
-    whole = "\n".join(p for p in (doc.title.strip(), body, rca) if p)
+    title = doc.title.strip()
+    whole = "\n".join(p for p in (title, body, rca) if p)
+    # a long document also gets its title as a passage of its own: a title that matches is strong
+    # evidence that the whole body (several passages, or one truncated one) would dilute
+    title_only = [title] if title and len(whole) > TITLE_PASSAGE_MIN_CHARS else []
     if len(whole) <= max_chars:
-        return [whole]
+        return [whole, *title_only]
     chunks: list[str] = []
     current = ""
     for para in _paragraphs(body):
-        if current and len(current) + len(para) + 1 > max_chars:
+        if current and len(current) + len(para) + 1 > min(PACK_CHARS, max_chars):
             chunks.append(current)
             current = ""
         current = f"{current}\n{para}" if current else para
@@ -86,8 +93,7 @@ def chunk_document(doc: Document, *, max_chars: int = CHUNK_CHARS) -> list[str]:
         chunks.append(current)
     if rca:
         chunks.extend(_paragraphs(rca))
-    title = doc.title.strip()
-    return [f"{title}\n{c}" if title else c for c in chunks] or [title or " "]
+    return [*(f"{title}\n{c}" if title else c for c in chunks), *title_only] or [title or " "]
 
 
 def snippet(text: str | None, limit: int = 80) -> str:

@@ -108,3 +108,14 @@ def test_stats(run, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore
     assert run("kb", "stats") == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["documents"] == 5 and stats["chunks"] >= 5 and stats["backend"] == "numpy"
+
+
+def test_refit_without_feedback_says_so(run, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    assert run("kb", "refit") == 1
+    assert "not enough feedback yet" in capsys.readouterr().out
+
+
+def test_reimport_with_bad_rows_still_succeeds(run, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    assert run("kb", "import", str(FIXTURES / "bad_rows.jsonl"), "--no-progress") == 0
+    assert run("kb", "import", str(FIXTURES / "bad_rows.jsonl"), "--no-progress") == 0
+    assert "inserted 0, updated 0, unchanged 2, skipped 3" in capsys.readouterr().out

@@ -140,3 +140,10 @@ def test_duplicate_ids_in_one_batch_count_once(sessions: sessionmaker[Session]) 
     assert (report.inserted, report.updated) == (1, 1)
     assert kb.count() == 1
     assert kb.search(Query(text="second"), top_k=1)[0].title == "second"
+
+
+def test_naive_created_at_is_refused(sessions: sessionmaker[Session]) -> None:
+    kb = KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
+    with pytest.raises(ValueError, match="naive datetime"):
+        kb.upsert([Document(id="N", title="t", text="x", created_at=datetime(2026, 1, 1))])  # noqa: DTZ001
+    assert kb.count() == 0

@@ -95,3 +95,20 @@ def test_refit_reports_before_after_and_learns_from_feedback(sessions: sessionma
     assert report.after_weights.service > report.after_weights.lexical
     assert ("applied" in report.summary()) == report.improved
     assert kb.weights == (report.after_weights if report.improved else before)
+
+
+def test_refit_uses_suggestion_features_when_the_click_carried_none(sessions: sessionmaker[Session]) -> None:
+    from bot.models import Suggestion
+
+    kb = KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
+    inc = _incident(sessions)
+    with sessions() as s, s.begin():
+        for i in range(40):
+            feats = {name: 0.1 for name in FEATURES} | {"title": 1.0 if i % 2 else 0.0}
+            s.add(Suggestion(incident_id=inc, target_kind="document", target_id=f"D{i}", rank=1, score=1.0,
+                             why=["x"], features=feats))
+    for i in range(40):
+        kb.record_feedback(inc, "document", f"D{i}", "U1", bool(i % 2), None)
+    report = kb.refit_weights(min_samples=30)
+    assert report is not None and report.n_train + report.n_test == 40
+    assert report.after_weights.title > 0

@@ -157,3 +157,40 @@ def test_lexical_weight_zero_gives_dense_only_order() -> None:
     got = [m.id for m in dense_only.search(q, qv, top_k=3, load=lambda ks: {k: lookup[k] for k in ks})]
     sims = enc.encode([f"{d.title}\n{d.text}" for d in docs]) @ qv
     assert got[: len(got)] == [docs[i].id for i in np.argsort(-sims)][: len(got)]
+
+
+def test_pca_first_stage_keeps_exact_top_k() -> None:
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((24, 384)).astype(np.float32)  # vectors on a low-dimensional manifold, like text
+    vecs = rng.standard_normal((6000, 24)).astype(np.float32) @ basis + 0.05 * rng.standard_normal((6000, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    exact, fast = NumpyVectorIndex(384, pca_min_rows=10**9), NumpyVectorIndex(384, pca_min_rows=2000, pca_dim=32)
+    for i, v in enumerate(vecs):
+        exact.add(i, v[None])
+        fast.add(i, v[None])
+    assert fast._proj is not None and exact._proj is None
+    overlap = []
+    for qi in range(50):
+        q = vecs[qi * 7]
+        a, b = exact.top(q, 10), fast.top(q, 10)
+        overlap.append(len(set(a) & set(b)) / 10)
+        for k in set(a) & set(b):
+            assert a[k] == pytest.approx(b[k], abs=1e-6)  # rescored exactly
+    assert np.mean(overlap) >= 0.98
+
+
+def test_relevant_paragraph_of_a_long_note_is_not_drowned() -> None:
+    filler = [f"Paragraph {i}: " + "the quarterly capacity review covered budgets, vendors and hiring plans. " * 5
+              for i in range(12)]
+    long_doc = Document(id="long", title="Quarterly review notes",
+                        text="\n\n".join([*filler[:6], "Kafka consumer lag grew after a rebalance storm on orders.",
+                                          *filler[6:]]))
+    short_doc = Document(id="short", title="Kafka broker disk usage", text="broker disk at 80 percent")
+    r, enc = _ranker_with([long_doc, short_doc])
+    q = Query(text="kafka consumer lag rebalance storm")
+    qv = enc.encode([q.text])[0]
+    lookup = {0: long_doc, 1: short_doc}
+    top = r.search(q, qv, top_k=2, load=lambda ks: {k: lookup[k] for k in ks})[0]
+    whole = float(enc.encode([f"{long_doc.title}\n{long_doc.text}"])[0] @ qv)
+    assert top.id == "long"
+    assert top.features["dense"] > max(5 * whole, whole + 0.1)  # the best passage, not the whole note

@@ -74,7 +74,8 @@ def pagerduty(rec: dict[str, Any]) -> dict[str, Any]:
     bodies = [str(n.get("content", "")).strip() if isinstance(n, dict) else str(n).strip() for n in notes]
     root = next((_RC.sub("", b) for b in bodies if _RC.match(b)), None)
     res = next((_RES.sub("", b, count=1) for b in bodies if _RES.match(b) and not _RC.match(b)), None)
-    body = rec.get("body") if isinstance(rec.get("body"), dict) else {}
+    raw_body = rec.get("body")
+    body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
     text_parts = [_clean(rec.get("description")), _clean(body.get("details")), *bodies]
     title = _first(rec, "title", "summary", "description")
     ext = rec.get("id") or (f"PD-{rec['incident_number']}" if rec.get("incident_number") else None)

@@ -51,6 +51,7 @@ def parse_datetime(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(float(value) / (1000 if value > 1e11 else 1), UTC)
     s = str(value).strip()
+    dt: datetime | None
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
@@ -65,6 +66,7 @@ def parse_datetime(value: Any) -> datetime | None:
             if re.fullmatch(r"\d{9,13}(\.\d+)?", s):
                 return parse_datetime(float(s))
             raise RecordError(f"unreadable date {s!r}") from None
+    assert dt is not None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 

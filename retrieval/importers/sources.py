@@ -91,7 +91,7 @@ def _array_offsets(text: str, key: str | None) -> list[int]:
             return []
         start = m.end() - 1
     dec = json.JSONDecoder()
-    pos, out = start + 1, []
+    pos, out = start + 1, list[int]()
     ws = re.compile(r"[\s,]*")
     while True:
         pos = ws.match(text, pos).end()  # type: ignore[union-attr]
