@@ -214,6 +214,12 @@ class IncidentService:
             row.helpful = helpful
             audit.record(session, event="feedback", actor=user_id, incident_id=incident_id,
                          kind=kind, target=target_id, helpful=helpful)
+        if not helpful:  # replace the unhelpful match in the message now, not at the next update
+            with transaction(self.s.sessions) as session:
+                incident = _incident(session, incident_id)
+                view = self.s.advisor.advise(session, incident)
+            if incident.slack_ts is not None:
+                self._chat("incident update after feedback", lambda: self.s.notifier.update_incident(view))
 
     def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
         with transaction(self.s.sessions) as session:

@@ -262,6 +262,9 @@ def test_unhelpful_feedback_removes_match_for_that_incident(app: App) -> None:
                 if el["text"]["text"] == "👎")
     excluded = down["value"].split(":", 2)[2]
     assert excluded not in [m.id for m in view.matches]
+    # the message was re-rendered at once without the unhelpful match, still showing three others
+    updated = json.dumps(app.stub.of("chat.update")[-1].params["blocks"], ensure_ascii=False)
+    assert excluded not in updated and updated.count('"👎"') >= 3
 
 
 def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
