@@ -8,6 +8,7 @@ added one at a time; an updated document gets a new row and its old row is maske
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass
@@ -144,6 +145,8 @@ class LexicalIndex:
         items: list[tuple[float, str]] = []
         used: set[str] = set()
         for a, b in zip(query_tokens, query_tokens[1:], strict=False):
+            if _overlap(a, b):  # a compound next to its own part ("non-replication", "non")
+                continue
             if (a, b) in doc_pairs and a != b and f"{a} {b}" not in {t for _, t in items}:
                 items.append((self.idf(a) + self.idf(b), f"{a} {b}"))
                 used.update((a, b))
@@ -151,4 +154,22 @@ class LexicalIndex:
             if t in doc_terms and t not in used:
                 items.append((self.idf(t), t))
         items.sort(key=lambda it: (-it[0], it[1]))
-        return [t for _, t in items[:limit]]
+        out: list[str] = []
+        covered: set[str] = set()
+        for _, term in items:  # a term whose words an earlier (more distinctive) term already shows adds nothing
+            words = _parts(term)
+            if words <= covered:
+                continue
+            out.append(term)
+            covered |= words
+            if len(out) == limit:
+                break
+        return out
+
+
+def _parts(term: str) -> set[str]:
+    return {w for w in re.split(r"[\s\-_./:]+", term) if w}
+
+
+def _overlap(a: str, b: str) -> bool:
+    return bool(_parts(a) & _parts(b))
