@@ -243,18 +243,28 @@ class KnowledgeBase:
 
     # -- feedback ------------------------------------------------------------------------------
     def record_feedback(self, incident_id: int, target_kind: str, target_id: str, user_id: str,
-                        helpful: bool, features: dict[str, float] | None = None) -> None:
-        """Store one 👍/👎 (a user's later click on the same target replaces their earlier one)."""
+                        helpful: bool, features: dict[str, float] | None = None, *,
+                        session: Session | None = None) -> None:
+        """Store one 👍/👎 (a user's later click on the same target replaces their earlier one).
+        With ``session`` the write joins the caller's transaction (so its audit event commits with it)."""
+        if session is not None:
+            self._write_feedback(session, incident_id, target_kind, target_id, user_id, helpful, features)
+            return
         with self.sessions() as s, s.begin():
-            row = s.scalar(select(Feedback).where(
-                Feedback.incident_id == incident_id, Feedback.target_kind == target_kind,
-                Feedback.target_id == target_id, Feedback.user_id == user_id))
-            if row is None:
-                s.add(Feedback(incident_id=incident_id, target_kind=target_kind, target_id=target_id,
-                               user_id=user_id, helpful=helpful, features=features))
-            else:
-                row.helpful = helpful
-                row.features = features if features is not None else row.features
+            self._write_feedback(s, incident_id, target_kind, target_id, user_id, helpful, features)
+
+    @staticmethod
+    def _write_feedback(s: Session, incident_id: int, target_kind: str, target_id: str, user_id: str,
+                        helpful: bool, features: dict[str, float] | None) -> None:
+        row = s.scalar(select(Feedback).where(
+            Feedback.incident_id == incident_id, Feedback.target_kind == target_kind,
+            Feedback.target_id == target_id, Feedback.user_id == user_id))
+        if row is None:
+            s.add(Feedback(incident_id=incident_id, target_kind=target_kind, target_id=target_id,
+                           user_id=user_id, helpful=helpful, features=features))
+        else:
+            row.helpful = helpful
+            row.features = features if features is not None else row.features
 
     def excluded_for(self, incident_id: int, target_kind: str | None = None) -> set[str]:
         """Targets marked unhelpful for this incident (more 👎 than 👍): never suggested for it again."""

@@ -27,7 +27,6 @@ from bot.knowledge import KnowledgeBase
 from bot.models import (
     AlertPayload,
     DeadLetter,
-    Feedback,
     Incident,
     IncidentStatus,
     RemediationRequest,
@@ -204,14 +203,8 @@ class IncidentService:
                 Suggestion.target_id == target_id)).first()
             if shown is None:
                 raise NotFound("That suggestion was not made for this incident.")
-            row = session.scalars(select(Feedback).where(
-                Feedback.incident_id == incident_id, Feedback.target_kind == kind,
-                Feedback.target_id == target_id, Feedback.user_id == user_id)).first()
-            if row is None:
-                row = Feedback(incident_id=incident_id, target_kind=kind, target_id=target_id, user_id=user_id,
-                               helpful=helpful, features=dict(shown.features))
-                session.add(row)
-            row.helpful = helpful
+            self.s.kb.record_feedback(incident_id, kind, target_id, user_id, helpful, dict(shown.features),
+                                      session=session)
             audit.record(session, event="feedback", actor=user_id, incident_id=incident_id,
                          kind=kind, target=target_id, helpful=helpful)
         if not helpful:  # replace the unhelpful match in the message now, not at the next update
