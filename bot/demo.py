@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import select
 
 from bot import audit
 from bot.app import Runtime, build_runtime
@@ -33,6 +34,7 @@ from bot.slack_stub import (
 )
 from bot.webhook_target import WebhookTarget
 from handlers.blocks import render_text
+from retrieval.types import Query
 
 ALERTS = SAMPLE_DATA / "alerts"
 
@@ -106,11 +108,11 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         demo = Demo(rt, stub, base, signing_secret, token)
         stack.callback(demo.http.close)
         demo.http.get("/healthz")  # the server is up once this answers
-        return _script(demo, target, settings)
+        return _script(demo, target)
     return 1
 
 
-def _script(demo: Demo, target: WebhookTarget, settings: Settings) -> int:
+def _script(demo: Demo, target: WebhookTarget) -> int:
     _rule("1. Alertmanager group fires (checkout)")
     demo.send_alert("alertmanager", "alertmanager_checkout.json")
     checkout_msg = demo.wait_calls("chat.postMessage", 1)[0]
@@ -170,14 +172,14 @@ def _script(demo: Demo, target: WebhookTarget, settings: Settings) -> int:
     resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
     print(f"<U0MLOWNER> submits the resolve form -> HTTP {resp.status_code}")
     demo.wait_calls("chat.update", n_updates + 2)
-    hits = demo.rt.service.s.kb.search(_query("merchant_category mapping changed fraud-model drift"), top_k=3)
+    hits = demo.rt.service.s.kb.search(Query(text="merchant_category mapping changed fraud-model drift"), top_k=3)
     print("kb search 'merchant_category mapping changed fraud-model drift':")
     for m in hits:
         print(f"  {m.score:.3f}  {m.id:14} {m.title[:60]}  [{'; '.join(m.why[:3])}]")
 
     _rule("11. Audit trail")
     with demo.rt.service.s.sessions() as session:
-        for incident in _incidents(session):
+        for incident in session.scalars(select(Incident).order_by(Incident.id)):
             print(f"incident #{incident.id} {incident.title[:60]} [{incident.status}]")
             for ev in audit.trail(session, incident_id=incident.id):
                 detail = ", ".join(f"{k}={v}" for k, v in ev.detail.items())
@@ -185,15 +187,3 @@ def _script(demo: Demo, target: WebhookTarget, settings: Settings) -> int:
     _rule("done")
     print(f"Slack Web API calls: {len(demo.stub.calls)}; action webhooks run: {len(target.received)}")
     return 0
-
-
-def _query(text: str):  # type: ignore[no-untyped-def]
-    from retrieval.types import Query
-
-    return Query(text=text)
-
-
-def _incidents(session: Any) -> list[Incident]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(Incident).order_by(Incident.id)))

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.models import Incident
 from bot.service import IncidentService
 from handlers import blocks
 from handlers.ids import ActionId, CallbackId, action_pattern, parse_feedback_value, parse_incident_value
@@ -26,8 +27,6 @@ def register(app: App, service: IncidentService) -> None:
         _, _, value = clicked(body)
         incident_id = parse_incident_value(value)
         with service.s.sessions() as session:
-            from bot.models import Incident
-
             incident = session.get(Incident, incident_id)
             if incident is None:
                 return
