@@ -1,0 +1,1 @@
+"""Remediation: typed actions, policy, the approval lifecycle and executors (see base.py)."""
