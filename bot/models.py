@@ -76,6 +76,10 @@ class Incident(Base):
     rca_note: Mapped[str | None] = mapped_column(Text)
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    flapping: Mapped[bool] = mapped_column(default=False)
+    grouping_reason: Mapped[str | None] = mapped_column(Text)  # "grouped: same template <...>"
+    truncated_alerts: Mapped[int] = mapped_column(default=0)  # alerts the source left out (Alertmanager)
+    model_service: Mapped[str | None] = mapped_column(String(200))  # the service serving incident's model
     alerts: Mapped[list[AlertRecord]] = relationship(back_populates="incident", order_by="AlertRecord.id")
 
 
@@ -105,6 +109,8 @@ class AlertRecord(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     repeat_count: Mapped[int] = mapped_column(default=0)
     incident: Mapped[Incident] = relationship(back_populates="alerts")
+    delivery_count: Mapped[int] = mapped_column(default=1)  # every delivery: first, repeats, updates, flaps
+    flap_count: Mapped[int] = mapped_column(default=0)  # times it fired again after resolving
 
 
 class KnowledgeDocument(Base):
@@ -226,4 +232,45 @@ class Suggestion(Base):
     score: Mapped[float] = mapped_column()
     why: Mapped[list[str]] = mapped_column(JSONType, default=list)
     features: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChangeKind(StrEnum):
+    DEPLOY = "deploy"
+    CONFIG = "config"
+    FEATURE_FLAG = "feature_flag"
+    MODEL_PROMOTION = "model_promotion"
+
+
+class ChangeEvent(Base):
+    """A deploy, config change, flag flip or model promotion. Never an incident; shown beside them."""
+
+    __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_service_at", "service", "occurred_at"),
+                      Index("ix_change_events_model_at", "model_name", "occurred_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str | None] = mapped_column(String(200))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[str | None] = mapped_column(String(200))
+    environment: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # model version registered
+    meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class IncidentLink(Base):
+    """Two incidents that are probably one problem (e.g. model drift ↔ latency on its serving service)."""
+
+    __tablename__ = "incident_links"
+    __table_args__ = (UniqueConstraint("incident_id", "linked_incident_id", name="uq_incident_links_pair"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    linked_incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
