@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_DATA = Path(__file__).parent / "sample_data"
 
@@ -41,6 +43,28 @@ class Settings(BaseSettings):
         "Never taken from alert payloads.",
     )
     log_level: str = "INFO"
+    # Remediation executors (bot/remediation/executors): MLflow alias rollback and Kubernetes Deployments.
+    mlflow_tracking_uri: str | None = None
+    mlflow_tracking_token: SecretStr | None = None
+    k8s_api_url: str | None = None
+    k8s_token: SecretStr | None = None
+    k8s_ca_cert: Path | None = None
+    k8s_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description='Namespaces the Kubernetes executors may touch: JSON list or comma separated. Empty: none.',
+    )
+    k8s_verify_tls: bool = True
+
+    @field_validator("k8s_namespaces", mode="before")
+    @classmethod
+    def _namespaces(cls, value: Any) -> Any:
+        # JSON list ("[\"shop\", \"ml\"]") or comma separated ("shop,ml"), from the environment or code.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
