@@ -110,10 +110,15 @@ class _DeploymentExecutor:
             raise K8sError(f"{what}: HTTP {exc.status} {_status_message(exc)}", exc.status) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             cause = getattr(exc, "reason", None) or exc
-            if isinstance(cause, urllib3.exceptions.TimeoutError) or isinstance(exc, TimeoutError):
+            # NewConnectionError subclasses ConnectTimeoutError in urllib3, so it is checked first.
+            if isinstance(cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.SSLError):
+                raise K8sError(f"{what}: Kubernetes API at {self._host} unreachable "
+                               f"({type(cause).__name__})") from None
+            if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
                 raise K8sError(f"{what}: timed out after {self._timeout[1]:g}s") from None
-            raise K8sError(f"{what}: Kubernetes API at {self._host} unreachable "
-                           f"({type(cause).__name__})") from None
+            # The request may have reached the API server: say so rather than guess (and never retry).
+            raise K8sError(f"{what}: connection lost without an answer ({type(cause).__name__}); "
+                           "the outcome is unknown") from None
 
     def _describe(self, ns: str, name: str) -> tuple[Any, list[tuple[str, str]]]:
         dep = self._call(f"GET {self._path(ns, name)}", self._api.read_namespaced_deployment, name, ns)
