@@ -293,3 +293,26 @@ def test_tls_with_the_configured_ca_and_verification(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_incident_service_that_is_not_a_deployment_name(api: ApiServerStandIn) -> None:
+    preview = K8sRestartExecutor(**conf(api.url)).preview(K8sRestartParams(namespace="shop"), ctx("Checkout API"))
+    assert preview.error == "the incident's service 'Checkout API' is not a Deployment name; set `deployment`"
+    assert api.requests == []
+
+
+def test_build_executors_from_settings() -> None:
+    import httpx
+
+    from bot.config import Settings
+    from bot.remediation.executors import build_executors
+
+    with httpx.Client() as http:
+        assert build_executors(Settings(_env_file=None), http=http) == []
+        settings = Settings(_env_file=None, mlflow_tracking_uri="http://mlflow:5000", k8s_api_url="https://k8s:6443",
+                            k8s_token=SecretStr(TOKEN), k8s_namespaces="shop, ml", k8s_verify_tls=False)
+        built = build_executors(settings, http=http)
+    assert [e.type for e in built] == ["mlflow_rollback", "k8s_restart", "k8s_scale"]
+    assert settings.k8s_namespaces == ["shop", "ml"]
+    assert Settings(_env_file=None, k8s_namespaces='["a", "b"]').k8s_namespaces == ["a", "b"]
+    assert TOKEN not in repr(settings)

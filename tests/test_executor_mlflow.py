@@ -233,3 +233,15 @@ def test_user_info_in_the_uri_is_basic_auth_when_no_token_is_set() -> None:
     assert seen[0].headers["Authorization"] == "Basic dXNlcjpwdw=="  # base64("user:pw")
     assert seen[0].url.host == "mlflow.example.com" and seen[0].url.userinfo == b""
     assert preview.error and preview.error.endswith("HTTP 401 unauthorized") and "pw" not in preview.error
+
+
+def test_an_answer_of_the_wrong_shape_is_an_error_not_a_crash() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"model_version": {"name": "fraud-model"}})  # no "version"
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        ex = MlflowRollbackExecutor(client=client, tracking_uri="http://mlflow.local:5000")
+        preview = ex.preview(MlflowRollbackParams(), ctx("fraud-model"))
+        result = ex.run(MlflowRollbackParams(), ctx("fraud-model"))
+    assert preview.error == "unexpected answer from MLflow at http://mlflow.local:5000: KeyError 'version'"
+    assert not result.ok and result.error == preview.error

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -96,8 +97,10 @@ class _DeploymentExecutor:
             allowed = ", ".join(sorted(self._namespaces)) or "none (K8S_NAMESPACES is empty)"
             raise K8sError(f"namespace {p.namespace!r} is not in the allow-list ({allowed})")
         name = p.deployment or ctx.service
-        if not name or not DeploymentTarget(namespace=p.namespace, deployment=name).deployment:
+        if not name:
             raise K8sError("no deployment: the action names none and the incident has no service")
+        if p.deployment is None and not re.fullmatch(_DNS_SUBDOMAIN, name):
+            raise K8sError(f"the incident's service {name!r} is not a Deployment name; set `deployment`")
         return p.namespace, name
 
     def _path(self, ns: str, name: str) -> str:

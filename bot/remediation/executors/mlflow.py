@@ -126,8 +126,8 @@ class MlflowRollbackExecutor:
         if resp.is_success:
             try:
                 return dict(resp.json()) if resp.content else {}
-            except ValueError:
-                raise MlflowError(f"{where}: HTTP {resp.status_code} but the body is not JSON",
+            except (TypeError, ValueError):
+                raise MlflowError(f"{where}: HTTP {resp.status_code} but the body is not a JSON object",
                                   resp.status_code) from None
         raise MlflowError(f"{where}: HTTP {resp.status_code} {_mlflow_message(resp)}", resp.status_code)
 
@@ -149,18 +149,24 @@ class MlflowRollbackExecutor:
                 return sorted(out, key=lambda v: v.number)
 
     def _last_rollback(self, model: str, alias: str) -> dict[str, Any] | None:
-        rm = self._call("GET", "/registered-models/get", params={"name": model})["registered_model"]
+        rm = self._call("GET", "/registered-models/get", params={"name": model}).get("registered_model") or {}
         key = ROLLBACK_TAG.format(alias=alias)
         for tag in rm.get("tags", []):
             if tag.get("key") == key:
                 try:
                     return dict(json.loads(tag.get("value") or "{}"))
-                except ValueError:
+                except (TypeError, ValueError):
                     return None
         return None
 
     # ---- planning -----------------------------------------------------------------------------------
     def _plan(self, p: MlflowRollbackParams, ctx: ActionContext) -> tuple[str, Version, Version]:
+        try:
+            return self._plan_unchecked(p, ctx)
+        except (KeyError, TypeError, ValueError) as exc:  # JSON, but not the shape MLflow documents
+            raise MlflowError(f"unexpected answer from MLflow at {self._shown}: {type(exc).__name__} {exc}") from None
+
+    def _plan_unchecked(self, p: MlflowRollbackParams, ctx: ActionContext) -> tuple[str, Version, Version]:
         model = p.model or ctx.model
         if not model:
             raise MlflowError("no model: the incident names none and the action does not set `model`")
