@@ -6,6 +6,7 @@ and mark the tests ``@pytest.mark.mlflow``. Without mlflow installed they skip, 
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -29,10 +30,15 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMlf
         pytest.skip(reason)
     server = LocalMlflowServer(workdir=tmp_path_factory.mktemp("mlflow"))
     server.start()
+    pgid = server.pid
     try:
         yield server
     finally:
         server.stop()
+    # Nothing of the server (nor the workers it forked) outlives the session.
+    assert pgid is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
 
 
 class MlflowRest:

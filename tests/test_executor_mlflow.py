@@ -245,3 +245,16 @@ def test_an_answer_of_the_wrong_shape_is_an_error_not_a_crash() -> None:
         result = ex.run(MlflowRollbackParams(), ctx("fraud-model"))
     assert preview.error == "unexpected answer from MLflow at http://mlflow.local:5000: KeyError 'version'"
     assert not result.ok and result.error == preview.error
+
+
+def test_without_mlflow_the_reason_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from bot.remediation import mlflow_local
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    reason = mlflow_local.mlflow_unavailable_reason()
+    assert reason and reason.startswith("mlflow is not installed") and "pip install mlflow" in reason
+    with pytest.raises(RuntimeError, match="mlflow is not installed"):
+        mlflow_local.LocalMlflowServer().start()

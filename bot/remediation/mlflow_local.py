@@ -54,6 +54,11 @@ class LocalMlflowServer:
     _log_path: Path | None = field(default=None, init=False, repr=False)
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id, which is also its process group id (stop() ends the whole group)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -71,7 +76,9 @@ class LocalMlflowServer:
                "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
                "--default-artifact-root", str(self.workdir / "artifacts"),
                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        env = {**os.environ, "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
+        # No background job runner: it forks seven huey consumers that a model registry does not need.
+        env = {**os.environ, "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1",
+               "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with open(self._log_path, "wb") as log:
             # Own process group: stop() ends the server and the uvicorn/gunicorn workers it starts.
             self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
@@ -102,15 +109,17 @@ class LocalMlflowServer:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
+        if proc is not None:
+            _signal_group(proc.pid, signal.SIGTERM)
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
-            except ProcessLookupError:
-                pass
+            # The server's workers are in its process group; wait until the whole group is gone.
+            if not _group_gone(proc.pid, timeout=10):
+                _signal_group(proc.pid, signal.SIGKILL)
+                _group_gone(proc.pid, timeout=5)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -120,6 +129,24 @@ class LocalMlflowServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_gone(pgid: int, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)  # orphaned workers are reaped by init, not by us
+    return False
 
 
 def _call(client: httpx.Client, method: str, path: str, **kw: Any) -> dict[str, Any]:
