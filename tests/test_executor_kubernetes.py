@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import logging
 import ssl
 import threading
 from collections.abc import Iterator
@@ -198,7 +199,7 @@ def test_scale_preview_and_run(api: ApiServerStandIn) -> None:
     patch = api.requests[1]
     assert patch.headers["content-type"] == MERGE and patch.body == {"spec": {"replicas": 5}}
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in api.requests)
-    assert result.detail["from_replicas"] == 3 and result.detail["to_replicas"] == 5
+    assert result.detail["from_replicas"] == 3 and result.detail["to_replicas"] == 5 and result.status_code == 200
 
 
 def test_namespace_outside_the_allow_list_is_refused_before_any_call(api: ApiServerStandIn) -> None:
@@ -220,6 +221,7 @@ def test_no_deployment_and_no_service() -> None:
 
 
 def test_missing_deployment_and_forbidden(api: ApiServerStandIn, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     ex = K8sRestartExecutor(**conf(api.url))
     missing = ex.preview(K8sRestartParams(namespace="shop", deployment="nope"), ctx())
     assert missing.error == 'GET /apis/apps/v1/namespaces/shop/deployments/nope: HTTP 404 deployments.apps "nope" not found'

@@ -168,12 +168,14 @@ class K8sRestartExecutor(_DeploymentExecutor):
         try:
             ns, name = self._target(p, ctx)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            dep = self._call(f"PATCH {self._path(ns, name)}", self._api.patch_namespaced_deployment,
-                             name, ns, self.body(now), _content_type=STRATEGIC)
+            # *_with_http_info answers (data, HTTP status, headers)
+            dep, code, _ = self._call(f"PATCH {self._path(ns, name)}",
+                                      self._api.patch_namespaced_deployment_with_http_info,
+                                      name, ns, self.body(now), _content_type=STRATEGIC)
         except K8sError as exc:
             return self._failed(started, exc, detail, ctx)
         detail.update(restarted_at=now, generation=dep.metadata.generation if dep.metadata else None)
-        return ExecutionResult(True, 200, _ms(started), detail=detail,
+        return ExecutionResult(True, code, _ms(started), detail=detail,
                                response_excerpt=f"deployment {ns}/{name} restarted at {now}")
 
 
@@ -207,11 +209,11 @@ class K8sScaleExecutor(_DeploymentExecutor):
             path = self._path(ns, name) + "/scale"
             before = self._call(f"GET {path}", self._api.read_namespaced_deployment_scale, name, ns)
             detail["from_replicas"] = before.spec.replicas if before.spec else None
-            self._call(f"PATCH {path}", self._api.patch_namespaced_deployment_scale, name, ns,
-                       {"spec": {"replicas": p.replicas}}, _content_type=MERGE)
+            _, code, _ = self._call(f"PATCH {path}", self._api.patch_namespaced_deployment_scale_with_http_info,
+                                    name, ns, {"spec": {"replicas": p.replicas}}, _content_type=MERGE)
         except K8sError as exc:
             return self._failed(started, exc, detail, ctx)
-        return ExecutionResult(True, 200, _ms(started), detail=detail, response_excerpt=(
+        return ExecutionResult(True, code, _ms(started), detail=detail, response_excerpt=(
             f"deployment {ns}/{name} scaled {detail['from_replicas']} → {p.replicas}"))
 
 

@@ -111,6 +111,10 @@ class MlflowRollbackExecutor:
     # ---- HTTP ---------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._request(method, path, params=params, body=body)[1]
+
+    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                 body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         headers = {"Accept": "application/json"}
         if self._token is not None:
             headers["Authorization"] = "Bearer " + self._token.get_secret_value()
@@ -125,7 +129,7 @@ class MlflowRollbackExecutor:
             raise MlflowError(f"MLflow at {self._shown} is unreachable ({type(exc).__name__})") from None
         if resp.is_success:
             try:
-                return dict(resp.json()) if resp.content else {}
+                return resp.status_code, (dict(resp.json()) if resp.content else {})
             except (TypeError, ValueError):
                 raise MlflowError(f"{where}: HTTP {resp.status_code} but the body is not a JSON object",
                                   resp.status_code) from None
@@ -221,8 +225,8 @@ class MlflowRollbackExecutor:
             if p.expected_current_version is not None and current.number != p.expected_current_version:
                 raise MlflowError(f"{model}@{p.alias} moved to v{current.number} since the preview showed "
                                   f"v{p.expected_current_version}; not changing it")
-            self._call("POST", "/registered-models/alias",
-                       body={"name": model, "alias": p.alias, "version": str(target.number)})
+            status, _ = self._request("POST", "/registered-models/alias",
+                                      body={"name": model, "alias": p.alias, "version": str(target.number)})
         except MlflowError as exc:
             log.warning("mlflow rollback (request %s) failed: %s", ctx.request_id, exc)
             return ExecutionResult(False, exc.status_code, _ms(started), error=str(exc), detail=detail)
@@ -237,7 +241,7 @@ class MlflowRollbackExecutor:
             detail["warning"] = f"alias moved, but recording the rollback tag failed: {exc}"
         log.info("mlflow rollback (request %s): %s@%s v%s -> v%s", ctx.request_id, model, p.alias,
                  current.number, target.number)
-        return ExecutionResult(True, 200, _ms(started), detail=detail, response_excerpt=(
+        return ExecutionResult(True, status, _ms(started), detail=detail, response_excerpt=(
             f"{model}@{p.alias}: {current.describe()} → {target.describe()}"))
 
 
