@@ -107,6 +107,7 @@ def test_second_run_never_walks_the_alias_further_back(executor: MlflowRollbackE
     # The same request again (a duplicate execution): refused, alias stays on v2.
     again = executor.run(MlflowRollbackParams(), c)
     assert not again.ok and "already moved" in (again.error or "") and "from v3 to v2" in (again.error or "")
+    assert again.detail == {"model": model, "alias": "champion", "current_version": "2"}  # no from/to: no change
     assert mlflow_rest.alias_version(model) == "2"
     # Another request carrying the pinned v3 -> v2 plan: the alias is already there.
     pinned = MlflowRollbackParams(model=model, target_version=2, expected_current_version=3)

@@ -215,7 +215,7 @@ class MlflowRollbackExecutor:
         detail: dict[str, Any] = {"model": p.model or ctx.model, "alias": p.alias}
         try:
             model, current, target = self._plan(p, ctx)
-            detail.update(model=model, from_version=str(current.number), to_version=str(target.number))
+            detail.update(model=model, current_version=str(current.number))
             done = self._last_rollback(model, p.alias)
             if done and done.get("idempotency_key") == ctx.idempotency_key:
                 raise MlflowError(f"this request already moved {model}@{p.alias} from v{done.get('from')} to "
@@ -230,7 +230,7 @@ class MlflowRollbackExecutor:
         except MlflowError as exc:
             log.warning("mlflow rollback (request %s) failed: %s", ctx.request_id, exc)
             return ExecutionResult(False, exc.status_code, _ms(started), error=str(exc), detail=detail)
-        detail["changed"] = True
+        detail.update(from_version=str(current.number), to_version=str(target.number), changed=True)
         record = {"idempotency_key": ctx.idempotency_key, "request_id": ctx.request_id,
                   "from": current.number, "to": target.number,
                   "at": datetime.now(UTC).isoformat(timespec="seconds")}
