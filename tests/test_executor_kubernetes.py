@@ -318,3 +318,9 @@ def test_build_executors_from_settings() -> None:
     assert settings.k8s_namespaces == ["shop", "ml"]
     assert Settings(_env_file=None, k8s_namespaces='["a", "b"]').k8s_namespaces == ["a", "b"]
     assert TOKEN not in repr(settings)
+
+
+def test_an_answer_that_is_not_a_deployment(api: ApiServerStandIn) -> None:
+    api.routes[("GET", DEP_PATH)] = (200, {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "checkout"}})
+    preview = K8sRestartExecutor(**conf(api.url)).preview(K8sRestartParams(namespace="shop", deployment="checkout"), ctx())
+    assert preview.error == f"GET {DEP_PATH}: unexpected answer (ValidationError: 1 validation error for V1Deployment)"

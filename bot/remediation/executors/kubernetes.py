@@ -111,6 +111,9 @@ class _DeploymentExecutor:
             return fn(*args, _request_timeout=self._timeout, **kwargs)
         except ApiException as exc:
             raise K8sError(f"{what}: HTTP {exc.status} {_status_message(exc)}", exc.status) from None
+        except ValueError as exc:  # the client's models reject an answer that is not what was asked for
+            first = str(exc).splitlines()[0][:200]
+            raise K8sError(f"{what}: unexpected answer ({type(exc).__name__}: {first})") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             cause = getattr(exc, "reason", None) or exc
             # NewConnectionError subclasses ConnectTimeoutError in urllib3, so it is checked first.
@@ -125,7 +128,7 @@ class _DeploymentExecutor:
 
     def _describe(self, ns: str, name: str) -> tuple[Any, list[tuple[str, str]]]:
         dep = self._call(f"GET {self._path(ns, name)}", self._api.read_namespaced_deployment, name, ns)
-        spec, status = dep.spec, dep.status
+        spec, status = dep.spec, dep.status  # the client's models guarantee spec, template and containers
         annotations = (spec.template.metadata.annotations if spec.template.metadata else None) or {}
         images = ", ".join(c.image or "?" for c in spec.template.spec.containers)
         details = [("server", self._host), ("deployment", f"{ns}/{name}"),
