@@ -303,12 +303,15 @@ def test_incident_service_that_is_not_a_deployment_name(api: ApiServerStandIn) -
     assert api.requests == []
 
 
-def test_build_executors_from_settings() -> None:
+def test_build_executors_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
     from bot.config import Settings
     from bot.remediation.executors import build_executors
 
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "K8S_API_URL", "K8S_TOKEN", "K8S_CA_CERT",
+                "K8S_NAMESPACES", "K8S_VERIFY_TLS"):
+        monkeypatch.delenv(key, raising=False)
     with httpx.Client() as http:
         assert build_executors(Settings(_env_file=None), http=http) == []
         settings = Settings(_env_file=None, mlflow_tracking_uri="http://mlflow:5000", k8s_api_url="https://k8s:6443",
@@ -318,6 +321,12 @@ def test_build_executors_from_settings() -> None:
     assert settings.k8s_namespaces == ["shop", "ml"]
     assert Settings(_env_file=None, k8s_namespaces='["a", "b"]').k8s_namespaces == ["a", "b"]
     assert TOKEN not in repr(settings)
+    monkeypatch.setenv("K8S_NAMESPACES", "shop,ml")
+    monkeypatch.setenv("K8S_TOKEN", TOKEN)
+    from_env = Settings(_env_file=None)
+    assert from_env.k8s_namespaces == ["shop", "ml"] and from_env.k8s_token is not None
+    monkeypatch.setenv("K8S_NAMESPACES", '["shop"]')
+    assert Settings(_env_file=None).k8s_namespaces == ["shop"]
 
 
 def test_an_answer_that_is_not_a_deployment(api: ApiServerStandIn) -> None:
