@@ -20,7 +20,10 @@ from bot.remediation.mlflow_local import (
     LocalMlflowServer,
     mlflow_unavailable_reason,
     seed_registered_model,
+    seeded_registry,
 )
+
+SESSION_MODEL = "fraud-model"  # seeded at session start (v1-v3, champion on v3); read it, never move it: seed your own
 
 
 @pytest.fixture(scope="session")
@@ -28,13 +31,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMlf
     reason = mlflow_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    server = LocalMlflowServer(workdir=tmp_path_factory.mktemp("mlflow"))
-    server.start()
-    pgid = server.pid
-    try:
+    with seeded_registry(SESSION_MODEL, workdir=tmp_path_factory.mktemp("mlflow")) as (server, _):
+        pgid = server.pid
         yield server
-    finally:
-        server.stop()
     # Nothing of the server (nor the workers it forked) outlives the session.
     assert pgid is not None
     with pytest.raises(ProcessLookupError):

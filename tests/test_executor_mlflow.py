@@ -60,6 +60,14 @@ def test_satisfies_the_executor_contract() -> None:
 
 
 @pytest.mark.mlflow
+def test_seeded_registry_is_the_demo_starting_point(mlflow_rest: MlflowRest) -> None:
+    versions = mlflow_rest.call("GET", "/model-versions/search", params={"filter": f"name='{fx.SESSION_MODEL}'"})
+    assert sorted(int(v["version"]) for v in versions["model_versions"]) == [1, 2, 3]
+    assert len({v["run_id"] for v in versions["model_versions"]}) == 3
+    assert mlflow_rest.alias_version(fx.SESSION_MODEL) == "3"
+
+
+@pytest.mark.mlflow
 def test_preview_reads_current_and_previous_version(executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest,
                                                     mlflow_server: LocalMlflowServer) -> None:
     model, versions = mlflow_rest.seed()

@@ -19,6 +19,9 @@ import subprocess  # noqa: S404 - we start our own mlflow server, with a fixed a
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,3 +176,13 @@ def seed_registered_model(base_url: str, name: str, *, versions: int = 3, alias:
             version = str(alias_version if alias_version is not None else created[-1]["version"])
             _call(client, "POST", "/registered-models/alias", json={"name": name, "alias": alias, "version": version})
     return created
+
+
+@contextmanager
+def seeded_registry(model: str = "fraud-model", *, versions: int = 3, alias: str = "champion",
+                    workdir: Path | None = None) -> Iterator[tuple[LocalMlflowServer, list[dict[str, Any]]]]:
+    """A started local server with ``model`` registered in ``versions`` versions and ``alias`` on the newest
+    (the demo's and the tests' starting point). Check :func:`mlflow_unavailable_reason` first."""
+    with LocalMlflowServer(workdir=workdir) as server:
+        runs = [uuid.uuid4().hex for _ in range(versions)]
+        yield server, seed_registered_model(server.url, model, versions=versions, alias=alias, run_ids=runs)
