@@ -126,7 +126,8 @@ class HybridRanker:
                 feats.update(metadata_features(query, m.service, m.meta, m.created_at, m.has_rca,
                                                w.recency_half_life_days))
                 out[key] = feats
-            add_query_relative(out, len(set(tokens)), w)
+            ceiling = self.lexical.ceiling(tokens)
+            add_query_relative(out, len(set(tokens)), w, min(lex_max / ceiling, 1.0) if ceiling > 0 else 0.0)
         return out
 
     def search(self, query: Query, qvec: np.ndarray, *, top_k: int, load: DocLoader) -> list[Match]:
