@@ -318,8 +318,27 @@ def main(argv: list[str] | None = None) -> int:
         hb = {s: metrics(held, o) for s, o in held.orders.items()}
         hf = metrics(held, fused_orders(held, shipped))
         out["heldout_alerts"] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb)}
+    out["guard_box"] = guard_box(prepared, base)
     print(json.dumps(out, indent=1))
+    print_table(out)
     return 0
+
+
+def print_table(out: dict[str, Any]) -> None:
+    """The same figures as a plain table on stderr: left-out fused vs the baselines, then rounds."""
+    systems = ("fused", "dense", "dense_chunks", "lexical", "tfidf", "blend_50_50", "rrf")
+    rows = list(out["table"].items())
+    if "heldout_alerts" in out:
+        rows.append(("pm_alerts_heldout", out["heldout_alerts"]))
+    err = sys.stderr
+    print(f"{'dataset':<18} {'metric':<5} " + " ".join(f"{s:>12}" for s in systems), file=err)
+    for name, t in rows:
+        for metric in ("r@5" if "r@5" in t["fused"] else "p@5", "mrr"):
+            print(f"{name:<18} {metric:<5} " + " ".join(f"{t[s][metric]:>12.4f}" for s in systems), file=err)
+    for r in out["rounds"]:
+        g = r["guarantee"]
+        print(f"round left_out={r['left_out']:<12} weights={r['weights']} guarantee={'ok' if g['ok'] else 'LOST'} "
+              f"margins @5 {g['margin_at5']:+.4f} mrr {g['margin_mrr']:+.4f}", file=err)
 
 
 def _avg_beats(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
