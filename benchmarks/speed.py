@@ -130,6 +130,7 @@ def budget(kb: Any, real: Any, queries: list[str]) -> dict[str, Any]:
     Target: search p95 <= 1.3 x bare-embedding p95 + 10 ms."""
     from retrieval.types import Query
 
+    kb.encoder = real  # the index may hold stored random vectors; the query is embedded for real
     bare_model = getattr(real, "model", None)
     bare = (lambda t: bare_model.encode([t], normalize_embeddings=True)) if bare_model is not None \
         else (lambda t: real.encode([t]))

@@ -1,11 +1,14 @@
 """Fusion of the ranking signals into one score, and the reasons shown next to every match.
 
-The score is a linear model over features that each live in [0, 1]: it is what a logistic
-regression fitted on 👍/👎 feedback produces (``retrieval.feedback.refit``), and the defaults below
-were tuned on half of the Hadoop duplicate pairs (``benchmarks/quality.py --tune``: dense, lexical
-and title; the metadata weights are set by hand: a matching service is worth a third of the gap
-between the best and a missing lexical match, a matching alert name or model half of it; the
-public data has no such metadata to tune them on, the feedback refit does). All weights live here.
+The score is a linear model over features that each live in [0, 1] (some computed per query over
+the candidate set: ``add_query_relative``): it is what a logistic regression fitted on 👍/👎
+feedback produces (``retrieval.feedback.refit``). The text weights (dense, dense_rel, lexical,
+lexical_short, lexical_strength, title) were chosen by leave-one-dataset-out over five datasets
+(``benchmarks/quality.py``), so that the fused ranker does not lose to dense-only or lexical-only on
+a corpus it was not tuned on. The metadata weights are set by hand (a matching service is worth
+about the gap between a good and a mediocre dense match, an alert name or model more); they act
+only when the query carries that metadata; the public data has none to tune them on, the feedback
+refit does. All weights live here.
 """
 
 from __future__ import annotations
