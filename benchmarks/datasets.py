@@ -74,7 +74,8 @@ def seamonkey(data: Path) -> Dataset:
 
 
 def _postmortem_docs(data: Path) -> tuple[list[Document], dict[str, str]]:
-    rows = [json.loads(line) for line in (data / "postmortems" / "danluu_postmortems.jsonl").open(encoding="utf-8")]
+    lines = (data / "postmortems" / "danluu_postmortems.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     # the entries have no title: like the importers, use the first sentence
     docs = [Document(id=str(r["id"]), title=r["text"].split(". ")[0][:160], text=r["text"]) for r in rows]
     return docs, {str(r["id"]): r.get("category") or "" for r in rows}
@@ -94,7 +95,7 @@ def _query(rec: dict[str, object]) -> Query:
 
 
 def _read_queries(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def pm_alerts(data: Path) -> Dataset:
