@@ -28,7 +28,7 @@ bench-quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/quality.py
 
 bench-speed: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --sizes 10000 --backends numpy --real-text-max 0
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -62,6 +62,10 @@ class DiskCachedEncoder:
 
     def save(self) -> None:
         if self._dirty:
+            if self.path.exists():  # another run may have added entries meanwhile: keep them
+                with np.load(self.path) as z:
+                    for k, v in zip(z["keys"].tolist(), z["vecs"], strict=True):
+                        self._cache.setdefault(k, v)
             keys = list(self._cache)
             np.savez(self.path, keys=np.array(keys), vecs=np.vstack([self._cache[k] for k in keys]))
             self._dirty = False

@@ -118,6 +118,12 @@ class LexicalIndex:
         out[: n_rows][~self._alive[:n_rows]] = 0.0
         return out
 
+    def ceiling(self, tokens: list[str]) -> float:
+        """An upper bound of any document's score for this query (every term saturated), so that
+        ``best / ceiling`` says how much of the query the best lexical match actually covers."""
+        return sum((1.0 + math.log(qtf)) * self.idf(t) ** self.query_idf_power * (self.k1 + 1.0)
+                   for t, qtf in Counter(tokens).items())
+
     def top(self, tokens: list[str], n: int, full: np.ndarray | None = None) -> tuple[dict[int, float], float]:
         """The ``n`` best documents as {key: score}, and the best score (for normalisation)."""
         s = self.scores(tokens) if full is None else full

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.fusion import Weights, explain, metadata_features
+from retrieval.fusion import Weights, add_query_relative, explain, metadata_features
 from retrieval.lexical import LexicalIndex
 from retrieval.text import join_nonempty, tokenize
 from retrieval.types import Document, Match, Query
@@ -126,6 +126,8 @@ class HybridRanker:
                 feats.update(metadata_features(query, m.service, m.meta, m.created_at, m.has_rca,
                                                w.recency_half_life_days))
                 out[key] = feats
+            ceiling = self.lexical.ceiling(tokens)
+            add_query_relative(out, len(set(tokens)), w, min(lex_max / ceiling, 1.0) if ceiling > 0 else 0.0)
         return out
 
     def search(self, query: Query, qvec: np.ndarray, *, top_k: int, load: DocLoader) -> list[Match]:
