@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         "Never taken from alert payloads.",
     )
     log_level: str = "INFO"
+    pagerduty_webhook_secret: SecretStr | None = None
+    generic_field_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Where /alerts/generic finds its fields in a foreign JSON body, JSONPath-like: '
+        '{"name": "$.rule.title", "service": "$.tags.service"}. Empty: the generic format as documented.',
+    )
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
