@@ -17,7 +17,7 @@ A report does not name the model, so the model comes from the request: query par
 The alert fires when the share of drifted columns reaches the report's ``drift_share`` (or, with
 no dataset-level metric, when any column drifted) and is ``resolved`` otherwise, so a clean
 report closes the drift incident. Metric ``drifted_columns_share``, value = share, threshold =
-``drift_share``; the drifted columns are listed in the labels and the description.
+``drift_share``; the drifted columns are listed in the annotations (``drifted_columns``) and the description.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def parse_evidently(body: Any, query: Mapping[str, str] | None = None) -> list[A
         firing = False
     drifted = drift.drifted
     labels = {k: v for k, v in context.items() if k in ("serving_service", "service") and v}
-    if drifted:
-        labels["drifted_columns"] = ",".join(drifted)
+    # the drifted columns are content (they change between reports), never identity
+    annotations = {"drifted_columns": ",".join(drifted)} if drifted else {}
     description = "; ".join(
         f"{c}: {drift.columns[c][2]} {_num(drift.columns[c][0])} (threshold {_num(drift.columns[c][1])})"
         for c in drifted
@@ -82,7 +82,7 @@ def parse_evidently(body: Any, query: Mapping[str, str] | None = None) -> list[A
         "alert_name": context.get("alert_name") or "Data drift",
         "severity": context.get("severity") or "warning",
         "description": f"Drifted columns: {description}" if description else "",
-        "labels": labels,
+        "labels": labels, "annotations": annotations,
     }
     for key in ("version", "owner", "url"):
         if context.get(key):
