@@ -132,3 +132,30 @@ def test_fuzz_alert_endpoint_never_500s_and_keeps_every_reject(fuzz_app: App, so
                 assert isinstance(rejected["dead_letter_id"], int)
 
     check()
+
+
+slack_bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),
+    json_values.map(lambda v: b"payload=" + urlencode({"p": json.dumps(v)}).encode()[2:]),
+    st.dictionaries(st.sampled_from(["command", "text", "user_id", "trigger_id", "payload", "type", "token"]),
+                    st.text(max_size=30), max_size=4).map(lambda d: urlencode(d).encode()),
+    st.binary(max_size=200),
+)
+slack_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded", None, "text/plain"])
+
+
+def test_fuzz_slack_events_never_500s(fuzz_app: App) -> None:
+    from bot.slack_stub import signed_headers
+    from tests.apphelpers import SIGNING_SECRET
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(body=slack_bodies, ctype=slack_types, sign=st.booleans())
+    def check(body: bytes, ctype: str | None, sign: bool) -> None:
+        headers = signed_headers(SIGNING_SECRET, body.decode("utf-8", "replace").encode()) if sign else {}
+        if ctype is not None:
+            headers["Content-Type"] = ctype
+        resp = fuzz_app.client.post("/slack/events", content=body, headers=headers)
+        assert resp.status_code < 500, (resp.status_code, resp.text)
+
+    check()
