@@ -216,6 +216,16 @@ def test_generic_field_map_batch_and_errors() -> None:
         FieldMap({"title": "$.x"})
 
 
+def test_bad_generic_field_map_is_a_config_error(sqlite_url: str, fake_encoder: HashingEncoder) -> None:
+    from bot.app import ConfigError, build_runtime
+    from bot.config import Settings
+
+    settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t",  # noqa: S106
+                        slack_signing_secret="s", generic_field_map={"name": "rule.title"})  # noqa: S106
+    with pytest.raises(ConfigError, match=r"GENERIC_FIELD_MAP: path 'rule.title' must start with '\$'"):
+        build_runtime(settings, encoder=fake_encoder)
+
+
 @pytest.fixture
 def mapped_app(sqlite_url: str, fake_encoder: HashingEncoder) -> Iterator[App]:
     with WebhookTarget(secret="h") as target, running_app(

@@ -61,7 +61,10 @@ class FieldMap:
         unknown = sorted(set(mapping) - FIELDS)
         if unknown:
             raise ValueError(f"GENERIC_FIELD_MAP: unknown field(s) {unknown}; known: {sorted(FIELDS)}")
-        self.paths = {name: compile_path(path) for name, path in mapping.items()}
+        try:
+            self.paths = {name: compile_path(path) for name, path in mapping.items()}
+        except ValueError as exc:
+            raise ValueError(f"GENERIC_FIELD_MAP: {exc}") from None
         self.raw = dict(mapping)
 
     def apply(self, body: Any) -> Any:
