@@ -71,7 +71,7 @@ class IncidentService:
             payload = AlertPayload(source=source, body=storable(body))
             session.add(payload)
             session.flush()
-            _dead_letter_rejected(session, source, rejected)  # the batch's invalid items, same transaction
+            _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
             return self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
 
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
@@ -271,10 +271,12 @@ class RejectedAlert:
     dead_letter_id: int | None = None
 
 
-def _dead_letter_rejected(session: Session, source: str, rejected: Sequence[RejectedAlert]) -> None:
+def _dead_letter_rejected(session: Session, source: str, rejected: Sequence[RejectedAlert], payload_id: int) -> None:
+    """The item's excerpt is kept here; the whole batch, verbatim, is the alert payload ``payload_id``."""
     for item in rejected:
-        row = DeadLetter(source=source[:64], body=_UNSTORABLE.sub("\ufffd", item.excerpt),
-                         reason=_UNSTORABLE.sub("\ufffd", f"rejected from an accepted batch: {item.error}")[:2000],
+        row = DeadLetter(source=f"alerts/{source}"[:64], body=_UNSTORABLE.sub("\ufffd", item.excerpt),
+                         reason=_UNSTORABLE.sub("\ufffd", f"{item.error} (rejected from batch alert_payloads "
+                                                         f"#{payload_id}; its valid alerts were accepted)")[:2000],
                          content_type="application/json")
         session.add(row)
         session.flush()

@@ -68,7 +68,7 @@ def test_batch_with_invalid_alerts_accepts_the_valid_ones(app: App) -> None:
     ]
     for rejected, item in zip(out["rejected"], (body["alerts"][1], body["alerts"][3]), strict=True):
         row = dead_letter(app, rejected["dead_letter_id"])
-        assert rejected["error"] in row.reason and row.source == "alertmanager"
+        assert rejected["error"] in row.reason and row.source == "alerts/alertmanager"
         assert json.loads(row.body) == item  # the rejected alert itself, verbatim
     assert count(app, AlertRecord) == 2 and count(app, Incident) == 1
     assert len(app.posts()) == 1
