@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Best effort, never fatal: real Prometheus + Alertmanager for tests/test_alertmanager_real.py (skips without them)
+	-@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    ! { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/prometheus-alertmanager ]; }; then \
+	    { apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null 2>&1; }; } || \
+	    echo "note: could not apt-get install prometheus prometheus-alertmanager; their test will skip"; fi
 	touch $(STAMP)
 
 demo: setup

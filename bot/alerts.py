@@ -85,6 +85,9 @@ class Alert:
     url: str | None = None
     kind: AlertKind = AlertKind.INFRA
     model: ModelInfo | None = None
+    # Alerts the source had but did not send in this batch (Alertmanager's ``truncatedAlerts``, when
+    # ``max_alerts`` cuts a group): the same count on every alert of the batch; not part of either hash.
+    truncated_alerts: int = 0
 
     @property
     def fingerprint(self) -> str:

@@ -94,5 +94,9 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     for feature in (slack_incidents, slack_approvals, slack_commands):
         feature.register(bolt, service)
     socket_mode = settings.slack_app_token is not None
-    http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
+    try:
+        http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
+    except ValueError as exc:  # a setting the HTTP edge cannot use, e.g. a bad GENERIC_FIELD_MAP path
+        engine.dispose()
+        raise ConfigError(str(exc)) from None
     return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client)

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+    pagerduty_webhook_secret: SecretStr | None = None
+    generic_field_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Where /alerts/generic finds its fields in a foreign JSON body, JSONPath-like: '
+        '{"name": "$.rule.title", "service": "$.tags.service"}. Empty: the generic format as documented.',
+    )
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None

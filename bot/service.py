@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,19 +64,24 @@ class IncidentService:
             return None
 
     # ---- alerts in -------------------------------------------------------------------------------
-    def accept(self, *, source: str, body: Any, alerts: list[Alert]) -> TriageOutcome:
+    def accept(self, *, source: str, body: Any, alerts: list[Alert],
+               rejected: Sequence[RejectedAlert] = ()) -> TriageOutcome:
         # The triage lock is held until the commit, so a concurrent delivery of the same group sees it.
         with self.s.triage.lock, transaction(self.s.sessions) as session:
             payload = AlertPayload(source=source, body=storable(body))
             session.add(payload)
             session.flush()
+            _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
             return self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
 
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         text = text.replace("\x00", "\\u0000")  # PostgreSQL text cannot hold NUL
+        text = _UNSTORABLE.sub("\ufffd", text)
+        source, reason = _UNSTORABLE.sub("\ufffd", source)[:64], _UNSTORABLE.sub("\ufffd", reason)[:2000]
+        content_type = None if content_type is None else _UNSTORABLE.sub("\ufffd", content_type)[:128]
         with transaction(self.s.sessions) as session:
-            row = DeadLetter(source=source, body=text, reason=reason[:2000], content_type=content_type)
+            row = DeadLetter(source=source, body=text, reason=reason, content_type=content_type)
             session.add(row)
             session.flush()
             return row.id
@@ -226,14 +231,56 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def storable(obj: Any) -> Any:
-    """The payload as received, except characters no database can store (NUL, lone surrogates) → U+FFFD."""
-    if isinstance(obj, str):
-        return _UNSTORABLE.sub("\ufffd", obj)
-    if isinstance(obj, list):
-        return [storable(v) for v in obj]
-    if isinstance(obj, dict):
-        return {storable(k): storable(v) for k, v in obj.items()}
-    return obj
+    """The payload as received, except characters no database can store (NUL, lone surrogates) → U+FFFD.
+
+    Iterative (an explicit stack, no recursion), so a field nested 900 levels deep is copied, not a
+    RecursionError that would lose the valid alert carrying it."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return _UNSTORABLE.sub("\ufffd", value)
+        if isinstance(value, list):
+            copy: list[Any] = [None] * len(value)
+            stack.append((value, copy))
+            return copy
+        if isinstance(value, dict):
+            copy_d: dict[Any, Any] = {}
+            stack.append((value, copy_d))
+            return copy_d
+        return value
+
+    stack: list[tuple[Any, Any]] = []
+    root = clean(obj)
+    while stack:
+        src, dst = stack.pop()
+        if isinstance(src, list):
+            for i, v in enumerate(src):
+                dst[i] = clean(v)
+        else:
+            for k, v in src.items():
+                dst[clean(k)] = clean(v)
+    return root
+
+
+@dataclass
+class RejectedAlert:
+    """One invalid item of an otherwise accepted batch; ``accept`` dead-letters it and sets the id."""
+
+    index: int
+    error: str
+    excerpt: str
+    dead_letter_id: int | None = None
+
+
+def _dead_letter_rejected(session: Session, source: str, rejected: Sequence[RejectedAlert], payload_id: int) -> None:
+    """The item's excerpt is kept here; the whole batch, verbatim, is the alert payload ``payload_id``."""
+    for item in rejected:
+        row = DeadLetter(source=f"alerts/{source}"[:64], body=_UNSTORABLE.sub("\ufffd", item.excerpt),
+                         reason=_UNSTORABLE.sub("\ufffd", f"{item.error} (rejected from batch alert_payloads "
+                                                         f"#{payload_id}; its valid alerts were accepted)")[:2000],
+                         content_type="application/json")
+        session.add(row)
+        session.flush()
+        item.dead_letter_id = row.id
 
 
 def _incident(session: Session, incident_id: int) -> Incident:

@@ -185,8 +185,8 @@ def test_stale_timestamp_is_rejected(app: App, target: WebhookTarget) -> None:
 
 @pytest.mark.parametrize(("body", "status", "problem"), [
     (b"{not json", 400, "not valid JSON"),
-    (json.dumps({"version": "4", "status": "firing", "alerts": [{"labels": {}}]}).encode(), 422, "alertname"),
-    (json.dumps({"model": "m", "metric": "psi", "value": "high", "threshold": 0.2}).encode(), 422, "value"),
+    (json.dumps({"version": "4", "status": "firing", "alerts": [{"labels": {}}]}).encode(), 400, "alertname"),
+    (json.dumps({"model": "m", "metric": "psi", "value": "high", "threshold": 0.2}).encode(), 400, "value"),
 ])
 def test_malformed_alert_gets_4xx_naming_problem_and_dead_letter(app: App, body: bytes, status: int,
                                                                  problem: str) -> None:

@@ -14,12 +14,15 @@ import pytest
 from bot.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
 from handlers.parsers import (
     PARSERS,
+    QUERY_PARSERS,
     PayloadError,
     parse_alertmanager,
     parse_datadog,
+    parse_evidently,
     parse_generic,
     parse_grafana,
     parse_model,
+    parse_opsgenie,
     parse_pagerduty,
 )
 from handlers.parsers._common import MAX_ENTRIES, MAX_TEXT
@@ -517,5 +520,7 @@ def test_registry_maps_every_format() -> None:
         "grafana": parse_grafana,
         "datadog": parse_datadog,
         "pagerduty": parse_pagerduty,
+        "opsgenie": parse_opsgenie,
     }
+    assert QUERY_PARSERS == {"evidently": parse_evidently}
     assert issubclass(PayloadError, ValueError)

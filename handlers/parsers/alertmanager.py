@@ -103,6 +103,7 @@ def build_alerts(
                 group_key=or_none(payload.groupKey),
                 source_fingerprint=or_none(item.fingerprint),
                 url=url(item) if url is not None else or_none(item.generatorURL),
+                truncated_alerts=max(payload.truncatedAlerts or 0, 0),
             )
         )
     if problems:
