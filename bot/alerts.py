@@ -85,6 +85,7 @@ class Alert:
     url: str | None = None
     kind: AlertKind = AlertKind.INFRA
     model: ModelInfo | None = None
+    truncated_alerts: int = 0  # alerts of this alert's group the source left out (Alertmanager truncatedAlerts)
 
     @property
     def fingerprint(self) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from bot import audit, changes, correlation, noise, templates
 from bot.alerts import Alert, AlertKind, AlertStatus, Severity
@@ -134,6 +134,7 @@ class Triage:
             return
         counts.deliveries += 1
         record = b.session.scalars(select(AlertRecord).where(AlertRecord.fingerprint == alert.fingerprint)
+                                   .options(joinedload(AlertRecord.incident))
                                    .order_by(AlertRecord.id.desc()).limit(1)).first()
         if record is not None:
             if record.incident.status != RESOLVED:
@@ -147,6 +148,7 @@ class Triage:
         self._new_alert(b, alert, service, counts)
 
     def _deliver_to_open(self, b: _Batch, record: AlertRecord, alert: Alert, counts: noise.Counts) -> None:
+        _truncation(b, record.incident, alert)
         record.delivery_count += 1
         record.last_seen_at = b.now
         if record.content_hash == alert.content_hash:
@@ -191,6 +193,7 @@ class Triage:
             note = (f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
                     f"{incident.resolved_by or 'someone'}")
             self._reopen(b, incident, note=note, reason="source still firing after a manual resolve")
+            _truncation(b, incident, alert)
             self._update(b, record, alert)
             return True
         if since_seen > self.policy.flap_window:
@@ -198,6 +201,7 @@ class Triage:
         record.delivery_count += 1
         record.last_seen_at = b.now
         self._reopen(b, incident, note=None, reason="flap: fired again within the flap window")
+        _truncation(b, incident, alert)
         self._flap(b, record, counts)
         self._update(b, record, alert)
         return True
@@ -219,6 +223,7 @@ class Triage:
             b.outcome.touch(incident.id)
             audit.record(b.session, event="alert.grouped", actor=alert.source, incident_id=incident.id,
                          alert=alert.name[:200], reason=(reason or "")[:500])
+        _truncation(b, incident, alert)
         record = AlertRecord(incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now,
                              last_seen_at=b.now)
         _copy_alert(record, alert, b.payload_id)
@@ -328,6 +333,14 @@ class _Batch:
     tally: noise.Tally
     touched: dict[int, Incident] = field(default_factory=dict)
     new_incidents: list[int] = field(default_factory=list)
+
+
+def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
+    """The group's latest truncatedAlerts count (a group property: only for alerts with a group key)."""
+    if alert.group_key and (incident.truncated_alerts or 0) != alert.truncated_alerts:
+        incident.truncated_alerts = alert.truncated_alerts
+        if incident.id is not None:
+            b.outcome.touch(incident.id)
 
 
 def _content_template(alert: Alert) -> dict[str, list[str]] | None:

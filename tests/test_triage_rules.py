@@ -227,3 +227,14 @@ def test_noise_counts_per_source_and_service(sessions: sessionmaker[Session], db
     printed = json.loads(capsys.readouterr().out)
     assert printed["totals"] == rep["totals"] and len(printed["groups"]) == 2
     assert main(["noise", "--since", "soon"]) == 2
+
+
+def test_truncated_alerts_follow_the_groups_latest_batch(sessions: sessionmaker[Session]) -> None:
+    triage = Triage(window=30 * MIN, policy=POLICY)
+    keyed = Alert(source="alertmanager", name="PoolExhausted", status=AlertStatus.FIRING, service="checkout",
+                  group_key="{}:{}", labels={"pod": "a"}, truncated_alerts=2)
+    run(sessions, triage, keyed, at=T0)
+    assert incident(sessions, 1).truncated_alerts == 2
+    out = run(sessions, triage, Alert(**{**keyed.__dict__, "truncated_alerts": 0}), at=T0 + MIN)
+    assert out.duplicates == 1 and out.updated == [1]  # same alert, but the message must drop the note
+    assert incident(sessions, 1).truncated_alerts == 0
