@@ -113,8 +113,16 @@ class Triage:
                now: datetime | None = None) -> TriageOutcome:
         now = now or utcnow()
         batch = _Batch(session, payload_id, now, TriageOutcome(), noise.Tally())
-        for alert in alerts:
-            self._ingest_one(batch, alert)
+        # One query for the latest record of every fingerprint in the batch (not one per alert), and no
+        # autoflush between alerts: the batch keeps its own map of the records it creates.
+        fingerprints = {a.fingerprint for a in alerts if a.kind is not AlertKind.CHANGE}
+        if fingerprints:
+            for row in session.scalars(select(AlertRecord).where(AlertRecord.fingerprint.in_(fingerprints))
+                                       .options(joinedload(AlertRecord.incident)).order_by(AlertRecord.id)):
+                batch.latest[row.fingerprint] = row
+        with session.no_autoflush:
+            for alert in alerts:
+                self._ingest_one(batch, alert)
         session.flush()
         for incident in batch.touched.values():
             self._refresh(session, incident, now, batch.outcome)
@@ -133,9 +141,7 @@ class Triage:
             counts.changes += 1
             return
         counts.deliveries += 1
-        record = b.session.scalars(select(AlertRecord).where(AlertRecord.fingerprint == alert.fingerprint)
-                                   .options(joinedload(AlertRecord.incident))
-                                   .order_by(AlertRecord.id.desc()).limit(1)).first()
+        record = b.latest.get(alert.fingerprint)
         if record is not None:
             if record.incident.status != RESOLVED:
                 self._deliver_to_open(b, record, alert, counts)
@@ -228,6 +234,7 @@ class Triage:
                              last_seen_at=b.now)
         _copy_alert(record, alert, b.payload_id)
         b.session.add(record)
+        b.latest[alert.fingerprint] = record
         audit.record(b.session, event="alert.received", actor=alert.source, incident_id=incident.id,
                      alert=alert.name, fingerprint=alert.fingerprint[:12])
         b.touched[incident.id] = incident
@@ -333,6 +340,7 @@ class _Batch:
     tally: noise.Tally
     touched: dict[int, Incident] = field(default_factory=dict)
     new_incidents: list[int] = field(default_factory=list)
+    latest: dict[str, AlertRecord] = field(default_factory=dict)  # fingerprint → its latest record
 
 
 def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
