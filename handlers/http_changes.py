@@ -37,7 +37,7 @@ def changes_router(service: IncidentService, settings: Settings) -> APIRouter:
         supplied = request.headers.get("authorization", "")
         if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
             return _error(401, "missing or wrong bearer token (Authorization: Bearer <ALERT_WEBHOOK_TOKEN>)")
-        raw = await request.body()
+        raw = await _bounded_body(request)
         ctype = request.headers.get("content-type")
 
         async def reject(status: int, reason: str) -> JSONResponse:
@@ -46,7 +46,7 @@ def changes_router(service: IncidentService, settings: Settings) -> APIRouter:
             return _error(status, reason, dead_letter_id=dl)
 
         if len(raw) > MAX_BODY:
-            return await reject(413, f"payload too large: {len(raw)} bytes (limit {MAX_BODY})")
+            return await reject(413, f"payload too large: over {MAX_BODY} bytes")
         try:
             body = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
@@ -67,6 +67,17 @@ def changes_router(service: IncidentService, settings: Settings) -> APIRouter:
         return JSONResponse(status_code=202, content=content)
 
     return router
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, read no further than one byte past the limit (the excerpt is kept in the dead letter)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+    return b"".join(chunks)
 
 
 def _error(status: int, detail: str, **extra: Any) -> JSONResponse:

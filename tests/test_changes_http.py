@@ -118,3 +118,10 @@ def test_content_grouping_and_model_links_are_shown(app: App) -> None:
     app.alert("model", {**model, "serving_service": "fraud-scoring"})
     assert "may be caused by #2 HighLatency on fraud-scoring" in _blocks(app.posts()[-1])
     assert "may be affecting model fraud-model (#3" in _blocks(app.stub.of("chat.update")[-1])
+
+
+def test_oversized_change_is_413_with_a_dead_letter(app: App) -> None:
+    big = json.dumps({"kind": "deploy", "service": "x", "title": "y" * 1_100_000}).encode()
+    resp = app.client.post("/changes", content=big, headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
+    assert resp.status_code == 413 and "dead_letter_id" in resp.json()
+    assert _count(app, ChangeEvent) == 0 and _count(app, DeadLetter) == 1
