@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -78,7 +78,8 @@ class IncidentService:
         """Store change events (deploys, flags, model promotions): never incidents. Returns their ids."""
         with transaction(self.s.sessions) as session:
             session.add(AlertPayload(source=source, body=storable(body)))
-            rows = [record_change(session, change, source=source) for change in changes]
+            rows = [record_change(session, replace(change, meta=storable(change.meta)), source=source)
+                    for change in changes]
             return [row.id for row in rows]
 
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:

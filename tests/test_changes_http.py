@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mlflow.entities.webhook import WebhookEvent
 from mlflow.webhooks.delivery import get_example_payload_for_event
 from sqlalchemy import func, select
@@ -125,3 +127,31 @@ def test_oversized_change_is_413_with_a_dead_letter(app: App) -> None:
     resp = app.client.post("/changes", content=big, headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
     assert resp.status_code == 413 and "dead_letter_id" in resp.json()
     assert _count(app, ChangeEvent) == 0 and _count(app, DeadLetter) == 1
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+    st.sampled_from(["kind", "service", "model", "version", "who", "when", "url", "entity", "action", "data",
+                     "name", "tags", "changes", "occurred_at", "title", "x"]) | st.text(max_size=8), inner,
+    max_size=6), max_leaves=20)
+_change = st.fixed_dictionaries({"kind": st.sampled_from(["deploy", "config", "feature_flag", "model_promotion",
+                                                          "bogus"])}, optional={
+    "service": _scalars, "version": _scalars, "when": _scalars, "actor": _scalars, "meta": _json})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_json | _change | st.fixed_dictionaries({"entity": st.sampled_from(["model_version", "x"]),
+                                                     "action": st.sampled_from(["created", "y"]), "data": _json}))
+def test_fuzzed_change_bodies_never_500(app: App, body: object) -> None:
+    resp = post_change(app, body)
+    assert resp.status_code in (202, 400, 422), resp.text
+    if resp.status_code != 202:
+        assert resp.json()["dead_letter_id"] > 0
+
+
+def test_change_meta_with_nul_is_stored(app: App) -> None:
+    resp = post_change(app, {"kind": "config", "service": "checkout", "meta": {"diff": "a\u0000b"}})
+    assert resp.status_code == 202
+    with app.rt.service.s.sessions() as s:
+        row = s.get(ChangeEvent, resp.json()["change_id"])
+        assert row is not None and row.meta == {"diff": "a\ufffdb"}
