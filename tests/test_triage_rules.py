@@ -238,3 +238,12 @@ def test_truncated_alerts_follow_the_groups_latest_batch(sessions: sessionmaker[
     out = run(sessions, triage, Alert(**{**keyed.__dict__, "truncated_alerts": 0}), at=T0 + MIN)
     assert out.duplicates == 1 and out.updated == [1]  # same alert, but the message must drop the note
     assert incident(sessions, 1).truncated_alerts == 0
+
+
+def test_no_link_outside_the_correlation_window(sessions: sessionmaker[Session]) -> None:
+    triage = Triage(window=30 * MIN, policy=POLICY)  # correlation window 60 min
+    run(sessions, triage, fire("HighLatency", service="fraud-scoring", fp="lat"), at=T0)
+    drift = Alert(source="model", name="drift", status=AlertStatus.FIRING, kind=AlertKind.MODEL,
+                  model=ModelInfo(name="fraud-model", metric="psi", value=0.3))
+    assert run(sessions, triage, drift, at=T0 + 2 * 60 * MIN).created == [2]
+    assert count(sessions, IncidentLink) == 0
