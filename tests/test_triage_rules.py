@@ -227,6 +227,10 @@ def test_noise_counts_per_source_and_service(sessions: sessionmaker[Session], db
     printed = json.loads(capsys.readouterr().out)
     assert printed["totals"] == rep["totals"] and len(printed["groups"]) == 2
     assert main(["noise", "--since", "soon"]) == 2
+    assert main(["noise", "--since", "12h"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "8 deliveries, 1 duplicates, 1 flaps suppressed, 1 grouped, 2 incidents" in lines[0]
+    assert lines[1].split()[:2] == ["generic", "checkout"]
 
 
 def test_truncated_alerts_follow_the_groups_latest_batch(sessions: sessionmaker[Session]) -> None:
