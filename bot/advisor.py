@@ -11,6 +11,7 @@ from dataclasses import replace
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.context import ContextFinder, IncidentContext
 from bot.knowledge import KnowledgeBase
 from bot.models import Incident, KnowledgeDocument, Suggestion
 from bot.notifier import IncidentView
@@ -20,9 +21,11 @@ from retrieval.runbooks import RunbookMatch
 from retrieval.types import Document, Match, Query
 
 
-def query_for(incident: Incident) -> Query:
+def query_for(incident: Incident, context: IncidentContext | None = None) -> Query:
     alerts = incident.alerts
     texts = [incident.title]
+    if context is not None and context.query_text():
+        texts.append(context.query_text())  # "started 4 min after deploy checkout v1.42" helps find the cause
     labels: dict[str, str] = {}
     for a in alerts[:10]:
         texts.extend([a.name, a.summary, a.description])
@@ -35,14 +38,17 @@ def query_for(incident: Incident) -> Query:
 
 
 class Advisor:
-    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, top_k: int = 3) -> None:
+    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, top_k: int = 3,
+                 context: ContextFinder | None = None) -> None:
+        self._context = context
         self._kb = kb
         self._runbooks = runbooks
         self._top_k = top_k
 
     def advise(self, session: Session, incident: Incident) -> IncidentView:
         """Search, pick a runbook, store both as the incident's suggestions (replacing earlier ones)."""
-        query = query_for(incident)
+        context = self._context(session, incident) if self._context else None
+        query = query_for(incident, context)
         qvec = self._kb.embed_query(query)  # encoded once, used for past incidents and runbooks
         docs_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "document")))
         matches = self._kb.search(docs_query, top_k=self._top_k, qvec=qvec)
@@ -57,7 +63,7 @@ class Advisor:
         if best is not None:
             session.add(Suggestion(incident_id=incident.id, target_kind="runbook", target_id=best.runbook.id,
                                    rank=0, score=float(best.score), why=list(best.why), features={}))
-        return IncidentView(incident, list(incident.alerts), matches, best)
+        return IncidentView(incident, list(incident.alerts), matches, best, context=context)
 
     def stored_view(self, session: Session, incident: Incident) -> IncidentView:
         """The advice as stored for this incident (no new search)."""
@@ -75,7 +81,8 @@ class Advisor:
             rb = get_runbook(session, rb_row.target_id)
             if rb is not None:
                 runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why))
-        return IncidentView(incident, list(incident.alerts), matches, runbook)
+        context = self._context(session, incident) if self._context else None
+        return IncidentView(incident, list(incident.alerts), matches, runbook, context=context)
 
 
 def _document(row: KnowledgeDocument) -> Document:

@@ -16,11 +16,12 @@ from sqlalchemy import Engine
 from bot import runbook_store
 from bot.advisor import Advisor
 from bot.config import Settings, secret_value
+from bot.context import ContextFinder
 from bot.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.executors import WebhookExecutor
 from bot.knowledge import KnowledgeBase
 from bot.service import IncidentService, Services
-from bot.triage import Triage
+from bot.triage import Triage, TriagePolicy
 from handlers import slack_approvals, slack_commands, slack_incidents
 from handlers.http import build_http_app
 from handlers.slack_notifier import SlackNotifier
@@ -78,8 +79,11 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
     http_client = httpx.Client(follow_redirects=False)
     services = Services(
-        sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes)),
-        advisor=Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k),
+        sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes),
+                                         policy=TriagePolicy.from_settings(settings)),
+        advisor=Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k,
+                        context=ContextFinder(change_window=timedelta(minutes=settings.change_window_minutes),
+                                              model_services=settings.model_services)),
         notifier=SlackNotifier(client=client, channel=settings.incident_channel),
         executor=WebhookExecutor(client=http_client, base_url=settings.action_base_url,
                                  secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds),

@@ -104,6 +104,7 @@ def cmd_runbooks_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli_kb import register as register_kb
+    from bot.cli_noise import register as register_noise
 
     parser = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         return _build(_settings())
 
     register_kb(sub, build_kb)
+    register_noise(sub, _settings)
     return parser
 
 

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         description='Who may approve as `model-owner`, per model: JSON, e.g. {"fraud-model": ["U0MLOWNER"]}. '
         "Never taken from alert payloads.",
     )
+    change_window_minutes: int = 60
+    flap_window_minutes: int = 30
+    flap_threshold: int = 2
+    dedup_window_minutes: int = 60
+    reopen_grace_minutes: int = 10
+    correlation_window_minutes: int = 60
+    model_services: dict[str, str] = Field(
+        default_factory=dict,
+        description='The service that serves each model: JSON, e.g. {"fraud-model": "fraud-scoring"}.',
+    )
     log_level: str = "INFO"
     # Remediation executors (bot/remediation/executors): MLflow alias rollback and Kubernetes Deployments.
     mlflow_tracking_uri: str | None = None

@@ -80,6 +80,8 @@ class Incident(Base):
     grouping_reason: Mapped[str | None] = mapped_column(Text)  # "grouped: same template <...>"
     truncated_alerts: Mapped[int] = mapped_column(default=0)  # alerts the source left out (Alertmanager)
     model_service: Mapped[str | None] = mapped_column(String(200))  # the service serving incident's model
+    content_template: Mapped[str | None] = mapped_column(Text)  # JSON token list, for grouping by content
+    triage_note: Mapped[str | None] = mapped_column(Text)  # e.g. "re-opened: source still firing after …"
     alerts: Mapped[list[AlertRecord]] = relationship(back_populates="incident", order_by="AlertRecord.id")
 
 
@@ -274,3 +276,20 @@ class IncidentLink(Base):
     linked_incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NoiseCount(Base):
+    """Per hour, source and service: what the alert stream delivered and what triage made of it."""
+
+    __tablename__ = "noise_counts"
+    __table_args__ = (UniqueConstraint("bucket", "source", "service", name="uq_noise_counts_bucket"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(String(200))
+    deliveries: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    flaps_suppressed: Mapped[int] = mapped_column(default=0)
+    grouped: Mapped[int] = mapped_column(default=0)
+    incidents_opened: Mapped[int] = mapped_column(default=0)
+    changes: Mapped[int] = mapped_column(default=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.context import IncidentContext
 from bot.models import AlertRecord, Incident, RemediationRequest
 from retrieval.runbooks import RunbookMatch
 from retrieval.types import Match
@@ -20,6 +21,7 @@ class IncidentView:
     alerts: list[AlertRecord]
     matches: list[Match] = field(default_factory=list)
     runbook: RunbookMatch | None = None
+    context: IncidentContext | None = None  # changes before it, linked incidents (bot.context)
 
 
 class Notifier(Protocol):

@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import approvals, audit
 from bot.advisor import Advisor
 from bot.alerts import Alert
+from bot.changes import Change
+from bot.changes import record as record_change
 from bot.db import transaction
 from bot.db_types import utcnow
 from bot.errors import DomainError, InvalidState, NotFound
@@ -73,6 +75,14 @@ class IncidentService:
             session.flush()
             _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
             return self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+
+    def record_changes(self, *, source: str, body: Any, changes: list[Change]) -> list[int]:
+        """Store change events (deploys, flags, model promotions): never incidents. Returns their ids."""
+        with transaction(self.s.sessions) as session:
+            session.add(AlertPayload(source=source, body=storable(body)))
+            rows = [record_change(session, replace(change, meta=storable(change.meta)), source=source)
+                    for change in changes]
+            return [row.id for row in rows]
 
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw

@@ -105,6 +105,29 @@ def _summary(incident: IncidentLike, alerts: Sequence[AlertLike], now: datetime)
     return blocks
 
 
+def _triage(incident: IncidentLike, context: Any) -> list[dict[str, Any]]:
+    """Why this incident looks the way it does: changes before it, linked incidents, grouping, flapping."""
+    lines = []
+    for change in (getattr(context, "changes", None) or [])[:5]:
+        text = mrkdwn.escape(_oneline(change.text), max_len=250)
+        lines.append(f"🚀 {mrkdwn.link(change.url, _oneline(change.text), max_len=250) if change.url else text}")
+    for link in (getattr(context, "links", None) or [])[:5]:
+        lines.append(f"🔗 {mrkdwn.escape(_oneline(link.text), max_len=250)}")
+    note = getattr(incident, "triage_note", None)
+    if note:
+        lines.append(f"↩️ {mrkdwn.escape(_oneline(note), max_len=250)}")
+    if getattr(incident, "flapping", False):
+        lines.append("🔁 flapping: fires again after resolving; kept as this one incident (no new page)")
+    truncated = getattr(incident, "truncated_alerts", 0) or 0
+    if truncated:
+        lines.append(f"⚠️ {truncated} more alert{'s' if truncated != 1 else ''} in this group were left out "
+                     "by the source (truncatedAlerts)")
+    reason = getattr(incident, "grouping_reason", None)
+    if reason:
+        lines.append(f"🧩 {mrkdwn.escape(_oneline(reason), max_len=300)}")
+    return [section("\n".join(lines))] if lines else []
+
+
 def _feedback(incident_id: int, kind: FeedbackKind, target_id: str, n: int) -> list[dict[str, Any]]:
     try:
         value = ids.feedback_value(incident_id, kind, target_id)
@@ -189,12 +212,14 @@ def incident_message(
     runbook_match: RunbookMatch | None,
     *,
     now: datetime | None = None,
+    context: Any = None,
 ) -> list[dict[str, Any]]:
     """The whole incident message. ``now`` is only a fallback for timestamps the incident lacks."""
     now = aware(now) or datetime.now(UTC)
     divider = DividerBlock().to_dict()
     blocks = [
         *_summary(incident, alerts, now),
+        *_triage(incident, context),
         divider,
         *_matches(incident, matches),
         divider,

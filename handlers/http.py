@@ -27,6 +27,7 @@ from handlers.edge import (
 from handlers.parsers import PayloadError, known_sources, parser_registry, source_signature_secrets
 from handlers.parsers.errors import json_type
 from handlers.parsers.partial import parse_partial
+from handlers.http_changes import changes_router
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # bytes; Alertmanager groups are far smaller
@@ -179,6 +180,7 @@ def _slack_signed(secret: str, raw: bytes, request: Request) -> bool:
 def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | None) -> FastAPI:
     app = FastAPI(title="incident-bot", docs_url=None, redoc_url=None)
     app.include_router(alert_router(service, settings))
+    app.include_router(changes_router(service, settings))
     if bolt is not None:
         app.include_router(slack_router(bolt, service, secret_value(settings.slack_signing_secret)))
 

@@ -18,7 +18,8 @@ class SlackNotifier:
     def post_incident(self, view: IncidentView) -> tuple[str, str]:
         resp = self._client.chat_postMessage(
             channel=self._channel, text=blocks.incident_fallback_text(view.incident),
-            blocks=blocks.incident_message(view.incident, view.alerts, view.matches, view.runbook),
+            blocks=blocks.incident_message(view.incident, view.alerts, view.matches, view.runbook,
+                                           context=view.context),
             unfurl_links=False, unfurl_media=False,
         )
         return str(resp["channel"]), str(resp["ts"])
@@ -29,7 +30,7 @@ class SlackNotifier:
             return
         self._client.chat_update(
             channel=inc.slack_channel, ts=inc.slack_ts, text=blocks.incident_fallback_text(inc),
-            blocks=blocks.incident_message(inc, view.alerts, view.matches, view.runbook),
+            blocks=blocks.incident_message(inc, view.alerts, view.matches, view.runbook, context=view.context),
         )
 
     def post_approval_prompt(self, request: RemediationRequest, incident: Incident) -> str:

@@ -3,7 +3,9 @@
 Body: one object, or ``{"alerts": [object, ...]}``. An object::
 
     {
-      "model": "churn-classifier",       # required: the model's name (becomes the service)
+      "model": "churn-classifier",       # required: the model's name
+      "serving_service": "churn-api",    # the service that serves it (or "service", or label serving_service;
+                                         # else MODEL_SERVICES maps the model to its service)
       "metric": "psi_drift",             # required
       "value": 0.31,                     # required number
       "threshold": 0.2,                  # required number
@@ -61,6 +63,8 @@ class ModelAlert(WireModel):
     url: Text | None = None
     fingerprint: Text | None = None
     group_key: Text | None = None
+    service: Text | None = None
+    serving_service: Text | None = None
 
 
 def parse_model(body: Any) -> list[Alert]:
@@ -75,7 +79,7 @@ def _to_alert(item: ModelAlert) -> Alert:
         name=item.alert_name or f"{item.metric} threshold breached",
         status=AlertStatus(item.status),
         severity=Severity.parse(item.severity),
-        service=item.model,
+        service=or_none(item.serving_service) or or_none(item.service) or or_none(item.labels.get("serving_service")),
         summary=item.summary or cap_text(_default_summary(item, version)),
         description=item.description or "",
         labels=item.labels,

@@ -62,9 +62,40 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("grouping_reason", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("truncated_alerts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("model_service", sa.String(length=200), nullable=True))
+    # triage (branch triage): content template for grouping by content, a note on re-opens, lookup indexes
+    with op.batch_alter_table("incidents") as batch_op:
+        batch_op.add_column(sa.Column("content_template", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("triage_note", sa.Text(), nullable=True))
+        batch_op.create_index("ix_incidents_service_last_alert", ["service", "last_alert_at"], unique=False)
+        batch_op.create_index("ix_incidents_model_service", ["model_service"], unique=False)
+    with op.batch_alter_table("incident_links") as batch_op:
+        batch_op.create_index("ix_incident_links_incident", ["incident_id"], unique=False)
+    op.create_table(
+        "noise_counts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bucket", sa.DateTime(timezone=True), nullable=False),  # start of the hour (UTC)
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("service", sa.String(length=200), nullable=False),  # "" when the alert names none
+        sa.Column("deliveries", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("duplicates", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("flaps_suppressed", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("grouped", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("incidents_opened", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("changes", sa.Integer(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("bucket", "source", "service", name="uq_noise_counts_bucket"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("noise_counts")
+    with op.batch_alter_table("incident_links") as batch_op:
+        batch_op.drop_index("ix_incident_links_incident")
+    with op.batch_alter_table("incidents") as batch_op:
+        batch_op.drop_index("ix_incidents_model_service")
+        batch_op.drop_index("ix_incidents_service_last_alert")
+        batch_op.drop_column("triage_note")
+        batch_op.drop_column("content_template")
     with op.batch_alter_table("incidents") as batch_op:
         batch_op.drop_column("model_service")
         batch_op.drop_column("truncated_alerts")
