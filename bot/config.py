@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         "Never taken from alert payloads.",
     )
     log_level: str = "INFO"
+    policy_path: Path | None = Field(
+        default=None, description="policy.yml: who may approve which action, N-of-M, TTL, scope, rate limit.")
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
