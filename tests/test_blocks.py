@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from bot.models import AlertRecord, Incident, RemediationRequest
-from handlers import blocks, ids
-from handlers.ids import ActionId, CallbackId, FeedbackKind
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import Preview
+from handlers import blocks, ids
+from handlers.ids import ActionId, CallbackId, FeedbackKind
 from retrieval.runbooks import Runbook, RunbookMatch
 from retrieval.types import Document, Match
 

@@ -74,7 +74,7 @@ def test_concurrent_request_clicks_make_one_request_and_one_run(group_app: App, 
         prompt = _prompts(app)[-1]
         requester = prompt.params["blocks"][0]["text"]["text"].split(">")[0].removeprefix("<@")
         approvers = [u for u in GROUP if u != requester][:n]
-        _concurrently([(lambda u=u: app.click(u, prompt, "Approve")) for u in approvers])
+        _concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in approvers])
         assert len(target.received) == rnd + 1, f"round {rnd}: executed {len(target.received)} times in total"
         assert _open_requests(app) == 0
     with app.rt.service.s.sessions() as s:
@@ -92,8 +92,8 @@ def test_twenty_concurrent_approvals_run_once(group_app: App, target: WebhookTar
         requester = GROUP[rnd % len(GROUP)]
         app.click(requester, message, "Request: Restart PgBouncer")
         prompt = _prompts(app)[-1]
-        _concurrently([(lambda u=u: app.click(u, prompt, "Approve")) for u in GROUP if u != requester]
-                      + [lambda: app.click("U0OUTSIDER", prompt, "Approve")])
+        _concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in GROUP if u != requester]
+                      + [lambda p=prompt: app.click("U0OUTSIDER", p, "Approve")])
         assert len(target.received) == rnd + 1, f"round {rnd}"
     with app.rt.service.s.sessions() as s:
         approved = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.approved"))

@@ -21,7 +21,7 @@ from bot import audit
 from bot.db import transaction
 from bot.db_types import utcnow
 from bot.errors import DomainError, InvalidState, NotFound
-from bot.models import Incident, RemediationRequest, RequestStatus, Suggestion
+from bot.models import Incident, RemediationRequest, Suggestion
 from bot.notifier import Notifier
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
