@@ -19,7 +19,7 @@ from retrieval.runbooks import RunbookMatch
 # Calibrated with the real all-MiniLM-L6-v2 by benchmarks/guardrail.py: above every unrelated alert text
 # (public postmortems, one-word alerts on other services) seen against the bundled runbooks, below the
 # text-only matches of the bundled sample incidents. See README "Guardrails".
-TEXT_THRESHOLD = 0.55
+TEXT_THRESHOLD = 0.65
 ENVIRONMENT_LABELS = ("environment", "env")
 
 
