@@ -21,7 +21,7 @@ from bot.advisor import Advisor
 from bot.alerts import Alert
 from bot.db import transaction
 from bot.db_types import utcnow
-from bot.errors import InvalidState, NotFound
+from bot.errors import InvalidState, NotAuthorised, NotFound
 from bot.knowledge import KnowledgeBase
 from bot.models import (
     AlertPayload,
@@ -169,7 +169,9 @@ class IncidentService:
         return self.s.remediation.expire_due()
 
     def set_actions_frozen(self, *, frozen: bool, user_id: str) -> bool:
-        """The kill switch. From Slack only approvers may flip it (anyone on any policy approver list)."""
+        """The kill switch from Slack: only approvers (anyone on any policy approver list) may flip it."""
+        if not self.s.remediation.is_any_approver(user_id):
+            raise NotAuthorised("Only approvers named in the policy may freeze or unfreeze remediation actions.")
         return self.s.remediation.set_frozen(frozen=frozen, actor=user_id)
 
     def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:

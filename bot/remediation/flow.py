@@ -28,7 +28,7 @@ from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
 from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.guardrails import out_of_scope
-from bot.remediation.policy import Policy, Rule
+from bot.remediation.policy import MODEL_OWNER, Policy, Rule
 from bot.remediation.registry import ExecutorRegistry
 from bot.runbook_store import get_action, get_runbook
 
@@ -227,6 +227,16 @@ class Remediation:
         for request_id in expired:
             self._refresh_prompt(request_id, "scheduler")
         return expired
+
+    def is_any_approver(self, user_id: str) -> bool:
+        """Anyone named as an approver anywhere in the policy (groups and model owners expanded)."""
+        entries = {a for e in [self.policy.defaults, *self.policy.actions.values(), *self.policy.types.values()]
+                   for a in (e.approvers or ())}
+        owners = {u for us in self._model_owners.values() for u in us}
+        if MODEL_OWNER in entries and user_id in owners:
+            return True
+        return user_id in resolve_approvers(sorted(entries - {MODEL_OWNER}), model=None, model_owners={},
+                                            groups=self._groups)
 
     def set_frozen(self, *, frozen: bool, actor: str, reason: str | None = None) -> bool:
         with transaction(self._sessions) as session:

@@ -27,6 +27,13 @@ class PolicyError(ValueError):
     pass
 
 
+def _check_approvers(v: tuple[str, ...]) -> tuple[str, ...]:
+    for a in v:
+        if a != MODEL_OWNER and not USER_ID.match(a) and not GROUP_ID.match(a):
+            raise ValueError(f"'{a}' is not a Slack user id (U…/W…), a user group id (S…) or 'model-owner'")
+    return v
+
+
 class Rule(BaseModel):
     """The effective rule for one action (every field filled)."""
 
@@ -41,10 +48,7 @@ class Rule(BaseModel):
     @field_validator("approvers")
     @classmethod
     def _approvers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for a in v:
-            if a != MODEL_OWNER and not USER_ID.match(a) and not GROUP_ID.match(a):
-                raise ValueError(f"'{a}' is not a Slack user id (U…/W…), a user group id (S…) or 'model-owner'")
-        return v
+        return _check_approvers(v)
 
 
 class _Entry(BaseModel):
@@ -57,6 +61,11 @@ class _Entry(BaseModel):
     services: tuple[str, ...] | None = None
     environments: tuple[str, ...] | None = None
     rate_limit_per_hour: int | None = Field(default=None, ge=0)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if v is None else _check_approvers(v)
 
 
 class Policy(BaseModel):
