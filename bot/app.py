@@ -26,7 +26,7 @@ from bot.remediation.policy import Policy, PolicyError, load_policy
 from bot.remediation.registry import ExecutorRegistry
 from bot.service import IncidentService, Services
 from bot.triage import Triage
-from handlers import slack_approvals, slack_commands, slack_incidents
+from handlers import slack_approvals, slack_commands, slack_common, slack_incidents
 from handlers.http import build_http_app
 from handlers.slack_notifier import SlackNotifier
 from retrieval.encoder import Encoder, make_encoder
@@ -116,6 +116,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
                **bolt_kwargs)
     for feature in (slack_incidents, slack_approvals, slack_commands):
         feature.register(bolt, service)
+    slack_common.register_error_handler(bolt, service)
     socket_mode = settings.slack_app_token is not None
     http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
     return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client)

@@ -48,6 +48,6 @@ class Notifier(Protocol):
 
     def post_in_thread(self, incident: Incident, text: str) -> None: ...
 
-    def tell_user(self, *, channel: str, user: str, text: str) -> None:
-        """A message only ``user`` sees (ephemeral)."""
+    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
+        """A message only ``user`` sees (ephemeral in ``channel``; a direct message without one)."""
         ...

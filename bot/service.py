@@ -156,6 +156,35 @@ class IncidentService:
                              document=doc.id)
         self.publish(incident_id)
 
+    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
+        self.s.notifier.tell_user(channel=channel, user=user, text=text)
+
+    def incident_for_modal(self, *, incident_id: int, resolving: bool) -> Incident:
+        """The incident a modal is about, or a DomainError saying why the modal is stale."""
+        with self.s.sessions() as session:
+            incident = _incident(session, incident_id)
+        if resolving and incident.status == IncidentStatus.RESOLVED.value:
+            raise InvalidState(f"Incident #{incident_id} was already resolved by "
+                               f"{incident.resolved_by or 'its source'}; close this and use “Add RCA note”.")
+        return incident
+
+    def add_rca_note(self, *, incident_id: int, user_id: str, note: str) -> None:
+        """An RCA note for an incident already resolved (e.g. by its source); it goes into the knowledge base."""
+        note = note.strip()
+        if not note:
+            raise InvalidState("The RCA note is empty.")
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, incident_id)
+            if incident.status != IncidentStatus.RESOLVED.value:
+                raise InvalidState(f"Incident #{incident_id} is not resolved yet; resolve it with the note.")
+            incident.rca_note = note
+            audit.record(session, event="incident.rca_note", actor=user_id, incident_id=incident_id)
+            doc = _rca_document(incident, note)
+        self.s.kb.upsert([doc], source="rca")
+        with transaction(self.s.sessions) as session:
+            audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id)
+        self.publish(incident_id)
+
     def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         """One open request per incident and action, however many people click at once."""
         return self.s.remediation.request(incident_id=incident_id, action_id=action_id, user_id=user_id)

@@ -153,23 +153,24 @@ def ephemeral_error(text: str) -> list[dict[str, Any]]:
     return [section(f"⚠️ {mrkdwn.escape(text, max_len=2900)}")]
 
 
-def resolve_modal(incident: IncidentLike) -> dict[str, Any]:
-    """The ``views.open`` payload asking for an optional RCA note when resolving."""
+def resolve_modal(incident: IncidentLike, *, rca_only: bool = False) -> dict[str, Any]:
+    """The ``views.open`` payload asking for an RCA note: optional when resolving, required when adding one
+    to an incident already resolved (e.g. by its source)."""
     title = mrkdwn.escape(" ".join(incident.title.split()), max_len=300)
     return View(
         type="modal",
-        callback_id=str(CallbackId.RESOLVE_MODAL),
+        callback_id=str(CallbackId.RCA_MODAL if rca_only else CallbackId.RESOLVE_MODAL),
         private_metadata=ids.incident_value(incident.id),
-        title=PlainTextObject(text="Resolve incident"),
-        submit=PlainTextObject(text="Resolve"),
+        title=PlainTextObject(text="Add RCA note" if rca_only else "Resolve incident"),
+        submit=PlainTextObject(text="Save" if rca_only else "Resolve"),
         close=PlainTextObject(text="Cancel"),
         blocks=[
-            section(f"Resolving *#{int(incident.id)}* {title}"),
+            section(f"{'RCA for' if rca_only else 'Resolving'} *#{int(incident.id)}* {title}"),
             InputBlock(
                 block_id="rca",
                 label=PlainTextObject(text="Root cause / what fixed it (goes into the knowledge base)"),
                 element=PlainTextInputElement(action_id="rca_note", multiline=True, max_length=RCA_MAX),
-                optional=True,
+                optional=not rca_only,
             ),
         ],
     ).to_dict()

@@ -164,6 +164,9 @@ def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offere
         note = mrkdwn.quote_block(incident.rca_note, 1000)
         if note:
             blocks.append(section(f"*Root cause / fix*\n{note}"))
+        else:  # resolved by its source (or without a note): the RCA can still be captured
+            blocks += actions([button("Add RCA note", ActionId.RCA_NOTE, ids.incident_value(incident.id))],
+                              block_id=f"incident_rca:{incident.id}")
         return blocks
     incident_value = ids.incident_value(incident.id)
     buttons = []

@@ -65,7 +65,10 @@ class SlackNotifier:
         self._client.chat_postMessage(channel=incident.slack_channel or self._channel,
                                       thread_ts=incident.slack_ts, text=escape(text))
 
-    def tell_user(self, *, channel: str, user: str, text: str) -> None:
+    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
+        if not channel:  # e.g. a modal submission: no channel to be ephemeral in, so a direct message
+            self._client.chat_postMessage(channel=user, text=escape(text), blocks=blocks.ephemeral_error(text))
+            return
         self._client.chat_postEphemeral(channel=channel, user=user, text=escape(text),
                                         blocks=blocks.ephemeral_error(text))
 
