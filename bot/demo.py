@@ -114,6 +114,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
+        sock.listen(64)  # connections queue until uvicorn accepts: no race with the first request
         stack.callback(sock.close)  # runs last: after the server has stopped
         server = uvicorn.Server(uvicorn.Config(rt.http, log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
