@@ -156,8 +156,7 @@ class Remediation:
     def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
         with transaction(self._sessions) as session:  # a click after the TTL expires it (committed), then refuses
             due = session.get(RemediationRequest, request_id)
-            if due is not None:
-                approvals.expire_if_due(session, due, utcnow())
+            expired_now = due is not None and approvals.expire_if_due(session, due, utcnow())
         try:
             with transaction(self._sessions) as session:
                 req = session.get(RemediationRequest, request_id)
@@ -166,7 +165,8 @@ class Remediation:
                                                rate_limit_per_hour=limit)
         except DomainError as exc:
             self._audit_denied(request_id, user_id, str(exc))
-            self._refresh_prompt(request_id, user_id)  # e.g. it just expired: remove the buttons
+            if expired_now:  # this click found it expired: take the buttons off and say why
+                self._refresh_prompt(request_id, user_id)
             raise
         if became:
             req = self.run(request_id) or req
