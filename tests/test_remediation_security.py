@@ -105,12 +105,15 @@ def test_scheduler_job_expires_due_requests_and_updates_slack(sec: App) -> None:
 
 
 def _slash(app: App, user: str, text: str) -> None:
+    assert _slash_response(app, user, text).status_code == 200
+
+
+def _slash_response(app: App, user: str, text: str):  # type: ignore[no-untyped-def]
     body = urlencode({"command": "/incident", "text": text, "user_id": user, "channel_id": "C0INCIDENTS",
                       "response_url": app.stub.base_url + "response", "trigger_id": "t", "team_id": "T0TEAM",
                       "user_name": "x", "channel_name": "incidents", "api_app_id": "A0APP", "token": "x"}).encode()
-    resp = app.client.post("/slack/events", content=body, headers={
+    return app.client.post("/slack/events", content=body, headers={
         **signed_headers(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"})
-    assert resp.status_code == 200
 
 
 def test_freeze_blocks_approval_and_an_approved_unstarted_request(sec: App, target: WebhookTarget) -> None:

@@ -63,3 +63,19 @@ def test_incident_resolved_by_source_offers_rca_note_that_goes_into_the_kb(app: 
     hits = app.rt.service.s.kb.search(Query(text="default_pool_size too small doubled workers"), top_k=3)
     assert hits[0].id == "incident-1"
     assert "Add RCA note" not in json.dumps(app.stub.of("chat.update")[-1].params["blocks"])
+
+
+def test_error_outside_lazy_listeners_reaches_the_one_error_handler(
+        app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_remediation_security import _slash_response
+
+    def boom(**kw: object) -> bool:
+        raise RuntimeError("kill switch table missing")
+
+    monkeypatch.setattr(app.rt.service, "set_actions_frozen", boom)
+    with caplog.at_level(logging.ERROR):
+        _slash_response(app, "U0SRELEAD", "freeze")
+    rec = next(r for r in caplog.records if "unhandled Slack error" in r.getMessage())
+    assert rec.exc_info is not None and "kill switch table missing" in str(rec.exc_info[1])
+    eid = rec.getMessage().split("error id ")[1].split(")")[0]
+    assert any(eid in t for t in app.ephemerals())
