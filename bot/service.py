@@ -134,7 +134,7 @@ class IncidentService:
             incident.status = IncidentStatus.ACKNOWLEDGED.value
             incident.acknowledged_at, incident.acknowledged_by = utcnow(), user_id
             audit.record(session, event="incident.acknowledged", actor=user_id, incident_id=incident_id)
-        self.publish(incident_id)
+        self._chat("incident update after acknowledge", lambda: self.publish(incident_id))  # survives Slack outages
 
     def resolve(self, *, incident_id: int, user_id: str, rca_note: str | None = None) -> None:
         """Resolve by hand; an RCA note goes into the knowledge base for next time."""
@@ -154,7 +154,7 @@ class IncidentService:
             with transaction(self.s.sessions) as session:
                 audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id,
                              document=doc.id)
-        self.publish(incident_id)
+        self._chat("incident update after resolve", lambda: self.publish(incident_id))
 
     def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
         self.s.notifier.tell_user(channel=channel, user=user, text=text)
@@ -183,7 +183,7 @@ class IncidentService:
         self.s.kb.upsert([doc], source="rca")
         with transaction(self.s.sessions) as session:
             audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id)
-        self.publish(incident_id)
+        self._chat("incident update after RCA note", lambda: self.publish(incident_id))
 
     def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         """One open request per incident and action, however many people click at once."""

@@ -79,3 +79,20 @@ def test_error_outside_lazy_listeners_reaches_the_one_error_handler(
     assert rec.exc_info is not None and "kill switch table missing" in str(rec.exc_info[1])
     eid = rec.getMessage().split("error id ")[1].split(")")[0]
     assert any(eid in t for t in app.ephemerals())
+
+
+def test_acknowledge_and_resolve_survive_a_slack_outage(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    app.sample("alertmanager", "alertmanager_checkout.json")
+    message = app.posts()[0]
+    notifier = app.rt.service.s.notifier
+
+    def down(*a: object, **kw: object) -> None:
+        raise ConnectionError("slack unreachable")
+
+    monkeypatch.setattr(notifier, "update_incident", down)
+    assert app.click("U0ONCALL1", message, "Acknowledge").status_code == 200
+    app.rt.service.resolve(incident_id=1, user_id="U0ONCALL1", rca_note="pool size")
+    with app.rt.service.s.sessions() as s:
+        inc = s.get(Incident, 1)
+        assert inc is not None and inc.acknowledged_by == "U0ONCALL1" and inc.status == "resolved"
+    assert not any("Something went wrong" in t for t in app.ephemerals())
