@@ -15,6 +15,7 @@ from bot.context import ContextFinder, IncidentContext
 from bot.knowledge import KnowledgeBase
 from bot.models import Incident, KnowledgeDocument, Suggestion
 from bot.notifier import IncidentView
+from bot.remediation.guardrails import Offer, offerable
 from bot.runbook_store import all_runbooks, get_runbook
 from retrieval.runbook_rank import RunbookIndex
 from retrieval.runbooks import RunbookMatch
@@ -38,11 +39,12 @@ def query_for(incident: Incident, context: IncidentContext | None = None) -> Que
 
 
 class Advisor:
-    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, top_k: int = 3,
+    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, offer: Offer, top_k: int = 3,
                  context: ContextFinder | None = None) -> None:
         self._context = context
         self._kb = kb
         self._runbooks = runbooks
+        self._offer = offer
         self._top_k = top_k
 
     def advise(self, session: Session, incident: Incident) -> IncidentView:
@@ -60,10 +62,15 @@ class Advisor:
         for rank, m in enumerate(matches):
             session.add(Suggestion(incident_id=incident.id, target_kind="document", target_id=m.id, rank=rank,
                                    score=float(m.score), why=list(m.why), features=dict(m.features)))
+        strong = offerable(best, threshold=self._offer.threshold)
         if best is not None:
+            # "offerable": the guardrail verdict (rule match, or text at/above the calibrated threshold)
             session.add(Suggestion(incident_id=incident.id, target_kind="runbook", target_id=best.runbook.id,
-                                   rank=0, score=float(best.score), why=list(best.why), features={}))
-        return IncidentView(incident, list(incident.alerts), matches, best, context=context)
+                                   rank=0, score=float(best.score), why=list(best.why),
+                                   features={"offerable": 1.0 if strong else 0.0, "rule": 1.0 if best.rule else 0.0,
+                                             "semantic": float(best.semantic)}))
+        return IncidentView(incident, list(incident.alerts), matches, best,
+                            self._offer.actions(incident, best, strong=strong), context=context)
 
     def stored_view(self, session: Session, incident: Incident) -> IncidentView:
         """The advice as stored for this incident (no new search)."""
@@ -75,14 +82,18 @@ class Advisor:
         matches = [Match(id=r.target_id, title=docs[r.target_id].title, score=r.score, why=list(r.why),
                          document=_document(docs[r.target_id]), features=dict(r.features))
                    for r in doc_rows if r.target_id in docs]
-        runbook = None
+        runbook, strong = None, False
         rb_row = next((r for r in rows if r.target_kind == "runbook"), None)
         if rb_row is not None:
             rb = get_runbook(session, rb_row.target_id)
             if rb is not None:
-                runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why))
+                feats = rb_row.features or {}
+                runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why), rule=bool(feats.get("rule")),
+                                       semantic=float(feats.get("semantic", 0.0)))
+                strong = bool(feats.get("offerable"))
         context = self._context(session, incident) if self._context else None
-        return IncidentView(incident, list(incident.alerts), matches, runbook, context=context)
+        return IncidentView(incident, list(incident.alerts), matches, runbook,
+                            self._offer.actions(incident, runbook, strong=strong), context=context)
 
 
 def _document(row: KnowledgeDocument) -> Document:

@@ -18,11 +18,18 @@ from bot.advisor import Advisor
 from bot.config import Settings, secret_value
 from bot.context import ContextFinder
 from bot.db import make_engine, make_sessionmaker, transaction, upgrade
-from bot.executors import WebhookExecutor
 from bot.knowledge import KnowledgeBase
+from bot.remediation.directory import GroupCache
+from bot.remediation.executors.kubernetes import K8sRestartExecutor, K8sScaleExecutor
+from bot.remediation.executors.mlflow import MlflowRollbackExecutor
+from bot.remediation.executors.webhook import WebhookExecutor
+from bot.remediation.flow import Remediation
+from bot.remediation.guardrails import Offer
+from bot.remediation.policy import Policy, PolicyError, load_policy
+from bot.remediation.registry import ExecutorRegistry
 from bot.service import IncidentService, Services
 from bot.triage import Triage, TriagePolicy
-from handlers import slack_approvals, slack_commands, slack_incidents
+from handlers import slack_approvals, slack_commands, slack_common, slack_incidents
 from handlers.http import build_http_app
 from handlers.slack_notifier import SlackNotifier
 from retrieval.encoder import Encoder, make_encoder
@@ -61,33 +68,60 @@ def build_kb(settings: Settings, *, encoder: Encoder | None = None, engine: Engi
     return kb
 
 
+def build_executors(settings: Settings, http_client: httpx.Client) -> ExecutorRegistry:
+    """The executor registry: one line per action type (like the alert-parser table)."""
+    registry = ExecutorRegistry()
+    registry.add(WebhookExecutor(client=http_client, base_url=settings.action_base_url,
+                                 secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds))
+    timeout = settings.executor_timeout_seconds
+    if settings.mlflow_tracking_uri:  # registered only when configured
+        registry.add(MlflowRollbackExecutor(client=http_client, tracking_uri=settings.mlflow_tracking_uri,
+                                            token=settings.mlflow_tracking_token, timeout=timeout))
+    if settings.k8s_api_url:
+        k8s = {"api_url": settings.k8s_api_url, "token": settings.k8s_token, "namespaces": settings.k8s_namespaces,
+               "ca_cert": settings.k8s_ca_cert, "verify_tls": settings.k8s_verify_tls, "timeout": timeout}
+        registry.add(K8sRestartExecutor(**k8s))  # type: ignore[arg-type]
+        registry.add(K8sScaleExecutor(**k8s))  # type: ignore[arg-type]
+    return registry
+
+
+def build_policy(settings: Settings, executors: ExecutorRegistry) -> Policy:
+    try:
+        return load_policy(settings.policy_path, action_types=set(executors))
+    except PolicyError as exc:
+        raise ConfigError(f"POLICY_PATH: {exc}") from None
+
+
 def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
                   listener_executor: Executor | None = None) -> Runtime:
     token, secret = secret_value(settings.slack_bot_token), secret_value(settings.slack_signing_secret)
     if not token or not secret:
         raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set (see README: Settings); "
                           "`incident-bot demo` runs without a Slack account.")
+    http_client = httpx.Client(follow_redirects=False)
+    executors = build_executors(settings, http_client)
+    policy = build_policy(settings, executors)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
     if settings.runbooks_dir is not None:
         with transaction(sessions) as session:
-            report = runbook_store.import_dir(session, settings.runbooks_dir, actor="startup")
+            report = runbook_store.import_dir(session, settings.runbooks_dir, registry=executors, actor="startup")
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
     kb = build_kb(settings, encoder=encoder, engine=engine)
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
-    http_client = httpx.Client(follow_redirects=False)
+    notifier = SlackNotifier(client=client, channel=settings.incident_channel)
+    remediation = Remediation(sessions=sessions, executors=executors, policy=policy, notifier=notifier,
+                              model_owners=settings.model_owners, groups=GroupCache(notifier.usergroup_members))
     services = Services(
         sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes),
                                          policy=TriagePolicy.from_settings(settings)),
         advisor=Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k,
+                        offer=Offer(executors=executors, rule_for=remediation.rule),
                         context=ContextFinder(change_window=timedelta(minutes=settings.change_window_minutes),
                                               model_services=settings.model_services)),
-        notifier=SlackNotifier(client=client, channel=settings.incident_channel),
-        executor=WebhookExecutor(client=http_client, base_url=settings.action_base_url,
-                                 secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds),
-        kb=kb, model_owners=settings.model_owners,
+        notifier=notifier, remediation=remediation, kb=kb, model_owners=settings.model_owners,
     )
     if settings.executor_hmac_secret is None:
         log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
@@ -97,6 +131,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
                **bolt_kwargs)
     for feature in (slack_incidents, slack_approvals, slack_commands):
         feature.register(bolt, service)
+    slack_common.register_error_handler(bolt, service)
     socket_mode = settings.slack_app_token is not None
     try:
         http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)

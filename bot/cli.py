@@ -40,6 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     refit()
     scheduler.add_job(refit, "interval", hours=6, id="refit-weights", max_instances=1, coalesce=True)
     scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
+    scheduler.add_job(rt.service.expire_requests, "interval", seconds=30, id="expire-requests", max_instances=1, coalesce=True)
     scheduler.start()
     app_token = secret_value(settings.slack_app_token)
     if app_token:
@@ -71,14 +72,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_runbooks_import(args: argparse.Namespace) -> int:
+    import httpx
+
     from bot import runbook_store
+    from bot.app import build_executors
     from bot.db import make_engine, make_sessionmaker, transaction, upgrade
 
-    engine = make_engine(_settings().database_url)
+    settings = _settings()
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     try:
-        with transaction(make_sessionmaker(engine)) as session:
-            rep = runbook_store.import_dir(session, Path(args.dir))
+        with httpx.Client() as client, transaction(make_sessionmaker(engine)) as session:
+            rep = runbook_store.import_dir(session, Path(args.dir), registry=build_executors(settings, client))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -103,6 +108,7 @@ def cmd_runbooks_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli_actions import register as register_actions
     from bot.cli_kb import register as register_kb
     from bot.cli_noise import register as register_noise
 
@@ -137,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_kb(sub, build_kb)
     register_noise(sub, _settings)
+    register_actions(sub, _settings)
     return parser
 
 

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
         description='Where /alerts/generic finds its fields in a foreign JSON body, JSONPath-like: '
         '{"name": "$.rule.title", "service": "$.tags.service"}. Empty: the generic format as documented.',
     )
+    policy_path: Path | None = Field(
+        default=None, description="policy.yml: who may approve which action, N-of-M, TTL, scope, rate limit.")
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None

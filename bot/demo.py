@@ -76,6 +76,21 @@ class Demo:
             print(call.params.get("text"))
 
 
+DEMO_POLICY = """\
+defaults: {approvals_required: 1, ttl_minutes: 30}
+actions:
+  rollback-model-alias:                 # the requester plus BOTH the model owner and the ML lead
+    approvers: [model-owner, U0MLLEAD]
+    approvals_required: 2
+"""
+
+
+def _demo_policy(tmp: Path) -> Path:
+    path = tmp / "policy.yml"
+    path.write_text(DEMO_POLICY, encoding="utf-8")
+    return path
+
+
 def run_demo(*, keep_db: Path | None = None) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="incident-bot-demo-")))
@@ -88,6 +103,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
             slack_signing_secret=signing_secret, slack_api_url=stub.base_url, incident_channel="#incidents",
             alert_webhook_token=token, runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url,
             executor_hmac_secret=hmac_secret, model_owners={"fraud-model": ["U0MLOWNER"]},
+            policy_path=_demo_policy(tmp),
         )
         _rule("setup")
         print(f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}")
@@ -98,6 +114,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
+        sock.listen(64)  # connections queue until uvicorn accepts: no race with the first request
         stack.callback(sock.close)  # runs last: after the server has stopped
         server = uvicorn.Server(uvicorn.Config(rt.http, log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -149,13 +166,18 @@ def _script(demo: Demo, target: WebhookTarget) -> int:
     demo.show(demo.wait_calls("chat.postEphemeral", 2)[1])
     print(f"webhook calls so far: {len(target.received)}")
 
-    _rule("8. The ML owner approves the model rollback")
+    _rule("8. Model rollback: policy needs the requester + the model owner + the ML lead (two approvals)")
+    print(DEMO_POLICY)
     demo.click("U0ONCALL1", model_msg, "Request:")
     rollback_prompt = demo.wait_calls("chat.postMessage", 5)[4]
     demo.show(rollback_prompt)
+    n_updates = len(demo.stub.of("chat.update"))
     demo.click("U0MLOWNER", rollback_prompt, "Approve")
+    print("the prompt now counts 1 of 2; nothing has run yet:")
+    demo.show(demo.wait_calls("chat.update", n_updates + 1)[-1])
+    demo.click("U0MLLEAD", rollback_prompt, "Approve")
     demo.show(demo.wait_calls("chat.postMessage", 6)[5])
-    demo.wait_calls("chat.update", 2)  # the rollback prompt now shows its outcome
+    demo.wait_calls("chat.update", n_updates + 2)  # the rollback prompt now shows its outcome
 
     _rule("9. Alertmanager sends resolved: the message is updated, not re-posted")
     n_updates = len(demo.stub.of("chat.update"))

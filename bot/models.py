@@ -29,6 +29,12 @@ class RequestStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REJECTED = "rejected"
+    RUNNING = "running"  # the executor has started (claimed by one conditional UPDATE)
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.APPROVED, RequestStatus.RUNNING)
 
 
 class AlertPayload(Base):
@@ -178,13 +184,18 @@ class RemediationRequest(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    action_type: Mapped[str] = mapped_column(String(32), default="webhook")  # the executor's registry key
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approvals_required: Mapped[int] = mapped_column(default=1)  # approvers besides the requester
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected, expired, cancelled or refused
 
 
 class Approval(Base):
-    """One decision on a request. A request has at most one (unique), so a double click can't decide twice."""
+    """One decision per approver on a request (unique request + user), so N-of-M needs N distinct people."""
 
     __tablename__ = "approvals"
-    __table_args__ = (UniqueConstraint("request_id", name="uq_approvals_request"),)
+    __table_args__ = (UniqueConstraint("request_id", "user_id", name="uq_approvals_request_user"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("remediation_requests.id"))
     user_id: Mapped[str] = mapped_column(String(64))
@@ -293,3 +304,12 @@ class NoiseCount(Base):
     grouped: Mapped[int] = mapped_column(default=0)
     incidents_opened: Mapped[int] = mapped_column(default=0)
     changes: Mapped[int] = mapped_column(default=0)
+class RemediationControl(Base):
+    """The global kill switch for remediation actions (one row, id 1), persisted so a restart keeps it."""
+
+    __tablename__ = "remediation_controls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    frozen: Mapped[bool] = mapped_column(default=False)
+    changed_by: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)

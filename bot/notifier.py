@@ -7,12 +7,16 @@ implementation renders and sends them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.context import IncidentContext
-from bot.models import AlertRecord, Incident, RemediationRequest
+from bot.models import AlertRecord, Incident
+from bot.remediation.actions import ActionSpec
 from retrieval.runbooks import RunbookMatch
 from retrieval.types import Match
+
+if TYPE_CHECKING:
+    from bot.remediation.flow import ApprovalView
 
 
 @dataclass
@@ -21,6 +25,7 @@ class IncidentView:
     alerts: list[AlertRecord]
     matches: list[Match] = field(default_factory=list)
     runbook: RunbookMatch | None = None
+    actions: list[ActionSpec] = field(default_factory=list)  # offered (guardrails passed): get buttons
     context: IncidentContext | None = None  # changes before it, linked incidents (bot.context)
 
 
@@ -31,14 +36,20 @@ class Notifier(Protocol):
 
     def update_incident(self, view: IncidentView) -> None: ...
 
-    def post_approval_prompt(self, request: RemediationRequest, incident: Incident) -> str:
-        """Post the Approve/Reject prompt in the incident thread; returns its ts."""
+    def post_approval_prompt(self, view: ApprovalView) -> str:
+        """Post the Approve/Reject prompt (with the preview) in the incident thread; returns its ts."""
         ...
 
-    def update_approval(self, request: RemediationRequest, incident: Incident, *, actor: str) -> None: ...
+    def update_approval(self, view: ApprovalView, *, actor: str) -> None:
+        """Re-render the prompt: approvals so far while pending, else the outcome without buttons."""
+        ...
+
+    def usergroup_members(self, group_id: str) -> list[str]:
+        """Directory lookup: the user ids in a user group (Slack ``usergroups.users.list``)."""
+        ...
 
     def post_in_thread(self, incident: Incident, text: str) -> None: ...
 
-    def tell_user(self, *, channel: str, user: str, text: str) -> None:
-        """A message only ``user`` sees (ephemeral)."""
+    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
+        """A message only ``user`` sees (ephemeral in ``channel``; a direct message without one)."""
         ...

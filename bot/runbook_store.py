@@ -1,7 +1,13 @@
-"""Runbooks in the database: imported from a folder of Markdown files, read back as retrieval Runbooks."""
+"""Runbooks in the database: imported from a folder of Markdown files, read back as retrieval Runbooks.
+
+Each runbook's actions are validated on import against the executor registry (typed ``params`` per action
+type); a runbook with a bad action is skipped with an error naming the file and the field, and what is
+stored is the normalised, validated action spec.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +17,8 @@ from sqlalchemy.orm import Session
 from bot import audit
 from bot.db_types import utcnow
 from bot.models import Runbook as RunbookRow
+from bot.remediation.actions import ActionError, ActionSpec, validate_actions
+from bot.remediation.base import Executor
 from retrieval.runbooks import Runbook, load_runbooks
 
 
@@ -22,12 +30,18 @@ class RunbookImport:
     errors: list[str] = field(default_factory=list)
 
 
-def import_dir(session: Session, directory: Path, *, actor: str = "cli") -> RunbookImport:
+def import_dir(session: Session, directory: Path, *, registry: Mapping[str, Executor],
+               actor: str = "cli") -> RunbookImport:
     if not Path(directory).is_dir():
         raise FileNotFoundError(f"runbooks directory not found: {directory}")
     runbooks, errors = load_runbooks(directory)
     report = RunbookImport(errors=errors)
     for rb in runbooks:
+        try:
+            rb.actions = [a.stored() for a in validate_actions(rb.actions, registry, path=rb.path or rb.id)]
+        except ActionError as exc:
+            report.errors.append(str(exc))
+            continue
         row = session.get(RunbookRow, rb.id)
         spec = rb.to_spec()
         if row is None:
@@ -52,3 +66,14 @@ def all_runbooks(session: Session) -> list[Runbook]:
 def get_runbook(session: Session, runbook_id: str) -> Runbook | None:
     row = session.get(RunbookRow, runbook_id)
     return Runbook.from_spec(row.spec) if row is not None else None
+
+
+def get_action(session: Session, runbook_id: str, action_id: str) -> ActionSpec | None:
+    """The stored (validated at import) action ``action_id`` of runbook ``runbook_id``."""
+    rb = get_runbook(session, runbook_id)
+    raw = next((a for a in rb.actions if a.get("id") == action_id), None) if rb else None
+    return ActionSpec.model_validate(raw) if raw is not None else None
+
+
+def action_specs(rb: Runbook) -> list[ActionSpec]:
+    return [ActionSpec.model_validate(a) for a in rb.actions]

@@ -16,15 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import approvals, audit
+from bot import audit
 from bot.advisor import Advisor
 from bot.alerts import Alert
 from bot.changes import Change
 from bot.changes import record as record_change
 from bot.db import transaction
 from bot.db_types import utcnow
-from bot.errors import DomainError, InvalidState, NotFound
-from bot.executors import WebhookExecutor
+from bot.errors import InvalidState, NotAuthorised, NotFound
 from bot.knowledge import KnowledgeBase
 from bot.models import (
     AlertPayload,
@@ -35,6 +34,7 @@ from bot.models import (
     Suggestion,
 )
 from bot.notifier import Notifier
+from bot.remediation.flow import Remediation
 from bot.triage import Triage, TriageOutcome
 from retrieval.types import Document
 
@@ -47,7 +47,7 @@ class Services:
     triage: Triage
     advisor: Advisor
     notifier: Notifier
-    executor: WebhookExecutor
+    remediation: Remediation
     kb: KnowledgeBase
     model_owners: dict[str, list[str]] = field(default_factory=dict)
 
@@ -149,7 +149,7 @@ class IncidentService:
             incident.status = IncidentStatus.ACKNOWLEDGED.value
             incident.acknowledged_at, incident.acknowledged_by = utcnow(), user_id
             audit.record(session, event="incident.acknowledged", actor=user_id, incident_id=incident_id)
-        self.publish(incident_id)
+        self._chat("incident update after acknowledge", lambda: self.publish(incident_id))  # survives Slack outages
 
     def resolve(self, *, incident_id: int, user_id: str, rca_note: str | None = None) -> None:
         """Resolve by hand; an RCA note goes into the knowledge base for next time."""
@@ -169,46 +169,54 @@ class IncidentService:
             with transaction(self.s.sessions) as session:
                 audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id,
                              document=doc.id)
-        self.publish(incident_id)
+        self._chat("incident update after resolve", lambda: self.publish(incident_id))
+
+    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
+        self.s.notifier.tell_user(channel=channel, user=user, text=text)
+
+    def incident_for_modal(self, *, incident_id: int, resolving: bool) -> Incident:
+        """The incident a modal is about, or a DomainError saying why the modal is stale."""
+        with self.s.sessions() as session:
+            incident = _incident(session, incident_id)
+        if resolving and incident.status == IncidentStatus.RESOLVED.value:
+            raise InvalidState(f"Incident #{incident_id} was already resolved by "
+                               f"{incident.resolved_by or 'its source'}; close this and use “Add RCA note”.")
+        return incident
+
+    def add_rca_note(self, *, incident_id: int, user_id: str, note: str) -> None:
+        """An RCA note for an incident already resolved (e.g. by its source); it goes into the knowledge base."""
+        note = note.strip()
+        if not note:
+            raise InvalidState("The RCA note is empty.")
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, incident_id)
+            if incident.status != IncidentStatus.RESOLVED.value:
+                raise InvalidState(f"Incident #{incident_id} is not resolved yet; resolve it with the note.")
+            incident.rca_note = note
+            audit.record(session, event="incident.rca_note", actor=user_id, incident_id=incident_id)
+            doc = _rca_document(incident, note)
+        self.s.kb.upsert([doc], source="rca")
+        with transaction(self.s.sessions) as session:
+            audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id)
+        self._chat("incident update after RCA note", lambda: self.publish(incident_id))
 
     def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
-        with transaction(self.s.sessions) as session:
-            req, _created = approvals.request_action(session, incident_id=incident_id, action_id=action_id,
-                                                     user_id=user_id, model_owners=self.s.model_owners)
-            incident = _incident(session, incident_id)
-        ts = self.s.notifier.post_approval_prompt(req, incident)  # if this fails, a new click re-posts it
-        with transaction(self.s.sessions) as session:
-            row = session.get(RemediationRequest, req.id)
-            assert row is not None
-            row.slack_ts = ts
-        return req.id
+        """One open request per incident and action, however many people click at once."""
+        return self.s.remediation.request(incident_id=incident_id, action_id=action_id, user_id=user_id)
 
     def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
-        """Approve (and run) or reject. Raises DomainError with a message for the clicking user."""
-        try:
-            with transaction(self.s.sessions) as session:
-                req = approvals.decide(session, request_id=request_id, user_id=user_id, approve=approve)
-                incident = _incident(session, req.incident_id)
-        except DomainError as exc:
-            self._audit_denied(request_id, user_id, str(exc))
-            raise
-        if approve:
-            # Run first: no chat call stands between a committed approval and its execution.
-            result = self.s.executor.run(
-                action=req.action, idempotency_key=f"incident-bot-request-{req.id}",
-                payload={"request_id": req.id, "incident_id": req.incident_id, "action": req.action_id,
-                         "params": req.action.get("params", {}), "requested_by": req.requested_by,
-                         "approved_by": user_id, "incident_title": incident.title,
-                         "service": incident.service, "model": incident.model_name},
-            )
-            with transaction(self.s.sessions) as session:
-                req = approvals.record_result(session, request_id=req.id, result=result, actor="executor")
-            outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
-            self._chat("thread result", lambda: self.s.notifier.post_in_thread(
-                incident, f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
-                          f"(request #{req.id}, approved by {user_id})."))
-        self._chat("approval update", lambda: self.s.notifier.update_approval(req, incident, actor=user_id))
-        return req
+        """Approve (the approval completing N-of-M runs it once) or reject. Raises DomainError for the user."""
+        return self.s.remediation.decide(request_id=request_id, user_id=user_id, approve=approve)
+
+    def expire_requests(self) -> list[int]:
+        """Scheduler job: pending requests past their TTL expire; their prompts lose the buttons."""
+        return self.s.remediation.expire_due()
+
+    def set_actions_frozen(self, *, frozen: bool, user_id: str) -> bool:
+        """The kill switch from Slack: only approvers (anyone on any policy approver list) may flip it."""
+        if not self.s.remediation.is_any_approver(user_id):
+            raise NotAuthorised("Only approvers named in the policy may freeze or unfreeze remediation actions.")
+        return self.s.remediation.set_frozen(frozen=frozen, actor=user_id)
 
     def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:
         with transaction(self.s.sessions) as session:
@@ -228,13 +236,6 @@ class IncidentService:
                 view = self.s.advisor.advise(session, incident)
             if incident.slack_ts is not None:
                 self._chat("incident update after feedback", lambda: self.s.notifier.update_incident(view))
-
-    def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
-        with transaction(self.s.sessions) as session:
-            req = session.get(RemediationRequest, request_id)
-            audit.record(session, event="remediation.denied", actor=user_id,
-                         incident_id=req.incident_id if req else None,
-                         request_id=req.id if req else None, reason=reason)
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

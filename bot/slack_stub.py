@@ -24,6 +24,7 @@ class ApiCall:
 class SlackStub:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.calls: list[ApiCall] = []
+        self.usergroups: dict[str, list[str]] = {}  # answered by usergroups.users.list; set by tests
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         stub = self
@@ -76,7 +77,12 @@ class SlackStub:
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         with self._cond:
             ts = f"1700000000.{next(self._ts):06d}"
-            response = self._response(method, params, ts)
+            if method == "usergroups.users.list":
+                group = str(params.get("usergroup", ""))
+                response = ({"ok": True, "users": list(self.usergroups[group])} if group in self.usergroups
+                            else {"ok": False, "error": "no_such_subteam"})
+            else:
+                response = self._response(method, params, ts)
             self.calls.append(ApiCall(method, params, token, response))
             self._cond.notify_all()
         return response

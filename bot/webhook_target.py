@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.executors import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from bot.remediation.executors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
 @dataclass

@@ -179,20 +179,24 @@ def _runbook(incident: IncidentLike, runbook_match: RunbookMatch | None) -> list
     return blocks
 
 
-def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, now: datetime) -> list[dict[str, Any]]:
+def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offered: Sequence[Any],
+              now: datetime) -> list[dict[str, Any]]:
     if incident.status == RESOLVED:
         when = aware(incident.resolved_at) or now
         blocks = [context(f"✅ Resolved by {mrkdwn.mention(incident.resolved_by)} at {slack_date(when)}")]
         note = mrkdwn.quote_block(incident.rca_note, 1000)
         if note:
             blocks.append(section(f"*Root cause / fix*\n{note}"))
+        else:  # resolved by its source (or without a note): the RCA can still be captured
+            blocks += actions([button("Add RCA note", ActionId.RCA_NOTE, ids.incident_value(incident.id))],
+                              block_id=f"incident_rca:{incident.id}")
         return blocks
     incident_value = ids.incident_value(incident.id)
     buttons = []
     if incident.status != ACKNOWLEDGED:
         buttons.append(button("Acknowledge", ActionId.ACK, incident_value, style="primary"))
     buttons.append(button("Resolve", ActionId.RESOLVE, incident_value))
-    rb_actions = runbook_match.runbook.actions if runbook_match else []
+    rb_actions = list(offered)  # only actions that passed the guardrails get a button
     for n, action in enumerate(rb_actions[:MAX_REQUEST_BUTTONS], start=1):
         try:
             value = ids.request_action_value(incident.id, action.id)
@@ -202,6 +206,10 @@ def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, now: d
     blocks = actions(buttons, block_id=f"incident_actions:{incident.id}")
     if len(rb_actions) > MAX_REQUEST_BUTTONS:
         blocks.append(context(f"…and {len(rb_actions) - MAX_REQUEST_BUTTONS} more runbook actions not shown"))
+    withheld = len(runbook_match.runbook.actions) - len(rb_actions) if runbook_match else 0
+    if withheld > 0:
+        blocks.append(context(f"{withheld} automated action(s) of this runbook not offered: the runbook matched "
+                              "too weakly or the incident is out of the action's scope. Read it; act by hand."))
     return blocks
 
 
@@ -211,6 +219,7 @@ def incident_message(
     matches: Sequence[Match],
     runbook_match: RunbookMatch | None,
     *,
+    offered: Sequence[Any] = (),
     now: datetime | None = None,
     context: Any = None,
 ) -> list[dict[str, Any]]:
@@ -225,7 +234,7 @@ def incident_message(
         divider,
         *_runbook(incident, runbook_match),
         divider,
-        *_controls(incident, runbook_match, now),
+        *_controls(incident, runbook_match, offered, now),
     ]
     if len(blocks) > MAX_BLOCKS:  # cannot happen with the caps above; kept as a guard
         raise ValueError(f"incident message has {len(blocks)} blocks (Slack allows {MAX_BLOCKS})")

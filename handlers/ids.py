@@ -27,10 +27,12 @@ class ActionId(StrEnum):
     REJECT = "remediation_reject"
     FEEDBACK_UP = "feedback_up"
     FEEDBACK_DOWN = "feedback_down"
+    RCA_NOTE = "incident_rca_note"
 
 
 class CallbackId(StrEnum):
     RESOLVE_MODAL = "resolve_incident"
+    RCA_MODAL = "rca_note"
 
 
 class FeedbackKind(StrEnum):

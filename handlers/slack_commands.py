@@ -8,13 +8,15 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from sqlalchemy import select
 
+from bot.errors import DomainError
 from bot.kpi import KpiSummary, summarise
 from bot.models import Incident, IncidentStatus
 from bot.service import IncidentService
 from handlers.mrkdwn import escape
 
 HELP = ("*/incident* commands:\n• `list` open incidents\n• `show <id>` one incident\n"
-        "• `kpi [7d|30d]` MTTD, MTTA, MTTR, noise reduction, triage and remediation rates\n• `help`")
+        "• `kpi [7d|30d]` MTTD, MTTA, MTTR, noise reduction, triage and remediation rates\n• `help`"
+        "\n• `freeze` / `unfreeze` every remediation action (kill switch; approvers only)")
 
 
 def register(app: App, service: IncidentService) -> None:
@@ -25,6 +27,9 @@ def register(app: App, service: IncidentService) -> None:
         ack()
         words = (command.get("text") or "").split()
         verb = words[0].lower() if words else "help"
+        if verb in {"freeze", "unfreeze"}:
+            respond(_freeze(service, str(command.get("user_id", "")), verb == "freeze"), response_type="in_channel")
+            return
         with service.s.sessions() as session:
             if verb == "list":
                 rows = list(session.scalars(select(Incident).where(
@@ -40,6 +45,15 @@ def register(app: App, service: IncidentService) -> None:
                 respond(format_kpi(summarise(session, days=days), days), response_type="ephemeral")
             else:
                 respond(HELP, response_type="ephemeral")
+
+
+def _freeze(service: IncidentService, user: str, frozen: bool) -> str:
+    try:
+        changed = service.set_actions_frozen(frozen=frozen, user_id=user)
+    except DomainError as exc:
+        return f"⚠️ {escape(str(exc))}"
+    state = "frozen: nothing will be requested or run until unfrozen" if frozen else "unfrozen"
+    return f"Remediation actions {state}" + ("" if changed else " (already)") + f" (by <@{escape(user)}>)."
 
 
 def _show(inc: Incident) -> str:

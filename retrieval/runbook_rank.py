@@ -73,7 +73,8 @@ class RunbookIndex:
             if passage and (best >= floor or rule):
                 why.append(f'text: "{snippet(passage, 90)}" (semantic {best:.2f})')
             score = min(rule.score / RULE_SCALE, 2.0) if rule else 0.0
-            out.append(RunbookMatch(rb, score + SEMANTIC_WEIGHT * max(best, 0.0), why))
+            out.append(RunbookMatch(rb, score + SEMANTIC_WEIGHT * max(best, 0.0), why,
+                                    rule=rule is not None, semantic=best))
         out.sort(key=lambda m: (-m.score, m.runbook.id))
         return out[:top_k]
 

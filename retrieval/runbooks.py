@@ -1,7 +1,8 @@
 """Runbooks: Markdown files with YAML front matter, and matching them to an incident.
 
 Front matter fields: ``id``, ``title``, ``services``, ``alert_names``, ``labels`` (exact-value matchers),
-``models``, ``steps``, optional ``actions`` (``id``, ``title``, ``type``, ``url``, ``approvers``, ``params``).
+``models``, ``steps``, optional ``actions``. Actions are kept as the raw mappings from the file: retrieval only
+ranks runbooks; ``bot.remediation.actions`` validates them (typed, per executor) when a runbook is imported.
 """
 
 from __future__ import annotations
@@ -18,21 +19,10 @@ from retrieval.types import Query
 
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.S)
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-ACTION_TYPES = frozenset({"webhook"})
 
 
 class RunbookError(ValueError):
     pass
-
-
-@dataclass
-class RunbookAction:
-    id: str
-    title: str
-    type: str
-    url: str
-    approvers: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -44,7 +34,7 @@ class Runbook:
     labels: dict[str, str] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
-    actions: list[RunbookAction] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)  # raw; validated by bot.remediation
     body: str = ""
     path: str | None = None
 
@@ -54,11 +44,8 @@ class Runbook:
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Runbook:
         data = dict(spec)
-        data["actions"] = [RunbookAction(**a) for a in data.get("actions", [])]
+        data["actions"] = [dict(a) for a in data.get("actions", [])]
         return cls(**data)
-
-    def action(self, action_id: str) -> RunbookAction | None:
-        return next((a for a in self.actions if a.id == action_id), None)
 
     @property
     def content_hash(self) -> str:
@@ -73,6 +60,8 @@ class RunbookMatch:
     runbook: Runbook
     score: float
     why: list[str]
+    rule: bool = False  # matched a front-matter rule (alert name, model, service, labels)
+    semantic: float = 0.0  # best passage's cosine similarity to the incident text
 
 
 def _str_list(value: Any, name: str, where: str) -> list[str]:
@@ -104,26 +93,9 @@ def parse_runbook(text: str, path: str | None = None) -> Runbook:
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict):
         raise RunbookError(f"{where}: 'labels' must be a mapping of label name to value")
-    actions = []
-    for i, raw in enumerate(meta.get("actions") or []):
-        aw = f"{where}: actions[{i}]"
-        if not isinstance(raw, dict):
-            raise RunbookError(f"{aw} must be a mapping")
-        for key in ("id", "title", "url"):
-            if not raw.get(key):
-                raise RunbookError(f"{aw}: '{key}' is required")
-        a_type = str(raw.get("type", "webhook"))
-        if a_type not in ACTION_TYPES:
-            raise RunbookError(f"{aw}: unknown type '{a_type}' (known: {', '.join(sorted(ACTION_TYPES))})")
-        params = raw.get("params") or {}
-        if not isinstance(params, dict):
-            raise RunbookError(f"{aw}: 'params' must be a mapping")
-        actions.append(RunbookAction(
-            id=str(raw["id"]), title=str(raw["title"]), type=a_type, url=str(raw["url"]),
-            approvers=_str_list(raw.get("approvers"), "approvers", aw), params=params,
-        ))
-    if len({a.id for a in actions}) != len(actions):
-        raise RunbookError(f"{where}: action ids must be unique")
+    actions = meta.get("actions") or []
+    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        raise RunbookError(f"{where}: 'actions' must be a list of mappings")
     return Runbook(
         id=rb_id, title=str(meta["title"]),
         services=_str_list(meta.get("services"), "services", where),
@@ -168,7 +140,7 @@ def match_runbooks(query: Query, runbooks: list[Runbook]) -> list[RunbookMatch]:
             score += 1.0
             why.append("labels " + ", ".join(f"{k}={rb.labels[k]}" for k in matched))
         if score > 0:
-            out.append(RunbookMatch(rb, score, why))
+            out.append(RunbookMatch(rb, score, why, rule=True))
     out.sort(key=lambda m: (-m.score, m.runbook.id))
     return out
 

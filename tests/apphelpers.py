@@ -75,7 +75,9 @@ def load_sample_kb(rt: Runtime) -> None:
 
 @contextmanager
 def running_app(db_url: str, encoder: Encoder, target: WebhookTarget, **overrides: Any) -> Iterator[App]:
+    usergroups = overrides.pop("usergroups", {})
     with SlackStub() as stub:
+        stub.usergroups.update(usergroups)
         settings = Settings(
             _env_file=None, database_url=db_url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
             slack_api_url=stub.base_url, incident_channel="#incidents", alert_webhook_token=ALERT_TOKEN,

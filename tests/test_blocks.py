@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from bot.models import AlertRecord, Incident, RemediationRequest
+from bot.remediation.actions import ActionSpec
+from bot.remediation.base import Preview
 from handlers import blocks, ids
 from handlers.ids import ActionId, CallbackId, FeedbackKind
-from retrieval.runbooks import Runbook, RunbookAction, RunbookMatch
+from retrieval.runbooks import Runbook, RunbookMatch
 from retrieval.types import Document, Match
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -53,12 +55,18 @@ def make_runbook(n_steps: int = 3, n_actions: int = 1) -> RunbookMatch:
         id="checkout-5xx", title=f"Checkout errors {EVIL}",
         steps=[f"step {i} {EVIL}" for i in range(n_steps)],
         actions=[
-            RunbookAction(id=f"act-{i}", title=f"Restart {i} {EVIL}", type="webhook",
-                          url="https://ops.example.com/restart?token=SECRET")
+            {"id": f"act-{i}", "title": f"Restart {i} {EVIL}", "type": "webhook",
+             "params": {"url": "https://ops.example.com/restart?token=SECRET"}}
             for i in range(n_actions)
         ],
     )
     return RunbookMatch(runbook=rb, score=0.9, why=[f"service matches {EVIL}"])
+
+
+def incident_message(incident: Any, alerts: Any, matches: Any, runbook: RunbookMatch | None, **kw: Any) -> Any:
+    """The builder, with every action of the runbook offered (the guardrails are tested in test_guardrails)."""
+    offered = [ActionSpec.model_validate(a) for a in runbook.runbook.actions] if runbook else []
+    return blocks.incident_message(incident, alerts, matches, runbook, offered=offered, **kw)
 
 
 def all_texts(obj: Any) -> list[str]:
@@ -89,7 +97,7 @@ def assert_no_injection(payload: Any, allowed_links: tuple[str, ...] = ()) -> No
 
 
 def full_message(**kw: Any) -> list[dict[str, Any]]:
-    return blocks.incident_message(
+    return incident_message(
         make_incident(**kw), [make_alert(), make_alert("resolved")], [make_match(1), make_match(2)],
         make_runbook(), now=NOW,
     )
@@ -141,21 +149,21 @@ def test_rca_snippet_is_bounded() -> None:
 
 
 def test_javascript_url_is_not_linked() -> None:
-    message = blocks.incident_message(make_incident(), [], [make_match(1, url="javascript:alert(1)")], None, now=NOW)
+    message = incident_message(make_incident(), [], [make_match(1, url="javascript:alert(1)")], None, now=NOW)
     text = "\n".join(all_texts(message))
     assert "javascript:" not in text
     assert_no_injection(message)
 
 
 def test_empty_suggestions() -> None:
-    message = blocks.incident_message(make_incident(), [], [], None, now=NOW)
+    message = incident_message(make_incident(), [], [], None, now=NOW)
     text = "\n".join(all_texts(message))
     assert "No similar past incidents found." in text and "No runbook matched." in text
     assert [b["action_id"] for b in buttons(message)] == [ActionId.ACK, ActionId.RESOLVE]
 
 
 def test_one_request_button_per_action_with_its_value() -> None:
-    message = blocks.incident_message(make_incident(), [], [], make_runbook(n_actions=3), now=NOW)
+    message = incident_message(make_incident(), [], [], make_runbook(n_actions=3), now=NOW)
     requests = by_action(message, ActionId.REQUEST)
     assert [b["value"] for b in requests] == ["7:act-0", "7:act-1", "7:act-2"]
     assert [ids.parse_request_action_value(b["value"]) for b in requests] == [(7, f"act-{i}") for i in range(3)]
@@ -183,7 +191,7 @@ def test_buttons_hidden_after_resolve() -> None:
 
 def test_message_stays_within_limits_at_maximum_size() -> None:
     long = "x" * 5000
-    message = blocks.incident_message(
+    message = incident_message(
         make_incident(title=long), [make_alert(description=long)] * 30, [make_match(i) for i in range(1, 6)],
         make_runbook(n_steps=40, n_actions=30), now=NOW,
     )
@@ -202,7 +210,7 @@ def test_message_stays_within_limits_at_maximum_size() -> None:
 def test_model_field() -> None:
     alert = make_alert(model={"name": "fraud-model", "version": "12", "metric": "psi_drift", "value": 0.31,
                               "threshold": 0.2, "owner": "U0MLOWNER"})
-    message = blocks.incident_message(make_incident(model_name="fraud-model"), [alert], [], None, now=NOW)
+    message = incident_message(make_incident(model_name="fraud-model"), [alert], [], None, now=NOW)
     text = "\n".join(all_texts(message))
     assert "`fraud-model` v12" in text and "`psi_drift` 0.31 vs threshold 0.2" in text
     # the owner named by the alert payload is shown as text, never as a mention (it grants nothing)
@@ -225,19 +233,44 @@ def make_request(**kw: Any) -> RemediationRequest:
     return RemediationRequest(**base)
 
 
-def test_approval_prompt() -> None:
-    prompt = blocks.approval_prompt(make_request(), make_incident(), approvers=["U0APPROVE", "model-owner <!here>"])
+PREVIEW = Preview(executor="Signed webhook", target="https://ops.example.com:8443", method="POST",
+                  path="/restart", params={"deployment": f"checkout {EVIL}", "replicas": 3, "token": "••••"},
+                  details=[("idempotency key", "incident-bot-request-42")])
+
+
+def test_approval_prompt_states_what_will_run() -> None:
+    prompt = blocks.approval_prompt(make_request(), make_incident(), approvers=["U0APPROVE", "model-owner <!here>"],
+                                    preview=PREVIEW, approved_by=["U0FIRST"], required=2,
+                                    expires_at=NOW, why=f"runbook “Checkout {EVIL}”")
     assert_no_injection(prompt)
     text = "\n".join(all_texts(prompt))
     assert "<@U0REQ> requests *Restart pods &lt;!channel&gt;" in text and "incident #7" in text
-    assert "`ops.example.com:8443`" in text and "SECRET" not in json.dumps(prompt) and "/restart" not in text
-    assert "`replicas=3`" in text and "deployment=checkout &lt;!channel&gt;" in text
+    assert "`https://ops.example.com:8443`" in text and "`POST /restart`" in text
+    assert "SECRET" not in json.dumps(prompt)
+    assert "`replicas=3`" in text and "deployment=checkout &lt;!channel&gt;" in text and "`token=••••`" in text
     assert "Approvers: <@U0APPROVE>, model-owner &lt;!here&gt;" in text
+    assert "*Approvals:* 1 of 2 (<@U0FIRST>)" in text and "*Expires:* <!date^" in text
+    assert "*Why:* runbook “Checkout &lt;!channel&gt;" in text
     approve, reject = buttons(prompt)
     assert (approve["action_id"], approve["value"], approve["style"]) == (ActionId.APPROVE, "42", "primary")
     assert (reject["action_id"], reject["value"], reject["style"]) == (ActionId.REJECT, "42", "danger")
-    assert approve["confirm"]["text"]["text"].startswith("Run Restart pods")
+    confirm = approve["confirm"]["text"]["text"]
+    assert confirm.startswith("Run Restart pods") and "POST /restart" in confirm and "deployment=checkout" in confirm
+    assert "1 of 2 approvals so far" in confirm and "Expires 2026-" in confirm
     assert ids.parse_request_value(approve["value"]) == 42
+
+
+def test_approval_prompt_without_a_preview_cannot_be_approved() -> None:
+    bad = Preview(executor="Webhook", target="?", error="ACTION_BASE_URL is not set")
+    prompt = blocks.approval_prompt(make_request(), make_incident(), approvers=["U0APPROVE"], preview=bad)
+    assert [b["action_id"] for b in buttons(prompt)] == [ActionId.REJECT]
+    assert "Cannot preview:* ACTION_BASE_URL is not set" in "\n".join(all_texts(prompt))
+
+
+def test_withheld_actions_get_no_buttons_and_say_why() -> None:
+    message = blocks.incident_message(make_incident(), [], [], make_runbook(n_actions=2), offered=[], now=NOW)
+    assert not by_action(message, ActionId.REQUEST)
+    assert "2 automated action(s) of this runbook not offered" in "\n".join(all_texts(message))
 
 
 @pytest.mark.parametrize(
@@ -245,6 +278,8 @@ def test_approval_prompt() -> None:
     [
         ("rejected", None, ["Rejected* by <@U0BOSS>"]),
         ("approved", None, ["Approved* by <@U0BOSS>, running"]),
+        ("expired", None, ["*Expired* before enough approvals"]),
+        ("cancelled", None, ["*Cancelled* (by the requester)"]),
         ("succeeded", {"ok": True, "status_code": 200, "duration_ms": 12.4, "error": None, "response_excerpt": "ok"},
          ["✅ *Succeeded* · HTTP 200 · 12 ms", "> ok"]),
         ("failed", {"ok": False, "status_code": None, "duration_ms": 10000.0, "error": f"timeout {EVIL}",
@@ -292,8 +327,8 @@ def test_ids_that_cannot_round_trip_get_no_buttons_instead_of_crashing() -> None
     match = make_match(1)
     match.id = " bad\nid"
     runbook = make_runbook(n_actions=2)
-    runbook.runbook.actions[0].id = "x" * 300
-    message = blocks.incident_message(make_incident(), [], [match], runbook, now=NOW)
+    runbook.runbook.actions[0]["id"] = "x" * 300
+    message = incident_message(make_incident(), [], [match], runbook, now=NOW)
     assert [ids.parse_feedback_value(b["value"]).kind for b in by_action(message, ActionId.FEEDBACK_UP)] == [
         FeedbackKind.RUNBOOK
     ]

@@ -34,7 +34,7 @@ def test_runbooks_import_reports_bad_file_and_keeps_good(tmp_path: Path, monkeyp
     assert main(["runbooks", "import", str(d)]) == 0
     cap = capsys.readouterr()
     assert "1 inserted" in cap.out and "2 skipped" in cap.out
-    assert "invalid YAML" in cap.err and "'url' is required" in cap.err
+    assert "invalid YAML" in cap.err and "noaction.md: actions[0].params.url: Field required" in cap.err
 
 
 def test_runbooks_import_missing_dir_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

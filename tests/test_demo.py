@@ -14,3 +14,5 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert "webhook calls so far: 1" in out
     assert "remediation.succeeded" in out and "knowledge.learned" in out
     assert "incident-2" in out  # the RCA note is found by the next search
+    assert "POST /actions/mlflow-rollback" in out and "Approvals: 1 of 2 (@U0MLOWNER)" in out  # preview; two-person approval
+    assert out.count("signature_ok=True") >= 1 and "remediation.approval" in out

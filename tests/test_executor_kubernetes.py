@@ -307,17 +307,17 @@ def test_build_executors_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
     from bot.config import Settings
-    from bot.remediation.executors import build_executors
+    from bot.app import build_executors
 
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "K8S_API_URL", "K8S_TOKEN", "K8S_CA_CERT",
                 "K8S_NAMESPACES", "K8S_VERIFY_TLS"):
         monkeypatch.delenv(key, raising=False)
     with httpx.Client() as http:
-        assert build_executors(Settings(_env_file=None), http=http) == []
+        assert sorted(build_executors(Settings(_env_file=None), http)) == ["webhook"]
         settings = Settings(_env_file=None, mlflow_tracking_uri="http://mlflow:5000", k8s_api_url="https://k8s:6443",
                             k8s_token=SecretStr(TOKEN), k8s_namespaces="shop, ml", k8s_verify_tls=False)
-        built = build_executors(settings, http=http)
-    assert [e.type for e in built] == ["mlflow_rollback", "k8s_restart", "k8s_scale"]
+        built = build_executors(settings, http)
+    assert sorted(built) == ["k8s_restart", "k8s_scale", "mlflow_rollback", "webhook"]
     assert settings.k8s_namespaces == ["shop", "ml"]
     assert Settings(_env_file=None, k8s_namespaces='["a", "b"]').k8s_namespaces == ["a", "b"]
     assert TOKEN not in repr(settings)

@@ -92,7 +92,8 @@ def test_approval_runs_action_once_with_signed_webhook(app: App, target: Webhook
         req = s.get(RemediationRequest, 1)
         assert req is not None and req.status == "succeeded" and req.result["status_code"] == 200
         events = [e.event for e in audit.trail(s, incident_id=1)]
-    assert events[-3:] == ["remediation.requested", "remediation.approved", "remediation.succeeded"]
+    assert events[-5:] == ["remediation.requested", "remediation.approval", "remediation.approved",
+                           "remediation.running", "remediation.succeeded"]
     assert any("succeeded" in (c.params.get("text") or "") for c in app.posts())
 
 

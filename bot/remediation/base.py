@@ -27,6 +27,7 @@ class ActionContext:
     requested_by: str
     approved_by: tuple[str, ...]
     idempotency_key: str
+    action_id: str = ""  # the runbook action's id (added for the webhook body; keyword with a default)
 
 
 @dataclass

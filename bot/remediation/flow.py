@@ -1,0 +1,260 @@
+"""The remediation use cases the incident service exposes: request, decide, run, expire, freeze.
+
+Database work happens in short transactions; the executor runs between the claim (approved → running,
+committed) and the result (running → succeeded/failed), and chat calls come after the commits, so a Slack
+outage never blocks or undoes a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import audit
+from bot.db import transaction
+from bot.db_types import utcnow
+from bot.errors import DomainError, InvalidState, NotFound
+from bot.models import Incident, RemediationRequest, Suggestion
+from bot.notifier import Notifier
+from bot.remediation import approvals
+from bot.remediation.actions import ActionSpec
+from bot.remediation.base import ActionContext, ExecutionResult, Preview
+from bot.remediation.directory import GroupCache, resolve_approvers
+from bot.remediation.guardrails import out_of_scope
+from bot.remediation.policy import MODEL_OWNER, Policy, Rule
+from bot.remediation.registry import ExecutorRegistry
+from bot.runbook_store import get_action, get_runbook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApprovalView:
+    """Everything the prompt and its confirm dialog state (rendered by handlers/)."""
+
+    request: RemediationRequest
+    incident: Incident
+    preview: Preview
+    approved_by: list[str]
+    required: int
+    why: str
+
+
+class Remediation:
+    def __init__(self, *, sessions: sessionmaker[Session], executors: ExecutorRegistry, policy: Policy,
+                 notifier: Notifier, model_owners: dict[str, list[str]], groups: GroupCache) -> None:
+        self._sessions = sessions
+        self.executors = executors
+        self.policy = policy
+        self._notifier = notifier
+        self._model_owners = model_owners
+        self._groups = groups
+
+    def rule(self, action: ActionSpec) -> Rule:
+        return self.policy.rule_for(action_id=action.id, action_type=action.type, runbook_approvers=action.approvers)
+
+    def _chat(self, what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception:
+            log.exception("chat call failed: %s", what)
+            return None
+
+    # ---- request ---------------------------------------------------------------------------------
+    def _offered(self, session: Session, incident: Incident, action_id: str) -> tuple[str, ActionSpec, Rule]:
+        if incident.runbook_id is None:
+            raise NotFound(f"Action '{action_id}' is not offered for incident #{incident.id}.")
+        action = get_action(session, incident.runbook_id, action_id)
+        if action is None:
+            raise NotFound(f"Action '{action_id}' is not offered for incident #{incident.id}.")
+        shown = _runbook_suggestion(session, incident)
+        if shown is None or not (shown.features or {}).get("offerable"):
+            raise InvalidState(f"Runbook '{incident.runbook_id}' matched incident #{incident.id} too weakly "
+                               "for its actions to be offered; read it and act by hand.")
+        rule = self.rule(action)
+        why_not = out_of_scope(action, incident=incident, executors=self.executors, rule=rule)
+        if why_not:
+            raise InvalidState(f"'{action.title}' cannot run for incident #{incident.id}: {why_not}.")
+        return incident.runbook_id, action, rule
+
+    def request(self, *, incident_id: int, action_id: str, user_id: str) -> int:
+        try:
+            with transaction(self._sessions) as session:
+                incident = _incident(session, incident_id)
+                existing = approvals.open_request(session, incident_id=incident_id, action_id=action_id)
+                if existing is None:
+                    runbook_id, action, rule = self._offered(session, incident, action_id)
+                    approvers = resolve_approvers(rule.approvers, model=incident.model_name,
+                                                  model_owners=self._model_owners, groups=self._groups)
+                    req = approvals.create_request(session, incident=incident, runbook_id=runbook_id,
+                                                   action=action, rule=rule, approvers=approvers, user_id=user_id)
+                else:
+                    req = existing
+        except IntegrityError:  # a concurrent click inserted the open request first: show that one
+            with self._sessions() as session:
+                req = approvals.open_request(session, incident_id=incident_id, action_id=action_id)  # type: ignore[assignment]
+            if req is None:
+                raise
+        with transaction(self._sessions) as session:
+            mine = approvals.claim_prompt(session, request_id=req.id, now=utcnow())
+        if not mine:
+            raise InvalidState(f"'{req.action_title}' is already requested (request #{req.id}, {req.status}).")
+        try:
+            ts = self._notifier.post_approval_prompt(self.view(req.id))
+        except Exception:  # the prompt never reached chat: the next click posts it again
+            with transaction(self._sessions) as session:
+                row = session.get(RemediationRequest, req.id)
+                if row is not None and not approvals.is_posted(row):
+                    row.slack_ts = None
+            raise
+        with transaction(self._sessions) as session:
+            row = session.get(RemediationRequest, req.id)
+            assert row is not None
+            row.slack_ts = ts
+        return req.id
+
+    # ---- what approvers see ----------------------------------------------------------------------
+    def context(self, session: Session, req: RemediationRequest) -> ActionContext:
+        incident = _incident(session, req.incident_id)
+        return ActionContext(
+            request_id=req.id, incident_id=incident.id, incident_title=incident.title, service=incident.service,
+            model=incident.model_name, requested_by=req.requested_by,
+            approved_by=tuple(approvals.approvals_of(session, req.id)),
+            idempotency_key=f"incident-bot-request-{req.id}", action_id=req.action_id)
+
+    def view(self, request_id: int) -> ApprovalView:
+        with self._sessions() as session:
+            req = session.get(RemediationRequest, request_id)
+            if req is None:
+                raise NotFound(f"Request #{request_id} does not exist.")
+            incident = _incident(session, req.incident_id)
+            ctx = self.context(session, req)
+            action = ActionSpec.model_validate(req.action)
+            executor = self.executors.get(req.action_type)
+            rb = get_runbook(session, req.runbook_id)
+            list(incident.alerts)  # loaded for the renderer
+        if executor is None:
+            preview = Preview(executor=req.action_type, target="?", error="no executor configured for this type")
+        else:
+            try:
+                preview = executor.preview(action.typed_params(self.executors), ctx)
+            except Exception as exc:  # a dry run that cannot read its target is shown, not hidden
+                log.exception("preview of request #%s failed", request_id)
+                preview = Preview(executor=req.action_type, target="?", error=f"{type(exc).__name__}: {exc}")
+        step = next((s for s in (rb.steps if rb else []) if action.title.lower()[:20] in s.lower()), None)
+        why = f"runbook “{rb.title if rb else req.runbook_id}”" + (f", step: {step}" if step else "")
+        return ApprovalView(req, incident, preview, list(ctx.approved_by), req.approvals_required, why)
+
+    # ---- decisions and runs ----------------------------------------------------------------------
+    def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
+        with transaction(self._sessions) as session:  # a click after the TTL expires it (committed), then refuses
+            due = session.get(RemediationRequest, request_id)
+            expired_now = due is not None and approvals.expire_if_due(session, due, utcnow())
+        try:
+            with transaction(self._sessions) as session:
+                req = session.get(RemediationRequest, request_id)
+                limit = self.rule(ActionSpec.model_validate(req.action)).rate_limit_per_hour if req else 0
+                req, became = approvals.decide(session, request_id=request_id, user_id=user_id, approve=approve,
+                                               rate_limit_per_hour=limit)
+        except DomainError as exc:
+            self._audit_denied(request_id, user_id, str(exc))
+            if expired_now:  # this click found it expired: take the buttons off and say why
+                self._refresh_prompt(request_id, user_id)
+            raise
+        if became:
+            req = self.run(request_id) or req
+        self._refresh_prompt(request_id, user_id)
+        return req
+
+    def run(self, request_id: int) -> RemediationRequest | None:
+        """Claim (approved → running) and execute once; the result is recorded and told in the thread."""
+        with transaction(self._sessions) as session:
+            req = approvals.claim(session, request_id=request_id)
+            if req is None:
+                return None
+            ctx = self.context(session, req)
+            action = ActionSpec.model_validate(req.action)
+        executor = self.executors[req.action_type]
+        try:
+            result = executor.run(action.typed_params(self.executors), ctx)
+        except Exception as exc:  # an executor bug must still end the request, never leave it running
+            log.exception("executor %s raised for request #%s", req.action_type, request_id)
+            result = ExecutionResult(False, None, 0.0, error=f"{type(exc).__name__}: {exc}")
+        with transaction(self._sessions) as session:
+            req = approvals.record_result(session, request_id=request_id, result=result, actor="executor")
+            incident = _incident(session, req.incident_id)
+        outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
+        self._chat("thread result", lambda: self._notifier.post_in_thread(
+            incident, f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
+                      f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."))
+        return req
+
+    def _refresh_prompt(self, request_id: int, actor: str) -> None:
+        try:
+            view = self.view(request_id)
+        except NotFound:
+            return
+        if not approvals.is_posted(view.request):
+            return
+        self._chat("approval update", lambda: self._notifier.update_approval(view, actor=actor))
+
+    def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
+        with transaction(self._sessions) as session:
+            req = session.get(RemediationRequest, request_id)
+            audit.record(session, event="remediation.denied", actor=user_id,
+                         incident_id=req.incident_id if req else None,
+                         request_id=req.id if req else None, reason=reason)
+
+    # ---- scheduler and kill switch ---------------------------------------------------------------
+    def expire_due(self, now: datetime | None = None) -> list[int]:
+        """Scheduler job: expire pending requests past their TTL and take the buttons off their prompts."""
+        now = now or utcnow()
+        expired: list[int] = []
+        with self._sessions() as session:
+            due = approvals.due_for_expiry(session, now)
+        for request_id in due:
+            with transaction(self._sessions) as session:
+                req = session.get(RemediationRequest, request_id, with_for_update=True)
+                if req is not None and approvals.expire_if_due(session, req, now):
+                    expired.append(request_id)
+        for request_id in expired:
+            self._refresh_prompt(request_id, "scheduler")
+        return expired
+
+    def is_any_approver(self, user_id: str) -> bool:
+        """Anyone named as an approver anywhere in the policy (groups and model owners expanded)."""
+        entries = {a for e in [self.policy.defaults, *self.policy.actions.values(), *self.policy.types.values()]
+                   for a in (e.approvers or ())}
+        owners = {u for us in self._model_owners.values() for u in us}
+        if MODEL_OWNER in entries and user_id in owners:
+            return True
+        return user_id in resolve_approvers(sorted(entries - {MODEL_OWNER}), model=None, model_owners={},
+                                            groups=self._groups)
+
+    def set_frozen(self, *, frozen: bool, actor: str, reason: str | None = None) -> bool:
+        with transaction(self._sessions) as session:
+            return approvals.set_frozen(session, frozen=frozen, actor=actor, reason=reason)
+
+    def frozen(self) -> bool:
+        with self._sessions() as session:
+            return approvals.is_frozen(session)
+
+
+def _runbook_suggestion(session: Session, incident: Incident) -> Suggestion | None:
+    return session.scalars(select(Suggestion).where(
+        Suggestion.incident_id == incident.id, Suggestion.target_kind == "runbook",
+        Suggestion.target_id == incident.runbook_id)).first()
+
+
+def _incident(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"Incident #{incident_id} does not exist.")
+    return incident

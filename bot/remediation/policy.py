@@ -1,0 +1,112 @@
+"""Who may approve what: ``policy.yml``, validated at start (errors name the file and the field).
+
+Resolution for an action: its entry under ``actions`` (by runbook action id), else its entry under ``types``
+(by action type), else ``defaults``; a field an entry leaves out comes from ``defaults``. Approvers listed in
+the policy replace those in the runbook; with none in either, nobody can approve (the action stays inert).
+
+``approvals_required`` counts approvers *besides* the requester, who may never approve their own request:
+the default 1 means two distinct people. ``model-owner`` means MODEL_OWNERS of the incident's model;
+``S…`` ids are Slack user groups, expanded through ``usergroups.users.list`` (cached).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MODEL_OWNER = "model-owner"
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+
+
+class PolicyError(ValueError):
+    pass
+
+
+def _check_approvers(v: tuple[str, ...]) -> tuple[str, ...]:
+    for a in v:
+        if a != MODEL_OWNER and not USER_ID.match(a) and not GROUP_ID.match(a):
+            raise ValueError(f"'{a}' is not a Slack user id (U…/W…), a user group id (S…) or 'model-owner'")
+    return v
+
+
+class Rule(BaseModel):
+    """The effective rule for one action (every field filled)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    approvers: tuple[str, ...] = ()
+    approvals_required: int = Field(default=1, ge=1, le=10)
+    ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    services: tuple[str, ...] = ()  # empty: any service
+    environments: tuple[str, ...] = ()  # empty: any environment
+    rate_limit_per_hour: int = Field(default=10, ge=0)  # runs per hour per service and action type; 0: none
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_approvers(v)
+
+
+class _Entry(BaseModel):
+    """An entry under ``actions``/``types``: any subset of a Rule's fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    approvers: tuple[str, ...] | None = None
+    approvals_required: int | None = Field(default=None, ge=1, le=10)
+    ttl_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    services: tuple[str, ...] | None = None
+    environments: tuple[str, ...] | None = None
+    rate_limit_per_hour: int | None = Field(default=None, ge=0)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if v is None else _check_approvers(v)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    defaults: Rule = Rule()
+    actions: dict[str, _Entry] = Field(default_factory=dict)
+    types: dict[str, _Entry] = Field(default_factory=dict)
+
+    def rule_for(self, *, action_id: str, action_type: str, runbook_approvers: tuple[str, ...] = ()) -> Rule:
+        entry = self.actions.get(action_id) or self.types.get(action_type)
+        fields = self.defaults.model_dump()
+        if not self.defaults.approvers:
+            fields["approvers"] = tuple(runbook_approvers)
+        if entry is not None:
+            fields.update({k: v for k, v in entry.model_dump().items() if v is not None})
+        return Rule.model_validate(fields)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> Policy:
+    """The policy at ``path`` (None: defaults only). Raises PolicyError naming the file and the field."""
+    if path is None:
+        return Policy()
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found (POLICY_PATH)") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: must be a mapping with 'defaults', 'actions' and/or 'types'")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PolicyError(f"{path}: {_where(err['loc'])}: {err['msg']}") from None
+    if action_types is not None:
+        for t in policy.types:
+            if t not in action_types:
+                raise PolicyError(f"{path}: types.{t}: unknown action type (known: {', '.join(sorted(action_types))})")
+    return policy
