@@ -19,6 +19,7 @@ from bot.config import Settings, secret_value
 from bot.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.executors import WebhookExecutor
 from bot.knowledge import KnowledgeBase
+from bot.outbox import Outbox
 from bot.service import IncidentService, Services
 from bot.triage import Triage
 from handlers import slack_approvals, slack_commands, slack_incidents
@@ -42,8 +43,11 @@ class Runtime:
     bolt: App
     http: FastAPI
     http_client: httpx.Client
+    outbox: Outbox | None = None
 
     def close(self) -> None:
+        if self.outbox is not None:
+            self.outbox.stop()
         self.http_client.close()
         self.engine.dispose()
 
@@ -75,7 +79,9 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
     kb = build_kb(settings, encoder=encoder, engine=engine)
-    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL,
+                       timeout=int(settings.slack_timeout_seconds))
+    outbox = Outbox(sessions, coalesce_seconds=settings.slack_update_interval_seconds)
     http_client = httpx.Client(follow_redirects=False)
     services = Services(
         sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes)),
@@ -83,7 +89,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         notifier=SlackNotifier(client=client, channel=settings.incident_channel),
         executor=WebhookExecutor(client=http_client, base_url=settings.action_base_url,
                                  secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds),
-        kb=kb, model_owners=settings.model_owners,
+        kb=kb, model_owners=settings.model_owners, outbox=outbox,
     )
     if settings.executor_hmac_secret is None:
         log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
@@ -95,4 +101,5 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         feature.register(bolt, service)
     socket_mode = settings.slack_app_token is not None
     http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
-    return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client)
+    return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client,
+                   outbox=outbox)

@@ -17,7 +17,6 @@ def _settings() -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from apscheduler.schedulers.background import BackgroundScheduler
 
     from bot.app import ConfigError, build_runtime
     from bot.config import secret_value
@@ -28,8 +27,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    scheduler = BackgroundScheduler(timezone="UTC")
+    from datetime import timedelta
 
+    from bot.db import make_sessionmaker
+    from bot.scheduler import Scheduler
+
+    scheduler = Scheduler(make_sessionmaker(rt.engine))  # each job runs once per period across replicas
     kb = rt.service.s.kb
 
     def refit() -> None:
@@ -37,10 +40,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if report is not None:
             logging.getLogger("bot.refit").info("fusion weights refit from feedback: %s", report)
 
-    refit()
-    scheduler.add_job(refit, "interval", hours=6, id="refit-weights", max_instances=1, coalesce=True)
-    scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
+    scheduler.add("refit-weights", refit, every=timedelta(hours=6), run_now=True)
+    scheduler.add("retry-unposted", rt.service.retry_unposted, every=timedelta(seconds=60))
     scheduler.start()
+    rt.service.outbox.start(threads=settings.outbox_workers)  # Slack delivery, off the request path
     app_token = secret_value(settings.slack_app_token)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -50,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower())
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown()
         rt.close()
     return 0
 

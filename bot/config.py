@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         "Never taken from alert payloads.",
     )
     log_level: str = "INFO"
+    log_format: str = Field(default="text", description="`text` or `json` (one JSON object per line)")
+    slack_timeout_seconds: float = 10.0
+    slack_update_interval_seconds: float = Field(
+        default=3.0, description="At most one chat.update per incident message per this many seconds")
+    outbox_workers: int = 2
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None

@@ -40,3 +40,13 @@ class Notifier(Protocol):
     def tell_user(self, *, channel: str, user: str, text: str) -> None:
         """A message only ``user`` sees (ephemeral)."""
         ...
+
+
+class ChatError(Exception):
+    """A chat call that failed in a way the outbox understands: ``retry_after`` seconds (rate limited),
+    or ``permanent`` (can never succeed as sent, e.g. invalid blocks). Anything else is retried."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent

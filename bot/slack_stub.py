@@ -14,6 +14,18 @@ from urllib.parse import parse_qs
 
 
 @dataclass
+class Failure:
+    """An injected failure: answer ``status`` (429 with ``retry_after``, 5xx) or hang until ``release`` is
+    set, for the next ``times`` calls of ``method`` (None: until cleared)."""
+
+    method: str
+    status: int = 500
+    retry_after: float | None = None
+    times: int | None = None
+    release: threading.Event | None = None
+
+
+@dataclass
 class ApiCall:
     method: str
     params: dict[str, Any]
@@ -23,7 +35,9 @@ class ApiCall:
 
 class SlackStub:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.calls: list[ApiCall] = []
+        self.calls: list[ApiCall] = []  # answered ok (failed attempts are in ``failed``)
+        self.failed: list[tuple[str, int]] = []  # (method, status) of every injected failure
+        self._failures: list[Failure] = []
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         stub = self
@@ -41,6 +55,20 @@ class SlackStub:
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization", "")
                 method = self.path.rsplit("/", 1)[-1]
+                failure = stub._take_failure(method)
+                if failure is not None and failure.release is not None:
+                    failure.release.wait(120)  # a hanging Slack: the client times out first
+                elif failure is not None:
+                    error = "ratelimited" if failure.status == 429 else "internal_error"
+                    fbody = json.dumps({"ok": False, "error": error}).encode()
+                    self.send_response(failure.status)
+                    self.send_header("Content-Type", "application/json")
+                    if failure.retry_after is not None:
+                        self.send_header("Retry-After", f"{failure.retry_after:g}")
+                    self.send_header("Content-Length", str(len(fbody)))
+                    self.end_headers()
+                    self.wfile.write(fbody)
+                    return
                 body = json.dumps(stub._answer(method, params, auth.removeprefix("Bearer ") or None)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -72,6 +100,35 @@ class SlackStub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def fail(self, method: str, *, status: int = 500, retry_after: float | None = None,
+             times: int | None = None) -> None:
+        """Make the next ``times`` calls of ``method`` (``*``: any) answer ``status`` (e.g. 429 + Retry-After)."""
+        with self._cond:
+            self._failures.append(Failure(method, status, retry_after, times))
+
+    def hang(self, method: str, release: threading.Event, *, times: int | None = None) -> None:
+        """Make calls of ``method`` hang until ``release`` is set (or the client gives up)."""
+        with self._cond:
+            self._failures.append(Failure(method, 0, None, times, release))
+
+    def heal(self) -> None:
+        """Stop every injected failure (hanging calls are released by their own events)."""
+        with self._cond:
+            self._failures.clear()
+
+    def _take_failure(self, method: str) -> Failure | None:
+        with self._cond:
+            for f in self._failures:
+                if f.method in (method, "*"):
+                    if f.times is not None:
+                        f.times -= 1
+                        if f.times <= 0:
+                            self._failures.remove(f)
+                    if f.release is None:
+                        self.failed.append((method, f.status))
+                    return f
+        return None
 
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         with self._cond:

@@ -4,7 +4,7 @@ from bot.db import alembic_config
 
 EXPECTED = {
     "alert_payloads", "dead_letters", "incidents", "alerts", "knowledge_documents", "knowledge_chunks",
-    "runbooks", "remediation_requests", "approvals", "audit_events", "feedback", "suggestions", "change_events", "incident_links",
+    "runbooks", "remediation_requests", "approvals", "audit_events", "feedback", "suggestions", "change_events", "incident_links", "outbox", "job_leases",
 }
 
 
