@@ -27,6 +27,7 @@ import os
 import random
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -207,16 +208,23 @@ class Outbox:
                 .where(or_((OutboxMessage.status == Status.PENDING.value) & (OutboxMessage.next_attempt_at <= due),
                            (OutboxMessage.status == Status.SENDING.value) & (OutboxMessage.locked_until < now)),
                        ~blocked)
-                .order_by(OutboxMessage.id).limit(self._batch).with_for_update(skip_locked=True))
+                .order_by(OutboxMessage.id).limit(self._batch))
         if exclude:
             stmt = stmt.where(OutboxMessage.id.not_in(exclude))
+        token = f"{self._worker}:{uuid.uuid4().hex[:8]}"
+        values = {"status": Status.SENDING.value, "locked_until": now + self._lease, "locked_by": token,
+                  "attempts": OutboxMessage.attempts + 1}
         with transaction(self._sessions) as session:
-            ids = list(session.scalars(stmt))
-            if ids:
-                session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
-                    status=Status.SENDING.value, locked_until=now + self._lease, locked_by=self._worker,
-                    attempts=OutboxMessage.attempts + 1))
-        return ids
+            if session.get_bind().dialect.name == "postgresql":
+                ids = list(session.scalars(stmt.with_for_update(skip_locked=True)))  # rows other workers hold are skipped, not waited for
+                if ids:
+                    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**values))
+                return ids
+            # SQLite: one writer at a time; a single UPDATE claims atomically, then read back what we got.
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stmt))
+                            .values(**values).execution_options(synchronize_session=False))
+            return list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.locked_by == token)
+                                        .order_by(OutboxMessage.id)))
 
     def _deliver(self, row_id: int) -> bool:
         with self._sessions() as session:
