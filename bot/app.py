@@ -13,7 +13,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from bot import runbook_store
+from bot import locks, runbook_store
 from bot.advisor import Advisor
 from bot.config import Settings, secret_value
 from bot.db import make_engine, make_sessionmaker, transaction, upgrade
@@ -75,13 +75,15 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     sessions = make_sessionmaker(engine)
     if settings.runbooks_dir is not None:
         with transaction(sessions) as session:
+            locks.xact_lock(session, ["startup:runbooks-import"])  # replicas starting together take turns
             report = runbook_store.import_dir(session, settings.runbooks_dir, actor="startup")
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
     kb = build_kb(settings, encoder=encoder, engine=engine)
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL,
                        timeout=int(settings.slack_timeout_seconds))
-    outbox = Outbox(sessions, coalesce_seconds=settings.slack_update_interval_seconds)
+    outbox = Outbox(sessions, coalesce_seconds=settings.slack_update_interval_seconds,
+                    lease_seconds=settings.outbox_lease_seconds)
     http_client = httpx.Client(follow_redirects=False)
     services = Services(
         sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes)),

@@ -43,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheduler.add("refit-weights", refit, every=timedelta(hours=6), run_now=True)
     scheduler.add("retry-unposted", rt.service.retry_unposted, every=timedelta(seconds=60))
     scheduler.start()
+    rt.service.s.kb.encoder.encode(["warm up"])  # load the model now, not at the first page
     rt.service.outbox.start(threads=settings.outbox_workers)  # Slack delivery, off the request path
     app_token = secret_value(settings.slack_app_token)
     if app_token:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     slack_update_interval_seconds: float = Field(
         default=3.0, description="At most one chat.update per incident message per this many seconds")
     outbox_workers: int = 2
+    outbox_lease_seconds: float = Field(
+        default=120.0, description="How long a claimed Slack message is reserved before another replica may retry it")
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None

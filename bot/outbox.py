@@ -59,6 +59,10 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class LeaseLost(Exception):
+    """Raised by a handler (via ``Outbox.renew``) when its claim expired and another worker took the row."""
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,7 +129,7 @@ class Outbox:
     """Delivers outbox rows with the handlers registered per kind."""
 
     def __init__(self, sessions: sessionmaker[Session], *, coalesce_seconds: float = DEFAULT_COALESCE_SECONDS,
-                 lease_seconds: float = 120.0, poll_seconds: float = 1.0, batch: int = 20) -> None:
+                 lease_seconds: float = 120.0, poll_seconds: float = 1.0, batch: int = 4) -> None:
         self._sessions = sessions
         self._handlers: dict[str, Handler] = {}
         self.coalesce_seconds = coalesce_seconds
@@ -192,6 +196,16 @@ class Outbox:
             self._deliver(i)
         return len(ids)
 
+    def renew(self, msg: OutboxMessage) -> None:
+        """Extend the claim on ``msg`` right before a chat call that must not happen twice (a slow render
+        may have outlived the lease); raises LeaseLost if another worker has taken it meanwhile."""
+        with transaction(self._sessions) as session:
+            result = session.execute(update(OutboxMessage).where(
+                OutboxMessage.id == msg.id, OutboxMessage.locked_by == msg.locked_by,
+                OutboxMessage.status == Status.SENDING.value).values(locked_until=utcnow() + self._lease))
+            if getattr(result, "rowcount", 0) != 1:
+                raise LeaseLost(f"outbox #{msg.id} was taken over by another worker")
+
     def depth(self) -> int:
         with self._sessions() as session:
             return int(session.scalar(select(func.count()).select_from(OutboxMessage).where(
@@ -237,6 +251,9 @@ class Outbox:
             if handler is None:
                 raise ChatError(f"no handler for outbox kind {msg.kind!r}", permanent=True)
             finalize = handler(msg)
+        except LeaseLost as exc:
+            log.info("%s", exc)
+            return False
         except ChatError as exc:
             metrics.OUTBOX_DELIVERIES.labels(kind=msg.kind, outcome="failed" if exc.permanent else "retry").inc()
             self._failed(msg, str(exc), retry_after=exc.retry_after, permanent=exc.permanent)
@@ -249,7 +266,7 @@ class Outbox:
             return False
         with transaction(self._sessions) as session:
             row = session.get(OutboxMessage, row_id, with_for_update=True)
-            if row is None or row.status != Status.SENDING.value:
+            if row is None or row.status != Status.SENDING.value or row.locked_by != msg.locked_by:
                 return False
             if finalize is not None:
                 finalize(session)
@@ -264,7 +281,7 @@ class Outbox:
             delay = min(MAX_BACKOFF_SECONDS, 2.0 ** min(msg.attempts, 12)) * random.uniform(0.8, 1.2)  # noqa: S311
         with transaction(self._sessions) as session:
             row = session.get(OutboxMessage, msg.id, with_for_update=True)
-            if row is None or row.status != Status.SENDING.value:
+            if row is None or row.status != Status.SENDING.value or row.locked_by != msg.locked_by:
                 return
             row.status = Status.FAILED.value if permanent else Status.PENDING.value
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)

@@ -120,6 +120,7 @@ class IncidentService:
             if incident.slack_ts is not None or incident.status == IncidentStatus.RESOLVED.value:
                 return None  # already posted, or resolved before it was ever posted: nothing to tell
             view = self.s.advisor.advise(session, incident)
+        self.outbox.renew(msg)  # the render may have been slow: never post on an expired claim
         channel, ts = self.s.notifier.post_incident(view)
 
         def record(session: Session) -> None:  # same transaction as marking the outbox row done

@@ -127,6 +127,7 @@ class SlackStub:
                             self._failures.remove(f)
                     if f.release is None:
                         self.failed.append((method, f.status))
+                        self._cond.notify_all()
                     return f
         return None
 
@@ -160,6 +161,12 @@ class SlackStub:
                 raise TimeoutError(f"Slack stub: condition not met within {timeout}s; calls: "
                                    f"{[c.method for c in self.calls]}")
             return list(self.calls)
+
+    def wait_for_failures(self, count: int, timeout: float = 10.0) -> None:
+        """Block until at least ``count`` injected failures have been answered."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.failed) >= count, timeout=timeout):
+                raise TimeoutError(f"Slack stub: {len(self.failed)} failures within {timeout}s, wanted {count}")
 
     def of(self, method: str) -> list[ApiCall]:
         with self._cond:

@@ -14,7 +14,6 @@ from bot.notifier import ChatError, IncidentView
 from handlers import blocks
 from handlers.mrkdwn import escape
 
-
 # Slack errors that no retry can fix (the message as built is wrong); everything else is retried.
 PERMANENT_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments",
                               "message_not_found", "cant_update_message", "edit_window_closed", "no_text"})
