@@ -20,8 +20,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bot.app import ConfigError, build_runtime
     from bot.config import secret_value
+    from bot.logging_setup import configure
 
     settings = _settings()
+    configure(level=settings.log_level, fmt=settings.log_format, verbose=args.verbose)
     try:
         rt = build_runtime(settings)
     except ConfigError as exc:
@@ -52,7 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         SocketModeHandler(rt.bolt, app_token).connect()
         logging.getLogger(__name__).info("Slack traffic over Socket Mode; alert endpoints on HTTP")
     try:
-        uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(),
+                    log_config=None)  # uvicorn's loggers go through our handler (JSON when asked)
     finally:
         scheduler.shutdown()
         rt.close()

@@ -60,3 +60,16 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with sessions() as session, session.begin():
         yield session
+
+
+def schema_status(engine: Engine) -> str:
+    """"ok" when the database is at the migrations' head, else what it is at (raises if unreachable)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        try:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:
+            return "not migrated: run `incident-bot db upgrade`"
+    return "ok" if current == head else f"at {current}, head is {head}: run `incident-bot db upgrade`"

@@ -184,6 +184,22 @@ class IncidentService:
             return list(session.scalars(select(Incident.id).where(
                 Incident.slack_ts.is_(None), Incident.status != IncidentStatus.RESOLVED.value)))
 
+    # ---- operations ---------------------------------------------------------------------------------
+    def readiness(self) -> dict[str, str]:
+        """What ``/readyz`` reports: database reachable, schema at the migrations' head, model loaded."""
+        from bot.db import schema_status
+
+        checks: dict[str, str] = {}
+        try:
+            checks["database"] = "ok"
+            checks["migrations"] = schema_status(self.s.sessions.kw["bind"])
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        loaded = getattr(self.s.kb.encoder, "_model", True) is not None
+        checks["model"] = "ok" if loaded else "not loaded yet"
+        return checks
+
     # ---- people ------------------------------------------------------------------------------------
     def acknowledge(self, *, incident_id: int, user_id: str) -> None:
         with transaction(self.s.sessions) as session:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.config import Settings, secret_value
 from bot.service import IncidentService
+from handlers.ops_http import ops_router
 from handlers.parsers import PARSERS, PayloadError
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def slack_router(bolt: App, service: IncidentService) -> APIRouter:
 def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | None) -> FastAPI:
     app = FastAPI(title="incident-bot", docs_url=None, redoc_url=None)
     app.include_router(alert_router(service, settings))
+    app.include_router(ops_router(service))  # /readyz, /metrics
     if bolt is not None:
         app.include_router(slack_router(bolt, service))
 

@@ -165,3 +165,50 @@ def test_a_scheduled_job_runs_once_per_period_across_replicas(app: App) -> None:
     assert wins == [True, False, False]
     assert claim_run(sessions, "digest", every, holder="replica-1", now=now + timedelta(minutes=6))
     assert not claim_run(sessions, "digest", every, holder="replica-2", now=now + timedelta(minutes=7))
+
+
+def test_knowledge_index_picks_up_documents_added_by_another_replica(sessions, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    from bot.knowledge import KnowledgeBase
+    from retrieval.types import Document, Query
+
+    mine, other = (KnowledgeBase(sessions=sessions, encoder=fake_encoder) for _ in range(2))
+    query = Query(text="zookeeper quorum lost after leader election storm", service="zk")
+    assert mine.search(query) == []  # loaded, empty
+    other.upsert([Document(id="rca-zk", title="ZooKeeper quorum lost", service="zk",
+                           text="zookeeper quorum lost after leader election storm; restarted followers",
+                           root_cause="leader election storm", resolution=None, created_at=None, url=None,
+                           meta={"source": "rca"})], source="rca")
+    mine.refresh_seconds = 0  # the periodic check is due
+    assert [m.document.id for m in mine.search(query)] == ["rca-zk"]
+
+
+def test_readyz_and_metrics_report_database_schema_and_counters(app: App) -> None:
+    ready = app.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok", "model": "ok"}}
+    app.stub.fail("chat.postMessage", status=500, times=1)
+    _post(app, CHECKOUT)
+    text = app.client.get("/metrics").text
+    assert "incident_bot_outbox_depth 1.0" in text  # the post waits in the outbox
+    assert 'incident_bot_alerts_received_total{outcome="accepted",source="alertmanager"}' in text
+    assert app.drain() == 0 and app.drain() == 1  # first try answered 500, the retry went through
+    text = app.client.get("/metrics").text
+    assert "incident_bot_outbox_depth 0.0" in text
+    assert 'incident_bot_slack_calls_total{method="chat.postMessage",outcome="error"}' in text
+    assert 'incident_bot_slack_calls_total{method="chat.postMessage",outcome="ok"}' in text
+    assert "incident_bot_search_seconds_bucket" in text
+
+
+def test_json_logs_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from bot.logging_setup import configure
+
+    configure(level="INFO", fmt="json")
+    try:
+        logging.getLogger("bot.outbox").info("delivered %s", 3)
+        logging.getLogger("bot.outbox").debug("hidden")
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(x["level"], x["logger"], x["message"]) for x in lines] == [("INFO", "bot.outbox", "delivered 3")]
