@@ -135,6 +135,8 @@ class SlackStub:
         with self._cond:
             ts = f"1700000000.{next(self._ts):06d}"
             response = self._response(method, params, ts)
+            if method == "auth.test" and token == "xoxb-invalid":
+                response = {"ok": False, "error": "invalid_auth"}
             self.calls.append(ApiCall(method, params, token, response))
             self._cond.notify_all()
         return response
@@ -150,6 +152,8 @@ class SlackStub:
             return {"ok": True, "channel": channel, "ts": params.get("ts", ts), "message": {"text": params.get("text")}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "conversations.info":
+            return {"ok": True, "channel": {"id": channel, "name": "incidents", "is_member": True}}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V0VIEW", **(params.get("view") or {})}}
         return {"ok": True}

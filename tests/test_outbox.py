@@ -212,3 +212,41 @@ def test_json_logs_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
         logging.getLogger().handlers.clear()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(x["level"], x["logger"], x["message"]) for x in lines] == [("INFO", "bot.outbox", "delivered 3")]
+
+
+# ---- fail fast and doctor -----------------------------------------------------------------------------
+def _cli(args: list[str], env: dict[str, str], cwd: Any) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**os.environ, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_serve_fails_fast_with_one_line_naming_the_setting(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    from bot.slack_stub import SlackStub
+
+    with SlackStub() as stub:
+        base = {"DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-invalid", "SLACK_SIGNING_SECRET": "s",
+                "SLACK_API_URL": stub.base_url, "ALERT_WEBHOOK_TOKEN": "t"}
+        bad_token = _cli(["serve", "--port", "0"], base, tmp_path)
+        bad_db = _cli(["serve", "--port", "0"], {**base, "SLACK_BOT_TOKEN": "xoxb-ok",
+                                                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, tmp_path)
+        bad_dir = _cli(["serve", "--port", "0"], {**base, "SLACK_BOT_TOKEN": "xoxb-ok",
+                                                  "RUNBOOKS_DIR": str(tmp_path / "missing")}, tmp_path)
+        doctor = _cli(["doctor", "--skip-model"], {**base, "SLACK_BOT_TOKEN": "xoxb-ok",
+                                                   "INCIDENT_CHANNEL": "C0INCIDENTS"}, tmp_path)
+    for proc, setting in ((bad_token, "SLACK_BOT_TOKEN"), (bad_db, "DATABASE_URL"), (bad_dir, "RUNBOOKS_DIR")):
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {setting}: "), proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "OK    slack auth.test" in doctor.stdout and "C0INCIDENTS: bot is a member" in doctor.stdout
+    assert "OK    migrations" in doctor.stdout
+
+
+def test_runbooks_import_without_a_folder_refuses(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    proc = _cli(["runbooks", "import"], {"DATABASE_URL": sqlite_url}, tmp_path)
+    assert proc.returncode == 2 and "give the folder" in proc.stderr
