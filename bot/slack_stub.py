@@ -135,7 +135,7 @@ class SlackStub:
         with self._cond:
             ts = f"1700000000.{next(self._ts):06d}"
             response = self._response(method, params, ts)
-            if method == "auth.test" and token == "xoxb-invalid":
+            if method == "auth.test" and token == "xoxb-invalid":  # noqa: S105 (the stub's bad token)
                 response = {"ok": False, "error": "invalid_auth"}
             self.calls.append(ApiCall(method, params, token, response))
             self._cond.notify_all()
