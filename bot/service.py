@@ -265,6 +265,7 @@ class IncidentService:
             )
             with transaction(self.s.sessions) as session:
                 req = approvals.record_result(session, request_id=req.id, result=result, actor="executor")
+            metrics.ACTION_RUNS.labels(outcome="succeeded" if result.ok else "failed").inc()
             outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
             self._chat("thread result", lambda: self.s.notifier.post_in_thread(
                 incident, f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
