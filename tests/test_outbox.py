@@ -123,22 +123,32 @@ def test_concurrent_workers_post_each_incident_once(app: App) -> None:
 
 
 def test_hanging_slack_does_not_hold_up_alerts_health_or_acks(app: App) -> None:
+    from bot.slack_stub import block_action_body, find_button, signed_headers
+    from tests.apphelpers import SIGNING_SECRET
+
     outbox = app.rt.service.outbox
+    first = app.sample("alertmanager", "alertmanager_checkout.json").json()["incidents_created"]
+    message = app.posts()[0]
     release = threading.Event()
     app.stub.hang("chat.postMessage", release)
-    outbox.start(threads=1)
+    app.stub.hang("chat.update", release)
+    outbox.start(threads=2)
     try:
-        first = _post(app, CHECKOUT)["incidents_created"]
-        for n in range(20):  # the worker is stuck in Slack; intake answers regardless
+        for n in range(20):  # the workers are stuck in Slack; intake answers regardless
             _post(app, _variant(str(n), group=f"{{}}:{{service=\"hang-{n}\"}}"))
         assert app.client.get("/healthz").status_code == 200
-        assert app.posts() == [] and outbox.depth() == 21
+        body = block_action_body(user="U0ONCALL1", button=find_button(message.params["blocks"], "Acknowledge"),
+                                 channel="C0INCIDENTS", message_ts=message.response["ts"])
+        ack = app.client.post("/slack/events", content=body, headers=signed_headers(SIGNING_SECRET, body))
+        assert ack.status_code == 200  # the button is acknowledged; its message update waits in the outbox
+        assert len(app.posts()) == 1 and outbox.depth() >= 20
     finally:
         release.set()
         app.stub.heal()
         outbox.stop()
     app.drain()
     assert first == [1] and len(app.posts()) == 21
+    assert "U0ONCALL1" in json.dumps(app.stub.of("chat.update")[-1].params["blocks"])
 
 
 def test_enqueue_is_part_of_the_callers_transaction(app: App) -> None:
