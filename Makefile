@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-quality bench-speed clean
+.PHONY: setup demo test lint bench-quality bench-speed bench-storm bench-scale clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,16 @@ bench-quality: setup
 
 bench-speed: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --sizes 10000 --backends numpy --real-text-max 0
+
+# Alert storm (issue 7): 50,000 alerts over HTTP to one `serve` on SQLite. ALERTS=10000 for a shorter run.
+ALERTS ?= 50000
+bench-storm: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/storm.py --alerts $(ALERTS)
+
+# The storm against 1, 2 and 3 replicas on one PostgreSQL (issue 10).
+SCALE_ALERTS ?= 20000
+bench-scale: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/storm.py --db postgres --replicas 1,2,3 --alerts $(SCALE_ALERTS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -13,12 +13,13 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from bot import runbook_store
+from bot import locks, runbook_store
 from bot.advisor import Advisor
 from bot.config import Settings, secret_value
 from bot.context import ContextFinder
 from bot.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.knowledge import KnowledgeBase
+from bot.outbox import Outbox
 from bot.remediation.directory import GroupCache
 from bot.remediation.executors.kubernetes import K8sRestartExecutor, K8sScaleExecutor
 from bot.remediation.executors.mlflow import MlflowRollbackExecutor
@@ -50,8 +51,11 @@ class Runtime:
     bolt: App
     http: FastAPI
     http_client: httpx.Client
+    outbox: Outbox | None = None
 
     def close(self) -> None:
+        if self.outbox is not None:
+            self.outbox.stop()
         self.http_client.close()
         self.engine.dispose()
 
@@ -106,14 +110,19 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     sessions = make_sessionmaker(engine)
     if settings.runbooks_dir is not None:
         with transaction(sessions) as session:
+            locks.xact_lock(session, ["startup:runbooks-import"])  # replicas starting together take turns
             report = runbook_store.import_dir(session, settings.runbooks_dir, registry=executors, actor="startup")
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
     kb = build_kb(settings, encoder=encoder, engine=engine)
-    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL,
+                       timeout=int(settings.slack_timeout_seconds))
+    outbox = Outbox(sessions, coalesce_seconds=settings.slack_update_interval_seconds,
+                    lease_seconds=settings.outbox_lease_seconds)
     notifier = SlackNotifier(client=client, channel=settings.incident_channel)
     remediation = Remediation(sessions=sessions, executors=executors, policy=policy, notifier=notifier,
-                              model_owners=settings.model_owners, groups=GroupCache(notifier.usergroup_members))
+                              model_owners=settings.model_owners, groups=GroupCache(notifier.usergroup_members),
+                              outbox=outbox)
     services = Services(
         sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes),
                                          policy=TriagePolicy.from_settings(settings)),
@@ -121,7 +130,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
                         offer=Offer(executors=executors, rule_for=remediation.rule),
                         context=ContextFinder(change_window=timedelta(minutes=settings.change_window_minutes),
                                               model_services=settings.model_services)),
-        notifier=notifier, remediation=remediation, kb=kb, model_owners=settings.model_owners,
+        notifier=notifier, remediation=remediation, kb=kb, model_owners=settings.model_owners, outbox=outbox,
     )
     if settings.executor_hmac_secret is None:
         log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
@@ -138,4 +147,5 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     except ValueError as exc:  # a setting the HTTP edge cannot use, e.g. a bad GENERIC_FIELD_MAP path
         engine.dispose()
         raise ConfigError(str(exc)) from None
-    return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client)
+    return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client,
+                   outbox=outbox)

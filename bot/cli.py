@@ -17,19 +17,40 @@ def _settings() -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from apscheduler.schedulers.background import BackgroundScheduler
 
     from bot.app import ConfigError, build_runtime
     from bot.config import secret_value
+    from bot.doctor import run_checks
+    from bot.logging_setup import configure
 
-    settings = _settings()
+    try:
+        settings = _settings()
+    except ValueError as exc:  # pydantic's ValidationError: name the setting, no traceback
+        print(f"error: invalid setting: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 2
+    failed = [c for c in run_checks(settings, embeddings=False) if c.status == "fail"]
+    if failed:  # fail fast: one line naming the setting and the fix (`incident-bot doctor` shows all)
+        print(f"error: {failed[0].line()}", file=sys.stderr)
+        return 2
+    configure(level=settings.log_level, fmt=settings.log_format, verbose=args.verbose)
     try:
         rt = build_runtime(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    scheduler = BackgroundScheduler(timezone="UTC")
+    try:
+        rt.service.s.kb.encoder.encode(["warm up"])  # load the model now, not at the first page
+    except Exception as exc:
+        print(f"error: EMBEDDING_MODEL_PATH/EMBEDDING_BACKEND: cannot load the embedding model "
+              f"({type(exc).__name__}: {str(exc)[:160]})", file=sys.stderr)
+        rt.close()
+        return 2
+    from datetime import timedelta
 
+    from bot.db import make_sessionmaker
+    from bot.scheduler import Scheduler
+
+    scheduler = Scheduler(make_sessionmaker(rt.engine))  # each job runs once per period across replicas
     kb = rt.service.s.kb
 
     def refit() -> None:
@@ -37,11 +58,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if report is not None:
             logging.getLogger("bot.refit").info("fusion weights refit from feedback: %s", report)
 
-    refit()
-    scheduler.add_job(refit, "interval", hours=6, id="refit-weights", max_instances=1, coalesce=True)
-    scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
-    scheduler.add_job(rt.service.expire_requests, "interval", seconds=30, id="expire-requests", max_instances=1, coalesce=True)
+    scheduler.add("refit-weights", refit, every=timedelta(hours=6), run_now=True)
+    scheduler.add("retry-unposted", rt.service.retry_unposted, every=timedelta(seconds=60))
+    scheduler.add("expire-requests", rt.service.expire_requests, every=timedelta(seconds=30))
     scheduler.start()
+    rt.service.outbox.start(threads=settings.outbox_workers)  # Slack delivery, off the request path
     app_token = secret_value(settings.slack_app_token)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -49,11 +70,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         SocketModeHandler(rt.bolt, app_token).connect()
         logging.getLogger(__name__).info("Slack traffic over Socket Mode; alert endpoints on HTTP")
     try:
-        uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(),
+                    log_config=None)  # uvicorn's loggers go through our handler (JSON when asked)
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown()
         rt.close()
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_checks, table
+
+    try:
+        settings = _settings()
+    except ValueError as exc:
+        print(f"FAIL  settings  {' '.join(str(exc).split())[:300]}")
+        return 1
+    checks = run_checks(settings, embeddings=not args.skip_model)
+    print(table(checks))
+    return 1 if any(c.status == "fail" for c in checks) else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -78,12 +113,17 @@ def cmd_runbooks_import(args: argparse.Namespace) -> int:
     from bot.app import build_executors
     from bot.db import make_engine, make_sessionmaker, transaction, upgrade
 
+    if args.dir is None and not args.samples:
+        print("error: give the folder of Markdown runbooks (e.g. `incident-bot runbooks import ./runbooks`), "
+              "or --samples to load the bundled examples", file=sys.stderr)
+        return 2
+    folder = Path(args.dir) if args.dir is not None else SAMPLE_DATA / "runbooks"
     settings = _settings()
     engine = make_engine(settings.database_url)
     upgrade(engine)
     try:
         with httpx.Client() as client, transaction(make_sessionmaker(engine)) as session:
-            rep = runbook_store.import_dir(session, Path(args.dir), registry=build_executors(settings, client))
+            rep = runbook_store.import_dir(session, folder, registry=build_executors(settings, client))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -121,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("doctor", help="check settings, database, Slack, runbooks and the model; print a table")
+    p.add_argument("--skip-model", action="store_true", help="do not load the embedding model")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("demo", help="the whole flow offline: alerts -> Slack messages -> approval -> audit")
     p.add_argument("--keep-db", type=Path, default=None, help="write the demo database here instead of a temp dir")
     p.set_defaults(func=cmd_demo)
@@ -132,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rb = sub.add_parser("runbooks", help="runbooks").add_subparsers(dest="rb_command", required=True)
     p = rb.add_parser("import", help="import Markdown runbooks from a folder")
-    p.add_argument("dir", nargs="?", default=str(SAMPLE_DATA / "runbooks"))
+    p.add_argument("dir", nargs="?", default=None, help="folder of Markdown runbooks")
+    p.add_argument("--samples", action="store_true", help="import the bundled sample runbooks (demo/trial)")
     p.set_defaults(func=cmd_runbooks_import)
     rb.add_parser("list", help="list runbooks").set_defaults(func=cmd_runbooks_list)
 

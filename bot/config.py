@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     )
     policy_path: Path | None = Field(
         default=None, description="policy.yml: who may approve which action, N-of-M, TTL, scope, rate limit.")
+    log_format: str = Field(default="text", description="`text` or `json` (one JSON object per line)")
+    slack_timeout_seconds: float = 10.0
+    slack_update_interval_seconds: float = Field(
+        default=3.0, description="At most one chat.update per incident message per this many seconds")
+    outbox_workers: int = 2
+    outbox_lease_seconds: float = Field(
+        default=120.0, description="How long a claimed Slack message is reserved before another replica may retry it")
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None

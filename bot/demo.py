@@ -104,12 +104,14 @@ def run_demo(*, keep_db: Path | None = None) -> int:
             alert_webhook_token=token, runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url,
             executor_hmac_secret=hmac_secret, model_owners={"fraud-model": ["U0MLOWNER"]},
             policy_path=_demo_policy(tmp),
+            slack_update_interval_seconds=0.2,
         )
         _rule("setup")
         print(f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}")
         print("loading the embedding model (all-MiniLM-L6-v2, bundled) ...")
         rt = build_runtime(settings)
         stack.callback(rt.close)
+        rt.service.outbox.start(threads=1)  # Slack messages leave through the outbox, as in `serve`
         report = rt.service.s.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
         print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
         sock = socket.socket()

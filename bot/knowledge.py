@@ -6,6 +6,7 @@ and updated incrementally by ``upsert()``."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
+from bot import metrics
 from bot.models import Feedback, KnowledgeChunk, KnowledgeDocument, Suggestion
 from retrieval.encoder import Encoder
 from retrieval.feedback import RefitReport, refit
@@ -71,6 +73,11 @@ class KnowledgeBase:
         self.batch_docs = batch_docs
         self._write_lock = threading.Lock()
         self._loaded = False
+        # Other replicas add documents too (RCA notes, imports): every ``refresh_seconds`` a search checks a
+        # cheap signature of the table and reloads the in-process index when it changed.
+        self.refresh_seconds = 10.0
+        self._signature: tuple[Any, ...] | None = None
+        self._checked_at = 0.0
 
     @property
     def weights(self) -> Weights:
@@ -83,6 +90,7 @@ class KnowledgeBase:
         else:
             dense = NumpyVectorIndex(self.encoder.dim)
         ranker = HybridRanker(dense, weights=self.ranker.weights)
+        signature = self._current_signature()  # taken first: a write during the load triggers another
         with self.sessions() as s:
             for row in s.scalars(select(KnowledgeDocument).execution_options(yield_per=2000)):
                 ranker.add(row.id, _to_document(row), None)
@@ -101,7 +109,23 @@ class KnowledgeBase:
                 if group:
                     dense.add(current, np.vstack(group))
         self.ranker = ranker
+        self._signature, self._checked_at = signature, time.monotonic()
         self._loaded = True
+
+    def _current_signature(self) -> tuple[Any, ...]:
+        with self.sessions() as s:
+            return tuple(s.execute(select(func.count(), func.max(KnowledgeDocument.id),
+                                          func.max(KnowledgeDocument.imported_at))).one())
+
+    def _refresh_if_changed(self) -> None:
+        """Reload when another process changed the documents since our last load (checked at most every
+        ``refresh_seconds``)."""
+        if time.monotonic() - self._checked_at < self.refresh_seconds:
+            return
+        self._checked_at = time.monotonic()
+        if self._current_signature() != self._signature:
+            with self._write_lock:
+                self.load()
 
     def _ensure_loaded(self) -> None:
         if not self._loaded:
@@ -134,6 +158,7 @@ class KnowledgeBase:
             if batch:
                 self._write_batch(list(batch.values()), report, source)
                 bar.update(len(batch))
+            self._signature = self._current_signature()  # our own writes are in the index already
         bar.close()
         return report
 
@@ -236,10 +261,12 @@ class KnowledgeBase:
 
     def search(self, query: Query, *, top_k: int = 3, qvec: np.ndarray | None = None) -> list[Match]:
         self._ensure_loaded()
+        self._refresh_if_changed()
         if not query.text.strip() or top_k <= 0:
             return []
-        vec = self.embed_query(query) if qvec is None else qvec
-        return self.ranker.search(query, vec, top_k=top_k, load=self._load_docs)
+        with metrics.SEARCH_SECONDS.time():
+            vec = self.embed_query(query) if qvec is None else qvec
+            return self.ranker.search(query, vec, top_k=top_k, load=self._load_docs)
 
     # -- feedback ------------------------------------------------------------------------------
     def record_feedback(self, incident_id: int, target_kind: str, target_id: str, user_id: str,

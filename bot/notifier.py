@@ -53,3 +53,13 @@ class Notifier(Protocol):
     def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
         """A message only ``user`` sees (ephemeral in ``channel``; a direct message without one)."""
         ...
+
+
+class ChatError(Exception):
+    """A chat call that failed in a way the outbox understands: ``retry_after`` seconds (rate limited),
+    or ``permanent`` (can never succeed as sent, e.g. invalid blocks). Anything else is retried."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent

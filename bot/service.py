@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit
+from bot import audit, locks, metrics
 from bot.advisor import Advisor
 from bot.alerts import Alert
 from bot.changes import Change
@@ -34,8 +33,9 @@ from bot.models import (
     Suggestion,
 )
 from bot.notifier import Notifier
+from bot.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation.flow import Remediation
-from bot.triage import Triage, TriageOutcome
+from bot.triage import Triage, TriageOutcome, group_key_for
 from retrieval.types import Document
 
 log = logging.getLogger(__name__)
@@ -50,31 +50,99 @@ class Services:
     remediation: Remediation
     kb: KnowledgeBase
     model_owners: dict[str, list[str]] = field(default_factory=dict)
+    outbox: Outbox | None = None  # chat delivery; built from ``sessions`` when not given
 
 
 class IncidentService:
     def __init__(self, s: Services) -> None:
         self.s = s
-        self._first_post = threading.Lock()  # the background notify and the retry job must not both post
-
-    def _chat(self, what: str, call: Callable[[], Any]) -> Any:
-        """A chat call after a committed change: its failure is logged, never undoes or blocks the change."""
-        try:
-            return call()
-        except Exception:
-            log.exception("chat call failed: %s", what)
-            return None
+        self.outbox = s.outbox or Outbox(s.sessions)
+        self.outbox.register(Kind.POST_INCIDENT, self._deliver_post)
+        self.outbox.register(Kind.UPDATE_INCIDENT, self._deliver_update)
+        self.outbox.register(Kind.THREAD_REPLY, self._deliver_thread_reply)
 
     # ---- alerts in -------------------------------------------------------------------------------
     def accept(self, *, source: str, body: Any, alerts: list[Alert],
                rejected: Sequence[RejectedAlert] = ()) -> TriageOutcome:
-        # The triage lock is held until the commit, so a concurrent delivery of the same group sees it.
-        with self.s.triage.lock, transaction(self.s.sessions) as session:
+        """Store and triage one batch; the chat messages it causes commit with it (outbox).
+
+        Grouping and dedup are decided in the database: advisory locks on the batch's group keys and
+        services (PostgreSQL) are held until the commit, so a concurrent delivery of the same group to any
+        replica waits and then sees this batch's incident (bot/locks.py)."""
+        dialect = self.s.sessions.kw["bind"].dialect.name
+        with locks.process_lock(dialect), transaction(self.s.sessions) as session:
             payload = AlertPayload(source=source, body=storable(body))
             session.add(payload)
             session.flush()
             _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
-            return self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+            locks.xact_lock(session, batch_lock_names(alerts))
+            outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+            self._enqueue_outcome(session, outcome)
+        metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(len(alerts) - outcome.duplicates)
+        if outcome.duplicates:
+            metrics.ALERTS_RECEIVED.labels(source=source, outcome="duplicate").inc(outcome.duplicates)
+        if outcome.created:
+            metrics.INCIDENTS_OPENED.labels(source=source).inc(len(outcome.created))
+        return outcome
+
+    def _enqueue_outcome(self, session: Session, outcome: TriageOutcome) -> None:
+        for incident_id in outcome.created:
+            self.enqueue_post(session, incident_id)
+        for incident_id in outcome.incident_ids:
+            if incident_id not in outcome.created:
+                self.enqueue_update(session, incident_id)
+
+    # ---- chat through the outbox ---------------------------------------------------------------------
+    def enqueue(self, session: Session, **kw: Any) -> OutboxMessage | None:
+        """Queue a chat message in ``session``'s transaction (see bot/outbox.py): it is sent after the
+        commit by a worker in any replica, retried until Slack takes it, in order per incident."""
+        return self.outbox.enqueue(session, **kw)
+
+    def enqueue_post(self, session: Session, incident_id: int) -> None:
+        self.enqueue(session, kind=Kind.POST_INCIDENT, incident_id=incident_id,
+                     dedup_key=f"post_incident:{incident_id}")
+
+    def enqueue_update(self, session: Session, incident_id: int, *, advise: bool = False) -> None:
+        self.enqueue(session, kind=Kind.UPDATE_INCIDENT, incident_id=incident_id,
+                     coalesce_key=f"incident:{incident_id}:message", payload={"advise": True} if advise else None)
+
+    def enqueue_thread_reply(self, session: Session, incident_id: int, text: str) -> None:
+        self.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=incident_id, payload={"text": text})
+
+    def _deliver_post(self, msg: OutboxMessage) -> Callable[[Session], None] | None:
+        assert msg.incident_id is not None
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, msg.incident_id)
+            if incident.slack_ts is not None or incident.status == IncidentStatus.RESOLVED.value:
+                return None  # already posted, or resolved before it was ever posted: nothing to tell
+            view = self.s.advisor.advise(session, incident)
+        self.outbox.renew(msg)  # the render may have been slow: never post on an expired claim
+        channel, ts = self.s.notifier.post_incident(view)
+
+        def record(session: Session) -> None:  # same transaction as marking the outbox row done
+            row = _incident(session, msg.incident_id or 0)
+            row.slack_channel, row.slack_ts = channel, ts
+            audit.record(session, event="incident.posted", actor="bot", incident_id=row.id, channel=channel)
+        return record
+
+    def _deliver_update(self, msg: OutboxMessage) -> None:
+        assert msg.incident_id is not None
+        with transaction(self.s.sessions) as session:
+            incident = _incident(session, msg.incident_id)
+            if incident.slack_ts is None:
+                return None  # never posted (resolved first): nothing to update
+            advise = bool((msg.payload or {}).get("advise"))
+            view = self.s.advisor.advise(session, incident) if advise else self.s.advisor.stored_view(session, incident)
+        self.s.notifier.update_incident(view)
+        return None
+
+    def _deliver_thread_reply(self, msg: OutboxMessage) -> None:
+        assert msg.incident_id is not None
+        with self.s.sessions() as session:
+            incident = _incident(session, msg.incident_id)
+        if incident.slack_ts is not None:
+            self.s.notifier.post_in_thread(incident, str((msg.payload or {}).get("text", "")))
+        return None
 
     def record_changes(self, *, source: str, body: Any, changes: list[Change]) -> list[int]:
         """Store change events (deploys, flags, model promotions): never incidents. Returns their ids."""
@@ -97,48 +165,47 @@ class IncidentService:
             return row.id
 
     def notify(self, outcome: TriageOutcome) -> None:
-        """Post new incidents and update changed ones in chat. Failures are logged and retried later."""
-        for incident_id in outcome.incident_ids:
-            self.notify_one(incident_id)
-
-    def notify_one(self, incident_id: int) -> None:
-        """Publish, logging (with traceback) instead of raising: the scheduler retries unposted ones."""
-        try:
-            self.publish(incident_id)
-        except Exception:
-            log.exception("could not publish incident #%s to chat; will retry", incident_id)
+        """The batch's messages are already in the outbox (committed with it): wake this process's
+        workers. Never calls Slack, so a slow Slack cannot hold a request thread."""
+        self.outbox.wake()
 
     def publish(self, incident_id: int) -> None:
-        with self._first_post:
-            self._publish(incident_id)
-
-    def _publish(self, incident_id: int) -> None:
+        """Queue the incident's first post, or an update of its message if it was posted."""
         with transaction(self.s.sessions) as session:
-            incident = _incident(session, incident_id)
-            if incident.slack_ts is None:
-                view = self.s.advisor.advise(session, incident)
+            if _incident(session, incident_id).slack_ts is None:
+                self.enqueue_post(session, incident_id)
             else:
-                view = self.s.advisor.stored_view(session, incident)
-        if incident.slack_ts is None:
-            if incident.status == IncidentStatus.RESOLVED.value:
-                return  # resolved before it was ever posted: nothing to tell
-            channel, ts = self.s.notifier.post_incident(view)
-            with transaction(self.s.sessions) as session:
-                row = _incident(session, incident_id)
-                row.slack_channel, row.slack_ts = channel, ts
-                audit.record(session, event="incident.posted", actor="bot", incident_id=incident_id, channel=channel)
-        else:
-            self.s.notifier.update_incident(view)
+                self.enqueue_update(session, incident_id)
+        self.outbox.wake()
 
     def retry_unposted(self) -> None:
-        """Scheduler job: post incidents whose first post failed (e.g. Slack was unreachable)."""
-        for incident_id in self.unposted_incident_ids():
-            self.notify_one(incident_id)
+        """Scheduler job (safety net): queue a first post for unposted incidents that have none queued,
+        e.g. incidents created before the outbox existed. Delivery retries are the outbox's own job."""
+        with transaction(self.s.sessions) as session:
+            for incident_id in self.unposted_incident_ids():
+                self.enqueue_post(session, incident_id)
+        self.outbox.wake()
 
     def unposted_incident_ids(self) -> list[int]:
         with self.s.sessions() as session:
             return list(session.scalars(select(Incident.id).where(
                 Incident.slack_ts.is_(None), Incident.status != IncidentStatus.RESOLVED.value)))
+
+    # ---- operations ---------------------------------------------------------------------------------
+    def readiness(self) -> dict[str, str]:
+        """What ``/readyz`` reports: database reachable, schema at the migrations' head, model loaded."""
+        from bot.db import schema_status
+
+        checks: dict[str, str] = {}
+        try:
+            checks["database"] = "ok"
+            checks["migrations"] = schema_status(self.s.sessions.kw["bind"])
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        loaded = getattr(self.s.kb.encoder, "_model", True) is not None
+        checks["model"] = "ok" if loaded else "not loaded yet"
+        return checks
 
     # ---- people ------------------------------------------------------------------------------------
     def acknowledge(self, *, incident_id: int, user_id: str) -> None:
@@ -149,7 +216,8 @@ class IncidentService:
             incident.status = IncidentStatus.ACKNOWLEDGED.value
             incident.acknowledged_at, incident.acknowledged_by = utcnow(), user_id
             audit.record(session, event="incident.acknowledged", actor=user_id, incident_id=incident_id)
-        self._chat("incident update after acknowledge", lambda: self.publish(incident_id))  # survives Slack outages
+            self.enqueue_update(session, incident_id)
+        self.outbox.wake()
 
     def resolve(self, *, incident_id: int, user_id: str, rca_note: str | None = None) -> None:
         """Resolve by hand; an RCA note goes into the knowledge base for next time."""
@@ -164,12 +232,13 @@ class IncidentService:
             audit.record(session, event="incident.resolved", actor=user_id, incident_id=incident_id,
                          with_rca=note is not None)
             doc = _rca_document(incident, note) if note else None
+            self.enqueue_update(session, incident_id)
         if doc is not None:
             self.s.kb.upsert([doc], source="rca")
             with transaction(self.s.sessions) as session:
                 audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id,
                              document=doc.id)
-        self._chat("incident update after resolve", lambda: self.publish(incident_id))
+        self.outbox.wake()
 
     def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
         self.s.notifier.tell_user(channel=channel, user=user, text=text)
@@ -198,7 +267,8 @@ class IncidentService:
         self.s.kb.upsert([doc], source="rca")
         with transaction(self.s.sessions) as session:
             audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id)
-        self._chat("incident update after RCA note", lambda: self.publish(incident_id))
+            self.enqueue_update(session, incident_id)
+        self.outbox.wake()
 
     def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         """One open request per incident and action, however many people click at once."""
@@ -230,12 +300,9 @@ class IncidentService:
                                       session=session)
             audit.record(session, event="feedback", actor=user_id, incident_id=incident_id,
                          kind=kind, target=target_id, helpful=helpful)
-        if not helpful:  # replace the unhelpful match in the message now, not at the next update
-            with transaction(self.s.sessions) as session:
-                incident = _incident(session, incident_id)
-                view = self.s.advisor.advise(session, incident)
-            if incident.slack_ts is not None:
-                self._chat("incident update after feedback", lambda: self.s.notifier.update_incident(view))
+            if not helpful:  # replace the unhelpful match in the message now, not at the next update
+                self.enqueue_update(session, incident_id, advise=True)
+        self.outbox.wake()
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -292,6 +359,14 @@ def _dead_letter_rejected(session: Session, source: str, rejected: Sequence[Reje
         session.add(row)
         session.flush()
         item.dead_letter_id = row.id
+
+
+def batch_lock_names(alerts: list[Alert]) -> list[str]:
+    """What a batch must hold to triage without a concurrent batch (any replica) splitting a group:
+    its group keys, and its services (grouping also looks across a service's open incidents)."""
+    names = {f"group:{group_key_for(a)}" for a in alerts}
+    names |= {f"service:{a.service or '-'}" for a in alerts}
+    return sorted(names)
 
 
 def _incident(session: Session, incident_id: int) -> Incident:

@@ -14,6 +14,18 @@ from urllib.parse import parse_qs
 
 
 @dataclass
+class Failure:
+    """An injected failure: answer ``status`` (429 with ``retry_after``, 5xx) or hang until ``release`` is
+    set, for the next ``times`` calls of ``method`` (None: until cleared)."""
+
+    method: str
+    status: int = 500
+    retry_after: float | None = None
+    times: int | None = None
+    release: threading.Event | None = None
+
+
+@dataclass
 class ApiCall:
     method: str
     params: dict[str, Any]
@@ -23,7 +35,9 @@ class ApiCall:
 
 class SlackStub:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.calls: list[ApiCall] = []
+        self.calls: list[ApiCall] = []  # answered ok (failed attempts are in ``failed``)
+        self.failed: list[tuple[str, int]] = []  # (method, status) of every injected failure
+        self._failures: list[Failure] = []
         self.usergroups: dict[str, list[str]] = {}  # answered by usergroups.users.list; set by tests
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -42,6 +56,20 @@ class SlackStub:
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization", "")
                 method = self.path.rsplit("/", 1)[-1]
+                failure = stub._take_failure(method)
+                if failure is not None and failure.release is not None:
+                    failure.release.wait(120)  # a hanging Slack: the client times out first
+                elif failure is not None:
+                    error = "ratelimited" if failure.status == 429 else "internal_error"
+                    fbody = json.dumps({"ok": False, "error": error}).encode()
+                    self.send_response(failure.status)
+                    self.send_header("Content-Type", "application/json")
+                    if failure.retry_after is not None:
+                        self.send_header("Retry-After", f"{failure.retry_after:g}")
+                    self.send_header("Content-Length", str(len(fbody)))
+                    self.end_headers()
+                    self.wfile.write(fbody)
+                    return
                 body = json.dumps(stub._answer(method, params, auth.removeprefix("Bearer ") or None)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -74,6 +102,36 @@ class SlackStub:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def fail(self, method: str, *, status: int = 500, retry_after: float | None = None,
+             times: int | None = None) -> None:
+        """Make the next ``times`` calls of ``method`` (``*``: any) answer ``status`` (e.g. 429 + Retry-After)."""
+        with self._cond:
+            self._failures.append(Failure(method, status, retry_after, times))
+
+    def hang(self, method: str, release: threading.Event, *, times: int | None = None) -> None:
+        """Make calls of ``method`` hang until ``release`` is set (or the client gives up)."""
+        with self._cond:
+            self._failures.append(Failure(method, 0, None, times, release))
+
+    def heal(self) -> None:
+        """Stop every injected failure (hanging calls are released by their own events)."""
+        with self._cond:
+            self._failures.clear()
+
+    def _take_failure(self, method: str) -> Failure | None:
+        with self._cond:
+            for f in self._failures:
+                if f.method in (method, "*"):
+                    if f.times is not None:
+                        f.times -= 1
+                        if f.times <= 0:
+                            self._failures.remove(f)
+                    if f.release is None:
+                        self.failed.append((method, f.status))
+                        self._cond.notify_all()
+                    return f
+        return None
+
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         with self._cond:
             ts = f"1700000000.{next(self._ts):06d}"
@@ -83,6 +141,8 @@ class SlackStub:
                             else {"ok": False, "error": "no_such_subteam"})
             else:
                 response = self._response(method, params, ts)
+            if method == "auth.test" and token == "xoxb-invalid":  # noqa: S105 (the stub's bad token)
+                response = {"ok": False, "error": "invalid_auth"}
             self.calls.append(ApiCall(method, params, token, response))
             self._cond.notify_all()
         return response
@@ -98,6 +158,8 @@ class SlackStub:
             return {"ok": True, "channel": channel, "ts": params.get("ts", ts), "message": {"text": params.get("text")}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "conversations.info":
+            return {"ok": True, "channel": {"id": channel, "name": "incidents", "is_member": True}}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V0VIEW", **(params.get("view") or {})}}
         return {"ok": True}
@@ -109,6 +171,12 @@ class SlackStub:
                 raise TimeoutError(f"Slack stub: condition not met within {timeout}s; calls: "
                                    f"{[c.method for c in self.calls]}")
             return list(self.calls)
+
+    def wait_for_failures(self, count: int, timeout: float = 10.0) -> None:
+        """Block until at least ``count`` injected failures have been answered."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.failed) >= count, timeout=timeout):
+                raise TimeoutError(f"Slack stub: {len(self.failed)} failures within {timeout}s, wanted {count}")
 
     def of(self, method: str) -> list[ApiCall]:
         with self._cond:

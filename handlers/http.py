@@ -24,10 +24,11 @@ from handlers.edge import (
     printable,
     read_limited,
 )
+from handlers.http_changes import changes_router
+from handlers.ops_http import ops_router
 from handlers.parsers import PayloadError, known_sources, parser_registry, source_signature_secrets
 from handlers.parsers.errors import json_type
 from handlers.parsers.partial import parse_partial
-from handlers.http_changes import changes_router
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # bytes; Alertmanager groups are far smaller
@@ -181,6 +182,7 @@ def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | 
     app = FastAPI(title="incident-bot", docs_url=None, redoc_url=None)
     app.include_router(alert_router(service, settings))
     app.include_router(changes_router(service, settings))
+    app.include_router(ops_router(service))  # /readyz, /metrics
     if bolt is not None:
         app.include_router(slack_router(bolt, service, secret_value(settings.slack_signing_secret)))
 

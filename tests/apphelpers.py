@@ -46,14 +46,22 @@ class App:
 
     def alert(self, source: str, body: bytes | dict[str, Any] | str, *, token: str = ALERT_TOKEN):
         raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        return self.client.post(f"/alerts/{source}", content=raw,
+        resp = self.client.post(f"/alerts/{source}", content=raw,
                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        self.drain()
+        return resp
+
+    def drain(self) -> int:
+        """Deliver the outbox now (no background workers run in these tests)."""
+        return self.rt.service.outbox.drain()
 
     def sample(self, source: str, name: str):
         return self.alert(source, (ALERTS / name).read_bytes())
 
     def slack(self, body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None):
-        return self.client.post("/slack/events", content=body, headers=signed_headers(secret, body, timestamp))
+        resp = self.client.post("/slack/events", content=body, headers=signed_headers(secret, body, timestamp))
+        self.drain()
+        return resp
 
     def click(self, user: str, message: ApiCall, label: str, **kw: Any):
         button = find_button(message.params["blocks"], label)

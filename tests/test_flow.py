@@ -284,9 +284,11 @@ def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
     resp = app.sample("alertmanager", "alertmanager_checkout.json")
     assert resp.status_code == 202 and resp.json()["incidents_created"] == [1]
     assert app.posts() == [] and app.rt.service.unposted_incident_ids() == [1]
-    app.rt.service.s.notifier = working  # Slack is back; the scheduler's job runs:
-    app.rt.service.retry_unposted()
+    assert app.rt.service.outbox.depth() == 1  # the post is kept in the outbox, committed with the incident
+    app.rt.service.s.notifier = working  # Slack is back; an outbox worker delivers:
+    app.drain()
     assert len(app.posts()) == 1 and app.rt.service.unposted_incident_ids() == []
+    assert app.rt.service.outbox.depth() == 0
 
 
 def _dead_slack(app: App):  # type: ignore[no-untyped-def]

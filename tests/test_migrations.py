@@ -6,7 +6,7 @@ EXPECTED = {
     "alert_payloads", "dead_letters", "incidents", "alerts", "knowledge_documents", "knowledge_chunks",
     "runbooks", "remediation_requests", "approvals", "audit_events", "feedback", "suggestions", "change_events", "incident_links",
     "noise_counts",
-    "remediation_controls",
+    "remediation_controls", "outbox", "job_leases",
 }
 
 

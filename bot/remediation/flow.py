@@ -1,8 +1,10 @@
 """The remediation use cases the incident service exposes: request, decide, run, expire, freeze.
 
 Database work happens in short transactions; the executor runs between the claim (approved → running,
-committed) and the result (running → succeeded/failed), and chat calls come after the commits, so a Slack
-outage never blocks or undoes a decision.
+committed) and the result (running → succeeded/failed). The result's thread reply is queued in the outbox in
+the same transaction as the result (bot/outbox.py), so it reaches Slack after any outage; the approval prompt
+itself is posted and refreshed directly after the commits (a failure there is logged, and the next click
+re-renders it), so a Slack outage never blocks or undoes a decision.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit
+from bot import audit, metrics
 from bot.db import transaction
 from bot.db_types import utcnow
 from bot.errors import DomainError, InvalidState, NotFound
 from bot.models import Incident, RemediationRequest, Suggestion
 from bot.notifier import Notifier
+from bot.outbox import Kind, Outbox
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
@@ -49,8 +52,10 @@ class ApprovalView:
 
 class Remediation:
     def __init__(self, *, sessions: sessionmaker[Session], executors: ExecutorRegistry, policy: Policy,
-                 notifier: Notifier, model_owners: dict[str, list[str]], groups: GroupCache) -> None:
+                 notifier: Notifier, model_owners: dict[str, list[str]], groups: GroupCache,
+                 outbox: Outbox) -> None:
         self._sessions = sessions
+        self._outbox = outbox
         self.executors = executors
         self.policy = policy
         self._notifier = notifier
@@ -187,13 +192,14 @@ class Remediation:
         except Exception as exc:  # an executor bug must still end the request, never leave it running
             log.exception("executor %s raised for request #%s", req.action_type, request_id)
             result = ExecutionResult(False, None, 0.0, error=f"{type(exc).__name__}: {exc}")
+        outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
         with transaction(self._sessions) as session:
             req = approvals.record_result(session, request_id=request_id, result=result, actor="executor")
-            incident = _incident(session, req.incident_id)
-        outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
-        self._chat("thread result", lambda: self._notifier.post_in_thread(
-            incident, f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
-                      f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."))
+            self._outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=req.incident_id, payload={
+                "text": f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
+                        f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."})
+        metrics.ACTION_RUNS.labels(outcome="succeeded" if result.ok else "failed").inc()
+        self._outbox.wake()
         return req
 
     def _refresh_prompt(self, request_id: int, actor: str) -> None:
