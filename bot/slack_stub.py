@@ -24,6 +24,7 @@ class ApiCall:
 class SlackStub:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.calls: list[ApiCall] = []
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes POSTed to the upload URL (files_upload_v2)
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         stub = self
@@ -31,12 +32,19 @@ class SlackStub:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("Content-Length", 0))
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: raw bytes, answers "OK"
+                    stub._upload(self.path.removeprefix("/upload/"), self.rfile.read(length))
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return
                 raw = self.rfile.read(length).decode()
                 if "json" in (self.headers.get("Content-Type") or ""):
                     params = json.loads(raw or "{}")
                 else:
                     params = {k: v[0] for k, v in parse_qs(raw).items()}
-                    for key in ("blocks", "view", "attachments"):
+                    for key in ("blocks", "view", "attachments", "files"):
                         if isinstance(params.get(key), str):
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization", "")
@@ -76,7 +84,11 @@ class SlackStub:
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         with self._cond:
             ts = f"1700000000.{next(self._ts):06d}"
-            response = self._response(method, params, ts)
+            if method == "files.getUploadURLExternal":
+                file_id = f"F{next(self._ts):06d}"
+                response = {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}"}
+            else:
+                response = self._response(method, params, ts)
             self.calls.append(ApiCall(method, params, token, response))
             self._cond.notify_all()
         return response
@@ -92,9 +104,19 @@ class SlackStub:
             return {"ok": True, "channel": channel, "ts": params.get("ts", ts), "message": {"text": params.get("text")}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in params.get("files") or []]}
+        if method == "views.publish":
+            return {"ok": True, "view": {"id": "V0HOME", **(params.get("view") or {})}}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V0VIEW", **(params.get("view") or {})}}
         return {"ok": True}
+
+    def _upload(self, file_id: str, data: bytes) -> None:
+        with self._cond:
+            self.uploads[file_id] = data
+            self.calls.append(ApiCall("upload", {"file_id": file_id, "length": len(data)}, None, {"ok": True}))
+            self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[list[ApiCall]], bool], timeout: float = 10.0) -> list[ApiCall]:
         """Block until ``predicate(calls)`` holds (no sleeping loop); raises TimeoutError otherwise."""
