@@ -23,6 +23,7 @@ from bot.service import IncidentService, Services
 from bot.triage import Triage
 from handlers import slack_approvals, slack_commands, slack_incidents
 from handlers.http import build_http_app
+from handlers.metrics_http import add_metrics_route
 from handlers.slack_notifier import SlackNotifier
 from retrieval.encoder import Encoder, make_encoder
 from retrieval.runbook_rank import RunbookIndex
@@ -95,4 +96,5 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         feature.register(bolt, service)
     socket_mode = settings.slack_app_token is not None
     http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
+    add_metrics_route(http)  # prometheus_client.REGISTRY; `serve` registers the KPI collector on it
     return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client)

@@ -40,6 +40,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     refit()
     scheduler.add_job(refit, "interval", hours=6, id="refit-weights", max_instances=1, coalesce=True)
     scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
+    register_kpi_metrics(rt)
+    add_kpi_jobs(scheduler, rt)
     scheduler.start()
     app_token = secret_value(settings.slack_app_token)
     if app_token:
@@ -53,6 +55,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scheduler.shutdown(wait=False)
         rt.close()
     return 0
+
+
+def register_kpi_metrics(rt) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import REGISTRY
+
+    from bot.kpi_metrics import KpiCollector
+
+    REGISTRY.register(KpiCollector(rt.service.s.sessions))  # served on /metrics
+
+
+def add_kpi_jobs(scheduler, rt) -> None:  # type: ignore[no-untyped-def]
+    pass
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -104,6 +118,7 @@ def cmd_runbooks_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli_kb import register as register_kb
+    from bot.cli_kpi import register as register_kpi
 
     parser = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -135,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
         return _build(_settings())
 
     register_kb(sub, build_kb)
+
+    def kpi_sessions():  # type: ignore[no-untyped-def]
+        from bot.db import make_engine, make_sessionmaker, upgrade
+
+        engine = make_engine(_settings().database_url)
+        upgrade(engine)
+        return make_sessionmaker(engine)
+
+    register_kpi(sub, kpi_sessions)
     return parser
 
 

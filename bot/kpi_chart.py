@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: rendering happens in a server, never on a display
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bot.kpi import Daily, KpiReport  # noqa: E402
 
@@ -35,6 +36,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax1.set_title("Incidents per day, by severity")
     ax1.set_ylabel("incidents")
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     _days_axis(ax1, x, labels)
     if severities:
         ax1.legend(fontsize=8)
@@ -45,6 +47,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
             ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name, color=colour)
     ax2.set_title("MTTA / MTTR trend")
     ax2.set_ylabel("minutes")
+    ax2.set_ylim(bottom=0)
     _days_axis(ax2, x, labels)
     if ax2.lines:
         ax2.legend(fontsize=8)
