@@ -40,8 +40,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     refit()
     scheduler.add_job(refit, "interval", hours=6, id="refit-weights", max_instances=1, coalesce=True)
     scheduler.add_job(rt.service.retry_unposted, "interval", seconds=60, id="retry-unposted", max_instances=1, coalesce=True)
+    try:
+        add_kpi_jobs(scheduler, rt)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        rt.close()
+        return 2
     register_kpi_metrics(rt)
-    add_kpi_jobs(scheduler, rt)
     scheduler.start()
     app_token = secret_value(settings.slack_app_token)
     if app_token:
@@ -66,7 +71,26 @@ def register_kpi_metrics(rt) -> None:  # type: ignore[no-untyped-def]
 
 
 def add_kpi_jobs(scheduler, rt) -> None:  # type: ignore[no-untyped-def]
-    pass
+    """Weekly digest, ack reminder/escalation, RCA reminder (bot/jobs.py); each off when its setting is 0/""."""
+    from bot import jobs
+    from bot.db_types import utcnow
+    from handlers.slack_jobs import SlackJobChat
+
+    s = rt.settings
+    kw = {"sessions": rt.service.s.sessions, "settings": s,
+          "chat": SlackJobChat(client=rt.bolt.client, channel=s.incident_channel)}
+
+    def run(fn):  # type: ignore[no-untyped-def]
+        return lambda: fn(now=utcnow(), **kw)
+
+    once = {"max_instances": 1, "coalesce": True}
+    if s.ack_reminder_minutes > 0 or s.ack_escalation_minutes > 0:
+        scheduler.add_job(run(jobs.ack_reminders), "interval", minutes=1, id="ack-reminders", **once)
+    if s.rca_reminder_hours > 0:
+        scheduler.add_job(run(jobs.rca_reminders), "interval", minutes=15, id="rca-reminders", **once)
+    trigger = jobs.digest_trigger(s.digest_schedule)
+    if trigger is not None:
+        scheduler.add_job(run(jobs.weekly_digest), "cron", timezone="UTC", id="weekly-digest", **trigger, **once)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
