@@ -21,7 +21,7 @@ from bot.executors import WebhookExecutor
 from bot.knowledge import KnowledgeBase
 from bot.service import IncidentService, Services
 from bot.triage import Triage
-from handlers import slack_approvals, slack_commands, slack_incidents
+from handlers import slack_approvals, slack_commands, slack_home, slack_incidents
 from handlers.http import build_http_app
 from handlers.metrics_http import add_metrics_route
 from handlers.slack_notifier import SlackNotifier
@@ -92,7 +92,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     bolt_kwargs = {"listener_executor": listener_executor} if listener_executor is not None else {}
     bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,
                **bolt_kwargs)
-    for feature in (slack_incidents, slack_approvals, slack_commands):
+    for feature in (slack_incidents, slack_approvals, slack_commands, slack_home):
         feature.register(bolt, service)
     socket_mode = settings.slack_app_token is not None
     http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
