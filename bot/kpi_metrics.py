@@ -31,6 +31,9 @@ class KpiCollector(Collector):
         self._lock = threading.Lock()
         self._cached: tuple[float, list[GaugeMetricFamily]] | None = None
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []  # no database query when registering; names are known only at scrape time
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             if self._cached is None or time.monotonic() - self._cached[0] > self._ttl:

@@ -48,6 +48,13 @@ def register(app: App, service: IncidentService) -> None:
         except ValueError as exc:
             respond(escape(str(exc)), response_type="ephemeral")
             return
+        try:
+            _post(command, period, svc, client)
+        except Exception:  # a lazy listener's error reaches neither @app.error nor the user otherwise
+            log.exception("/incident kpi failed")
+            respond("Sorry, the KPI summary failed; the error is in the bot's log.", response_type="ephemeral")
+
+    def _post(command: dict[str, Any], period: str, svc: str | None, client: WebClient) -> None:
         with service.s.sessions() as session:
             rep = last(session, period=parse_period(period), service=svc)
             series = daily(session, since=rep.since, until=rep.until, service=svc)

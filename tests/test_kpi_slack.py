@@ -64,3 +64,13 @@ def test_parse_args() -> None:
     assert parse_args("kpi 90d checkout") == ("90d", "checkout")
     assert parse_args("kpi checkout") == ("7d", "checkout")
     assert percentile([0, 10], 0.9) == 9
+
+
+def test_kpi_failure_is_logged_and_told(app: App, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    def broken(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("renderer down")
+
+    monkeypatch.setattr("handlers.slack_kpi.render_png", broken)
+    assert _command(app, "kpi 7d") == 200
+    assert "KPI summary failed" in app.stub.of("response")[-1].params["text"]
+    assert any(r.exc_info and "renderer down" in str(r.exc_info[1]) for r in caplog.records)
