@@ -74,12 +74,17 @@ def period_label(r: KpiReport) -> str:
 
 def kpi_summary(r: KpiReport, previous: KpiReport | None = None, *, title: str = "Incident KPIs") -> list[Block]:
     lines = kpi_lines(r, previous)
-    return [
+    out: list[Block] = [
         HeaderBlock(text=title),
         ContextBlock(elements=[MarkdownTextObject(text=period_label(r))]),
         SectionBlock(text=MarkdownTextObject(text="\n".join(lines[:5]))),
         SectionBlock(text=MarkdownTextObject(text="\n".join(lines[5:]))),
     ]
+    if r.by_service:
+        top = sorted(r.by_service.items(), key=lambda kv: -kv[1].incidents)[:8]
+        per = " · ".join(f"{escape(svc, max_len=60)} {x.incidents} (MTTR {dur(x.mttr.mean_s)})" for svc, x in top)
+        out.append(ContextBlock(elements=[MarkdownTextObject(text=f"By service: {per}")]))
+    return out
 
 
 def kpi_fallback(r: KpiReport) -> str:

@@ -56,7 +56,7 @@ def register(app: App, service: IncidentService) -> None:
 
     def _post(command: dict[str, Any], period: str, svc: str | None, client: WebClient) -> None:
         with service.s.sessions() as session:
-            rep = last(session, period=parse_period(period), service=svc)
+            rep = last(session, period=parse_period(period), service=svc, per_service=svc is None)
             series = daily(session, since=rep.since, until=rep.until, service=svc)
         png = render_png(rep, series)
         channel = command.get("channel_id") or ""

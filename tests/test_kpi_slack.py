@@ -39,6 +39,8 @@ def test_kpi_posts_summary_and_uploads_chart_in_thread(app: App) -> None:
     # 2 incidents: MTTD 3 and 10 min -> avg 6.5m; MTTR 30 and 20 -> 25.0m; 5 deliveries -> 60% reduction
     assert "*Incidents* 2" in text and "avg 6.5m" in text and "avg 25.0m" in text
     assert "5 deliveries → 2 alerts → 2 incidents: reduction 60%" in text
+    context = str([b for b in post.params["blocks"] if b["type"] == "context"])
+    assert "By service: checkout 1 (MTTR 30.0m) · payments 1 (MTTR 20.0m)" in context
     complete = app.stub.of("files.completeUploadExternal")[-1].params
     assert complete["channel_id"] == "C0KPI" and complete["thread_ts"] == post.response["ts"]
     file_id = complete["files"][0]["id"]
