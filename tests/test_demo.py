@@ -16,6 +16,6 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert "webhook calls so far: 1" in out
     assert "remediation.succeeded" in out and "knowledge.learned" in out
     assert "incident-2" in out  # the RCA note is found by the next search
-    assert "*Noise*" in out and "MTTR" in out  # the /incident kpi summary
+    assert "deliveries → 3 alerts → 2 incidents" in out and "MTTR" in out  # the /incident kpi summary
     saved = out.split("saved as ")[-1].split()[0]
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
