@@ -30,7 +30,7 @@ from bot.remediation.policy import Policy, PolicyError, load_policy
 from bot.remediation.registry import ExecutorRegistry
 from bot.service import IncidentService, Services
 from bot.triage import Triage, TriagePolicy
-from handlers import slack_approvals, slack_commands, slack_common, slack_incidents
+from handlers import slack_approvals, slack_commands, slack_common, slack_home, slack_incidents
 from handlers.http import build_http_app
 from handlers.slack_notifier import SlackNotifier
 from retrieval.encoder import Encoder, make_encoder
@@ -138,7 +138,7 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     bolt_kwargs = {"listener_executor": listener_executor} if listener_executor is not None else {}
     bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,
                **bolt_kwargs)
-    for feature in (slack_incidents, slack_approvals, slack_commands):
+    for feature in (slack_incidents, slack_approvals, slack_commands, slack_home):
         feature.register(bolt, service)
     slack_common.register_error_handler(bolt, service)
     socket_mode = settings.slack_app_token is not None

@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     outbox_workers: int = 2
     outbox_lease_seconds: float = Field(
         default=120.0, description="How long a claimed Slack message is reserved before another replica may retry it")
+    # KPI jobs (bot/jobs.py): a 0 or an empty schedule turns a job off
+    digest_schedule: str = Field(default="mon 09:00", description='weekly digest, "<day> HH:MM" UTC; "" = off')
+    digest_stale_hours: int = 24
+    ack_reminder_minutes: int = 15
+    ack_escalation_minutes: int = 30
+    oncall_mention: list[str] = Field(default_factory=list, description='Slack user group (S...) / user ids, JSON list')
+    escalation_mention: list[str] = Field(default_factory=list)
+    rca_reminder_hours: int = 24
 
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None

@@ -127,7 +127,8 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         demo = Demo(rt, stub, base, signing_secret, token)
         stack.callback(demo.http.close)
         demo.http.get("/healthz")  # the server is up once this answers
-        return _script(demo, target)
+        chart = (keep_db.parent if keep_db else Path(tempfile.gettempdir())) / "incident-bot-demo-kpi.png"
+        return _script(demo, target) or _kpis(demo, chart)
     return 1
 
 
@@ -208,6 +209,24 @@ def _script(demo: Demo, target: WebhookTarget) -> int:
             for ev in audit.trail(session, incident_id=incident.id):
                 detail = ", ".join(f"{k}={v}" for k, v in ev.detail.items())
                 print(f"  {ev.at:%H:%M:%S} {ev.event:24} by {ev.actor:12} {detail[:90]}")
-    _rule("done")
     print(f"Slack Web API calls: {len(demo.stub.calls)}; action webhooks run: {len(target.received)}")
+    return 0
+
+
+def _kpis(demo: Demo, chart: Path) -> int:
+    from urllib.parse import urlencode
+
+    _rule("12. /incident kpi 7d: summary in the channel, chart uploaded into its thread")
+    body = urlencode({"command": "/incident", "text": "kpi 7d", "user_id": "U0ONCALL1", "channel_id": "C0INCIDENTS",
+                      "team_id": "T0TEAM", "response_url": demo.stub.base_url + "response",
+                      "trigger_id": "T0TRIGGER"}).encode()
+    resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
+    print(f"<U0ONCALL1> /incident kpi 7d -> HTTP {resp.status_code}")
+    done = demo.wait_calls("files.completeUploadExternal", 1)[0]
+    demo.show([c for c in demo.stub.of("chat.postMessage") if c.response["ts"] == done.params["thread_ts"]][0])
+    file_id = done.params["files"][0]["id"]
+    chart.write_bytes(demo.stub.uploads[file_id])
+    print(f"chart uploaded in thread {done.params['thread_ts']} ({len(demo.stub.uploads[file_id])} bytes), "
+          f"saved as {chart}")
+    _rule("done")
     return 0

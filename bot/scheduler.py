@@ -75,6 +75,12 @@ class Scheduler:
         self._aps.add_job(self.run_once, "interval", seconds=every.total_seconds(), args=[name, fn, every], id=name,
                           max_instances=1, coalesce=True, **extra)
 
+    def add_cron(self, name: str, fn: Callable[[], Any], *, every: timedelta, **cron: Any) -> None:
+        """Run ``fn`` on a cron schedule (UTC fields: ``day_of_week``, ``hour``, ``minute``), once across
+        replicas; ``every`` is the schedule's period, used for the lease."""
+        self._aps.add_job(self.run_once, "cron", args=[name, fn, every], id=name, max_instances=1, coalesce=True,
+                          timezone="UTC", **cron)
+
     def run_once(self, name: str, fn: Callable[[], Any], every: timedelta) -> bool:
         """Run ``fn`` if this replica wins the period for ``name``; True if it ran."""
         try:

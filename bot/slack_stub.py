@@ -39,6 +39,7 @@ class SlackStub:
         self.failed: list[tuple[str, int]] = []  # (method, status) of every injected failure
         self._failures: list[Failure] = []
         self.usergroups: dict[str, list[str]] = {}  # answered by usergroups.users.list; set by tests
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes POSTed to the upload URL (files_upload_v2)
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         stub = self
@@ -46,12 +47,19 @@ class SlackStub:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("Content-Length", 0))
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: raw bytes, answers "OK"
+                    stub._upload(self.path.removeprefix("/upload/"), self.rfile.read(length))
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return
                 raw = self.rfile.read(length).decode()
                 if "json" in (self.headers.get("Content-Type") or ""):
                     params = json.loads(raw or "{}")
                 else:
                     params = {k: v[0] for k, v in parse_qs(raw).items()}
-                    for key in ("blocks", "view", "attachments"):
+                    for key in ("blocks", "view", "attachments", "files"):
                         if isinstance(params.get(key), str):
                             params[key] = json.loads(params[key])
                 auth = self.headers.get("Authorization", "")
@@ -139,6 +147,10 @@ class SlackStub:
                 group = str(params.get("usergroup", ""))
                 response = ({"ok": True, "users": list(self.usergroups[group])} if group in self.usergroups
                             else {"ok": False, "error": "no_such_subteam"})
+            elif method == "files.getUploadURLExternal":
+                file_id = f"F{next(self._ts):06d}"
+                response = {"ok": True, "file_id": file_id,
+                            "upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}"}
             else:
                 response = self._response(method, params, ts)
             if method == "auth.test" and token == "xoxb-invalid":  # noqa: S105 (the stub's bad token)
@@ -160,9 +172,19 @@ class SlackStub:
             return {"ok": True, "message_ts": ts}
         if method == "conversations.info":
             return {"ok": True, "channel": {"id": channel, "name": "incidents", "is_member": True}}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in params.get("files") or []]}
+        if method == "views.publish":
+            return {"ok": True, "view": {"id": "V0HOME", **(params.get("view") or {})}}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V0VIEW", **(params.get("view") or {})}}
         return {"ok": True}
+
+    def _upload(self, file_id: str, data: bytes) -> None:
+        with self._cond:
+            self.uploads[file_id] = data
+            self.calls.append(ApiCall("upload", {"file_id": file_id, "length": len(data)}, None, {"ok": True}))
+            self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[list[ApiCall]], bool], timeout: float = 10.0) -> list[ApiCall]:
         """Block until ``predicate(calls)`` holds (no sleeping loop); raises TimeoutError otherwise."""

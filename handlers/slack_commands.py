@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from sqlalchemy import select
 
 from bot.errors import DomainError
-from bot.kpi import KpiSummary, summarise
 from bot.models import Incident, IncidentStatus
 from bot.service import IncidentService
+from handlers import slack_kpi
 from handlers.mrkdwn import escape
 
 HELP = ("*/incident* commands:\n• `list` open incidents\n• `show <id>` one incident\n"
-        "• `kpi [7d|30d]` MTTD, MTTA, MTTR, noise reduction, triage and remediation rates\n• `help`"
-        "\n• `freeze` / `unfreeze` every remediation action (kill switch; approvers only)")
+        "• `kpi [7d|30d|90d] [service]` MTTD, MTTA, MTTR, noise funnel, auto-triage/remediation, MLOps, "
+        "with a chart\n• `freeze` / `unfreeze` every remediation action (kill switch; approvers only)\n• `help`")
 
 
 def register(app: App, service: IncidentService) -> None:
     register_mentions(app)
+    slack_kpi.register(app, service)  # before the catch-all below: Bolt runs the first matching listener
 
     @app.command("/incident")
     def incident_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
@@ -39,10 +39,6 @@ def register(app: App, service: IncidentService) -> None:
             elif verb == "show" and len(words) > 1 and words[1].lstrip("#").isdigit():
                 inc = session.get(Incident, int(words[1].lstrip("#")))
                 respond(_show(inc) if inc else f"No incident #{escape(words[1])}.", response_type="ephemeral")
-            elif verb == "kpi":
-                m = re.fullmatch(r"(\d{1,3})d", words[1]) if len(words) > 1 else None
-                days = int(m.group(1)) if m else 7
-                respond(format_kpi(summarise(session, days=days), days), response_type="ephemeral")
             else:
                 respond(HELP, response_type="ephemeral")
 
@@ -59,27 +55,6 @@ def _freeze(service: IncidentService, user: str, frozen: bool) -> str:
 def _show(inc: Incident) -> str:
     return (f"*#{inc.id} {escape(inc.title)}*\nstatus {inc.status} · severity {inc.severity} · "
             f"service {escape(inc.service or '-')} · alerts {len(inc.alerts)} · opened {inc.created_at:%Y-%m-%d %H:%M} UTC")
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:.0f}%"
-
-
-def format_kpi(k: KpiSummary, days: int) -> str:
-    return (f"*KPIs, last {days} days* ({k.incidents} incidents, {k.open_incidents} open, "
-            f"{k.alert_deliveries} alert deliveries)\n"
-            f"• MTTD {_dur(k.mttd_s)} · MTTA {_dur(k.mtta_s)} · MTTR {_dur(k.mttr_s)}\n"
-            f"• Alert noise reduction {_pct(k.noise_reduction)}\n"
-            f"• Auto-triage rate {_pct(k.auto_triage_rate)} · remediation rate {_pct(k.remediation_rate)}\n"
-            f"• Model incidents {k.model_incidents} · model rollback rate {_pct(k.model_rollback_rate)}")
 
 
 def register_mentions(app: App) -> None:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from bot.demo import run_demo
@@ -16,3 +18,6 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert "incident-2" in out  # the RCA note is found by the next search
     assert "POST /actions/mlflow-rollback" in out and "Approvals: 1 of 2 (@U0MLOWNER)" in out  # preview; two-person approval
     assert out.count("signature_ok=True") >= 1 and "remediation.approval" in out
+    assert "deliveries → 3 alerts → 2 incidents" in out and "MTTR" in out  # the /incident kpi summary
+    saved = out.split("saved as ")[-1].split()[0]
+    assert Path(saved).read_bytes().startswith(b"\x89PNG")
