@@ -71,6 +71,7 @@ def test_batch_with_invalid_alerts_accepts_the_valid_ones(app: App) -> None:
         assert rejected["error"] in row.reason and row.source == "alerts/alertmanager"
         assert json.loads(row.body) == item  # the rejected alert itself, verbatim
     assert count(app, AlertRecord) == 2 and count(app, Incident) == 1
+    app.drain()  # the post goes out through the outbox
     assert len(app.posts()) == 1
 
 
