@@ -24,6 +24,11 @@ from bot import audit
 from bot.app import Runtime, build_runtime
 from bot.config import SAMPLE_DATA, Settings
 from bot.models import Incident
+from bot.remediation.mlflow_local import (
+    mlflow_unavailable_reason,
+    runbooks_with_mlflow_rollback,
+    seeded_registry,
+)
 from bot.slack_stub import (
     ApiCall,
     SlackStub,
@@ -98,15 +103,17 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         stub = stack.enter_context(SlackStub())
         hmac_secret, signing_secret, token = (secrets.token_hex(16) for _ in range(3))
         target = stack.enter_context(WebhookTarget(secret=hmac_secret))
+        _rule("setup")
+        mlflow_uri, runbooks_dir = _start_mlflow(stack, tmp)
         settings = Settings(
             _env_file=None, database_url=f"sqlite:///{db_path}", slack_bot_token="xoxb-demo",  # noqa: S106
             slack_signing_secret=signing_secret, slack_api_url=stub.base_url, incident_channel="#incidents",
-            alert_webhook_token=token, runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url,
+            alert_webhook_token=token, runbooks_dir=runbooks_dir, action_base_url=target.url,
+            mlflow_tracking_uri=mlflow_uri,
             executor_hmac_secret=hmac_secret, model_owners={"fraud-model": ["U0MLOWNER"]},
             policy_path=_demo_policy(tmp),
             slack_update_interval_seconds=0.2,
         )
-        _rule("setup")
         print(f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}")
         print("loading the embedding model (all-MiniLM-L6-v2, bundled) ...")
         rt = build_runtime(settings)
@@ -128,11 +135,32 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         stack.callback(demo.http.close)
         demo.http.get("/healthz")  # the server is up once this answers
         chart = (keep_db.parent if keep_db else Path(tempfile.gettempdir())) / "incident-bot-demo-kpi.png"
-        return _script(demo, target) or _kpis(demo, chart)
+        return _script(demo, target, mlflow_uri) or _kpis(demo, chart)
     return 1
 
 
-def _script(demo: Demo, target: WebhookTarget) -> int:
+def _start_mlflow(stack: ExitStack, tmp: Path) -> tuple[str | None, Path]:
+    """A real local MLflow registry (fraud-model v1-v3, champion on v3) and runbooks whose model rollback is
+    an ``mlflow_rollback``; without mlflow installed, say why and keep the rollback a signed webhook."""
+    reason = mlflow_unavailable_reason()
+    if reason:
+        print(f"MLflow: not started ({reason}); the model rollback goes to the webhook target instead")
+        return None, SAMPLE_DATA / "runbooks"
+    print("starting a local MLflow tracking server (sqlite backend) ...")
+    # twelve versions, the champion on v12: the version the sample drift alert names
+    server, versions = stack.enter_context(seeded_registry("fraud-model", versions=12, workdir=tmp / "mlflow"))
+    print(f"MLflow {server.url}: fraud-model registered as v1..v{len(versions)}, alias 'champion' on "
+          f"v{versions[-1]['version']}")
+    return server.url, runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp / "runbooks")
+
+
+def _champion(mlflow_uri: str) -> str:
+    resp = httpx.get(f"{mlflow_uri}/api/2.0/mlflow/registered-models/alias",
+                     params={"name": "fraud-model", "alias": "champion"}, timeout=30)
+    return f"v{resp.json()['model_version']['version']}"
+
+
+def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
     _rule("1. Alertmanager group fires (checkout)")
     demo.send_alert("alertmanager", "alertmanager_checkout.json")
     checkout_msg = demo.wait_calls("chat.postMessage", 1)[0]
@@ -171,6 +199,8 @@ def _script(demo: Demo, target: WebhookTarget) -> int:
 
     _rule("8. Model rollback: policy needs the requester + the model owner + the ML lead (two approvals)")
     print(DEMO_POLICY)
+    if mlflow_uri:
+        print(f"MLflow before: fraud-model@champion is {_champion(mlflow_uri)}")
     demo.click("U0ONCALL1", model_msg, "Request:")
     rollback_prompt = demo.wait_calls("chat.postMessage", 5)[4]
     demo.show(rollback_prompt)
@@ -181,6 +211,8 @@ def _script(demo: Demo, target: WebhookTarget) -> int:
     demo.click("U0MLLEAD", rollback_prompt, "Approve")
     demo.show(demo.wait_calls("chat.postMessage", 6)[5])
     demo.wait_calls("chat.update", n_updates + 2)  # the rollback prompt now shows its outcome
+    if mlflow_uri:
+        print(f"MLflow after: fraud-model@champion is {_champion(mlflow_uri)} (read back from the registry)")
 
     _rule("9. Alertmanager sends resolved: the message is updated, not re-posted")
     n_updates = len(demo.stub.of("chat.update"))

@@ -86,12 +86,13 @@ def running_app(db_url: str, encoder: Encoder, target: WebhookTarget, **override
     usergroups = overrides.pop("usergroups", {})
     with SlackStub() as stub:
         stub.usergroups.update(usergroups)
-        settings = Settings(
-            _env_file=None, database_url=db_url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
+        defaults: dict[str, Any] = dict(
+            database_url=db_url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
             slack_api_url=stub.base_url, incident_channel="#incidents", alert_webhook_token=ALERT_TOKEN,
             runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url, executor_hmac_secret=HMAC_SECRET,
-            model_owners={"fraud-model": ["U0MLOWNER"]}, **overrides,
+            model_owners={"fraud-model": ["U0MLOWNER"]},
         )
+        settings = Settings(_env_file=None, **{**defaults, **overrides})
         rt = build_runtime(settings, encoder=encoder, listener_executor=InlineExecutor())
         load_sample_kb(rt)
         try:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import run_demo
+from bot.remediation.mlflow_local import mlflow_unavailable_reason
 
 
 @pytest.mark.slow
@@ -16,8 +17,28 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert "webhook calls so far: 1" in out
     assert "remediation.succeeded" in out and "knowledge.learned" in out
     assert "incident-2" in out  # the RCA note is found by the next search
-    assert "POST /actions/mlflow-rollback" in out and "Approvals: 1 of 2 (@U0MLOWNER)" in out  # preview; two-person approval
+    assert "Approvals: 1 of 2 (@U0MLOWNER)" in out  # two-person approval
+    if mlflow_unavailable_reason() is None:  # a real local MLflow: the alias really moves, v12 -> v11
+        assert "MLflow before: fraud-model@champion is v12" in out
+        assert "POST /api/2.0/mlflow/registered-models/alias" in out and "current: v12 (created" in out
+        assert "MLflow after: fraud-model@champion is v11 (read back from the registry)" in out
+    else:  # said why, and the rollback is the signed webhook
+        assert "MLflow: not started (mlflow is not installed" in out and "POST /actions/mlflow-rollback" in out
     assert out.count("signature_ok=True") >= 1 and "remediation.approval" in out
     assert "deliveries → 3 alerts → 2 incidents" in out and "MTTR" in out  # the /incident kpi summary
     saved = out.split("saved as ")[-1].split()[0]
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
+
+
+def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from contextlib import ExitStack
+
+    from bot import demo
+    from bot.config import SAMPLE_DATA
+
+    monkeypatch.setattr(demo, "mlflow_unavailable_reason", lambda: "mlflow is not installed in this Python environment")
+    with ExitStack() as stack:
+        uri, runbooks = demo._start_mlflow(stack, Path("/nonexistent"))
+    assert uri is None and runbooks == SAMPLE_DATA / "runbooks"  # the bundled runbooks: rollback is a webhook
+    assert "MLflow: not started (mlflow is not installed" in capsys.readouterr().out

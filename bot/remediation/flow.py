@@ -193,11 +193,15 @@ class Remediation:
             log.exception("executor %s raised for request #%s", req.action_type, request_id)
             result = ExecutionResult(False, None, 0.0, error=f"{type(exc).__name__}: {exc}")
         outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
+        # What changed, in the executor's words (e.g. "fraud-model@champion: v3 (...) → v2 (...)");
+        # escaped when delivered, like every thread reply.
+        what = " ".join(str(result.response_excerpt or "").split())[:300] if result.ok else ""
         with transaction(self._sessions) as session:
             req = approvals.record_result(session, request_id=request_id, result=result, actor="executor")
             self._outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=req.incident_id, payload={
                 "text": f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
-                        f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."})
+                        f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."
+                        + (f" {what}" if what else "")})
         metrics.ACTION_RUNS.labels(outcome="succeeded" if result.ok else "failed").inc()
         self._outbox.wake()
         return req

@@ -1,0 +1,93 @@
+"""The model rollback end to end, against a real MLflow tracking server (issue 6, "Done when").
+
+Three versions registered, alias ``champion`` on v3; a drift alert for that model through the real HTTP
+endpoint; the rollback offered by rule; a request through a signed Slack click; the policy wants two
+approvals besides the requester (a model owner and the ML lead); the prompt shows current → target
+version with creation times and run ids; after the second approval the alias is on v2 in MLflow and the
+incident thread says so. Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.config import SAMPLE_DATA
+from bot.models import RemediationRequest
+from bot.remediation.mlflow_local import runbooks_with_mlflow_rollback
+from bot.slack_stub import find_button
+from bot.webhook_target import WebhookTarget
+from handlers.blocks import render_text
+from retrieval.encoder import HashingEncoder
+from tests import mlflow_fixtures as fx
+from tests.apphelpers import ALERTS, running_app
+from tests.mlflow_fixtures import MlflowRest
+
+mlflow_server, mlflow_rest = fx.mlflow_server, fx.mlflow_rest
+
+pytestmark = pytest.mark.mlflow
+
+POLICY = """\
+defaults: {approvals_required: 1, ttl_minutes: 30}
+actions:
+  rollback-model-alias:
+    approvers: [model-owner, U0MLLEAD]
+    approvals_required: 2
+"""
+
+
+def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
+        db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, mlflow_rest: MlflowRest,
+        tmp_path: Path) -> None:
+    model, versions = mlflow_rest.seed(versions=3)
+    assert mlflow_rest.alias_version(model) == "3"
+    runbooks = runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp_path / "runbooks", models=[model])
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY, encoding="utf-8")
+    alert = json.loads((ALERTS / "model_drift.json").read_text())
+    alert.update(model=model, version="3", summary=f"{model} v3: psi_drift on merchant_category is 0.31")
+
+    with running_app(db_url, fake_encoder, target, runbooks_dir=runbooks, policy_path=policy,
+                     mlflow_tracking_uri=mlflow_rest.url, model_owners={model: ["U0MLOWNER"]}) as app:
+        assert app.alert("model", alert).status_code == 202
+        app.drain()
+        incident_msg = app.posts()[0]
+        offered = json.dumps(incident_msg.params["blocks"])
+        assert "Request: Roll back MLflow alias" in offered
+
+        app.click("U0ONCALL1", incident_msg, "Request:")
+        prompt = app.posts()[-1]
+        shown = render_text(prompt.params["blocks"])
+        v2, v3 = versions[1], versions[2]
+        # Show before approve: model, alias, current → target with run ids, the exact call, k of N.
+        assert f"{model}@champion" in shown and "v3" in shown and "v2" in shown, shown
+        assert v3["run_id"] in shown and v2["run_id"] in shown, shown
+        assert "POST /api/2.0/mlflow/registered-models/alias" in shown, shown
+        assert "0 of 2" in shown, shown
+
+        app.click("U0MLOWNER", prompt, "Approve")  # first approval: nothing runs yet
+        assert mlflow_rest.alias_version(model) == "3"
+        with app.rt.service.s.sessions() as s:
+            req = s.get(RemediationRequest, 1)
+            assert req is not None and req.status == "pending"
+        app.click("U0MLOWNER", prompt, "Approve")  # the same person twice is still one approval
+        assert mlflow_rest.alias_version(model) == "3"
+        assert any("already" in t for t in app.ephemerals())
+
+        app.click("U0MLLEAD", prompt, "Approve")  # second distinct approver: the rollback runs
+        app.drain()
+        assert mlflow_rest.alias_version(model) == "2"
+        with app.rt.service.s.sessions() as s:
+            req = s.get(RemediationRequest, 1)
+            assert req is not None and req.status == "succeeded"
+            assert req.result["detail"]["from_version"] == "3" and req.result["detail"]["to_version"] == "2"
+        replies = [c.params.get("text") or render_text(c.params.get("blocks") or [])
+                   for c in app.posts() if c.params.get("thread_ts") == incident_msg.response["ts"]]
+        assert any("succeeded" in r and "v2" in r for r in replies), replies
+        assert target.received == []  # a real MLflow call, not the webhook stand-in
+        # The rollback prompt no longer offers Approve.
+        final = app.stub.of("chat.update")[-1]
+        with pytest.raises(LookupError):
+            find_button(final.params["blocks"], "Approve")
