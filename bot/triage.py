@@ -1,14 +1,13 @@
 """Triage: dedup by fingerprint, flapping, grouping (groupKey, attributes, content), resolve.
 
 Every decision is taken from database state (the alert's latest record, open incidents and their
-stored content template), so any replica holding the triage lock decides the same way.
+stored content template), so any replica holding the batch locks (bot/locks.py) decides the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -101,13 +100,13 @@ def incident_service(alert: Alert, policy: TriagePolicy) -> str | None:
 
 
 class Triage:
-    """Dedup, flapping and grouping. Callers hold ``lock`` until their transaction commits, so concurrent
-    webhooks in this process cannot split one group in two."""
+    """Dedup, flapping and grouping. Callers hold the batch's locks (``bot/locks.py``: advisory locks on
+    PostgreSQL, a process lock on SQLite) until their transaction commits, so concurrent deliveries, in
+    this process or another replica, cannot split one group in two."""
 
     def __init__(self, *, window: timedelta, policy: TriagePolicy | None = None) -> None:
         self.policy = policy or TriagePolicy(group_window=window)
         self._window = self.policy.group_window
-        self.lock = threading.Lock()  # held by the caller until the batch commits
 
     def ingest(self, *, session: Session, alerts: list[Alert], payload_id: int | None,
                now: datetime | None = None) -> TriageOutcome:
