@@ -50,6 +50,8 @@ class Kind(StrEnum):
     POST_INCIDENT = "post_incident"
     UPDATE_INCIDENT = "update_incident"
     THREAD_REPLY = "thread_reply"
+    POST_APPROVAL = "post_approval"  # a request's approval prompt, in the incident thread
+    UPDATE_APPROVAL = "update_approval"  # the prompt re-rendered (k of N, outcome, expiry)
 
 
 class Status(StrEnum):

@@ -79,11 +79,12 @@ class SlackNotifier:
 
     def post_approval_prompt(self, view: ApprovalView) -> str:
         req, incident = view.request, view.incident
-        resp = self._client.chat_postMessage(
-            channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
-            text=f"Approval needed: {escape(req.action_title)} (request #{req.id})",
-            blocks=self._prompt(view),
-        )
+        with slack_errors("chat.postMessage"):
+            resp = self._client.chat_postMessage(
+                channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
+                text=f"Approval needed: {escape(req.action_title)} (request #{req.id})",
+                blocks=self._prompt(view),
+            )
         return str(resp["ts"])
 
     def update_approval(self, view: ApprovalView, *, actor: str) -> None:
@@ -91,11 +92,12 @@ class SlackNotifier:
         if req.slack_ts is None:
             return
         pending = req.status == RequestStatus.PENDING.value
-        self._client.chat_update(
-            channel=incident.slack_channel or self._channel, ts=req.slack_ts,
-            text=f"Request #{req.id}: {req.status}",
-            blocks=self._prompt(view) if pending else blocks.approval_outcome(req, actor=actor),
-        )
+        with slack_errors("chat.update"):
+            self._client.chat_update(
+                channel=incident.slack_channel or self._channel, ts=req.slack_ts,
+                text=f"Request #{req.id}: {req.status}",
+                blocks=self._prompt(view) if pending else blocks.approval_outcome(req, actor=actor),
+            )
 
     def post_in_thread(self, incident: Incident, text: str) -> None:
         with slack_errors("chat.postMessage"):

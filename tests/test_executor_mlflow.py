@@ -84,7 +84,12 @@ def test_preview_reads_current_and_previous_version(executor: MlflowRollbackExec
     # The preview pins what the approvers see: running these params does exactly this, or refuses.
     assert preview.params == {"alias": "champion", "model": model, "target_version": 2,
                               "expected_current_version": 3}
+    assert preview.pin == preview.params  # what the flow stores on the request when the prompt is posted
     assert mlflow_rest.alias_version(model) == "3"  # a dry run changes nothing
+    # Re-rendered after the alias moved: the pinned plan is shown as stale, and nothing is pinned anew.
+    mlflow_rest.set_alias(model, 1)
+    stale = executor.preview(MlflowRollbackParams.model_validate(preview.pin), ctx(model))
+    assert stale.error and "moved to v1 since this request showed v3" in stale.error and stale.pin is None
 
 
 @pytest.mark.mlflow

@@ -326,17 +326,33 @@ def test_action_runs_and_is_recorded_even_if_slack_fails_after_approval(app: App
         assert s.get(RemediationRequest, 1).status == "succeeded"  # type: ignore[union-attr]
 
 
-def test_request_whose_prompt_failed_is_reposted_on_next_click(app: App) -> None:
+def test_prompt_and_decisions_during_a_slack_outage_arrive_after_it(app: App, target: WebhookTarget) -> None:
+    """The approval prompt and its re-renders are outbox rows committed with the request and each decision:
+    Slack failing loses none of them, and a second click never makes a second request."""
     app.sample("alertmanager", "alertmanager_checkout.json")
-    msg, working = app.posts()[0], app.rt.service.s.notifier
-    app.rt.service.s.notifier = _dead_slack(app)
+    msg = app.posts()[0]
+    app.stub.fail("chat.postMessage", status=503)
     app.click("U0ONCALL1", msg, "Request:")
-    app.rt.service.s.notifier = working
-    app.click("U0ONCALL1", msg, "Request:")
-    assert "Approve" in json.dumps(app.posts()[-1].params["blocks"])
+    assert ("chat.postMessage", 503) in app.stub.failed and len(app.posts()) == 1  # not delivered yet
+    app.click("U0ONCALL2", msg, "Request:")
+    assert "already requested" in app.ephemerals()[-1]
     with app.rt.service.s.sessions() as s:
         assert _count(app, RemediationRequest) == 1
-        assert s.get(RemediationRequest, 1).slack_ts is not None  # type: ignore[union-attr]
+        assert s.get(RemediationRequest, 1).slack_ts is None  # type: ignore[union-attr]
+    app.stub.heal()
+    app.drain()
+    prompt = app.posts()[-1]
+    assert "Approve" in json.dumps(prompt.params["blocks"]) and prompt.params["thread_ts"] == msg.response["ts"]
+    app.stub.fail("chat.update", status=429, retry_after=1)
+    app.click("U0SRELEAD", prompt, "Approve")
+    assert len(target.received) == 1  # the action ran; Slack's state cannot hold it up
+    app.stub.heal()
+    app.drain()
+    final = app.stub.of("chat.update")[-1]
+    assert final.params["ts"] == prompt.response["ts"] and "Succeeded" in json.dumps(final.params["blocks"])
+    with app.rt.service.s.sessions() as s:
+        assert s.get(RemediationRequest, 1).slack_ts == prompt.response["ts"]  # type: ignore[union-attr]
+    assert app.rt.service.outbox.depth() == 0
 
 
 def test_approval_after_incident_resolved_is_refused(app: App, target: WebhookTarget) -> None:

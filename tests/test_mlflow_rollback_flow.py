@@ -91,3 +91,28 @@ def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
         final = app.stub.of("chat.update")[-1]
         with pytest.raises(LookupError):
             find_button(final.params["blocks"], "Approve")
+
+
+def test_what_runs_is_what_the_prompt_showed_even_if_the_alias_moves_meanwhile(
+        db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, mlflow_rest: MlflowRest,
+        tmp_path: Path) -> None:
+    model, _ = mlflow_rest.seed(versions=4, alias_version=3)
+    runbooks = runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp_path / "runbooks", models=[model])
+    alert = {**json.loads((ALERTS / "model_drift.json").read_text()), "model": model}
+    with running_app(db_url, fake_encoder, target, runbooks_dir=runbooks, mlflow_tracking_uri=mlflow_rest.url,
+                     model_owners={model: ["U0MLOWNER"]}) as app:
+        app.alert("model", alert)
+        app.drain()
+        app.click("U0ONCALL1", app.posts()[0], "Request:")
+        prompt = app.posts()[-1]
+        assert "v3 (created" in render_text(prompt.params["blocks"])  # shown: v3 → v2
+        with app.rt.service.s.sessions() as s:
+            params = s.get(RemediationRequest, 1).action["params"]  # type: ignore[union-attr]
+        assert params["target_version"] == 2 and params["expected_current_version"] == 3  # pinned when shown
+        mlflow_rest.set_alias(model, 4)  # someone promotes v4 before the approval
+        app.click("U0MLOWNER", prompt, "Approve")
+        assert mlflow_rest.alias_version(model) == "4"  # not rolled back from a version nobody approved
+        with app.rt.service.s.sessions() as s:
+            req = s.get(RemediationRequest, 1)
+            assert req is not None and req.status == "failed"
+            assert "moved to v4 since the preview showed v3" in req.result["error"]

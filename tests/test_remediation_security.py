@@ -100,6 +100,7 @@ def test_scheduler_job_expires_due_requests_and_updates_slack(sec: App) -> None:
         s.execute(update(RemediationRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert sec.rt.service.expire_requests() == [_req(sec).id]
     assert _req(sec).status == "expired" and _req(sec).reason == "not approved before it expired"
+    sec.drain()  # the prompt's re-render was queued with the expiry; an outbox worker delivers it
     assert "Expired" in json.dumps(sec.stub.of("chat.update")[-1].params["blocks"])
     assert sec.rt.service.expire_requests() == []
 

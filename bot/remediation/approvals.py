@@ -218,22 +218,8 @@ def due_for_expiry(session: Session, now: datetime) -> list[int]:
         RemediationRequest.status == RequestStatus.PENDING.value, RemediationRequest.expires_at <= now)))
 
 
-POSTING = "posting:"  # slack_ts while one caller posts the prompt (claimed by a conditional UPDATE)
-POSTING_STALE_SECONDS = 120
-
-
-def claim_prompt(session: Session, *, request_id: int, now: datetime) -> bool:
-    """Only one caller posts a request's prompt: the one whose UPDATE marks it as being posted. A mark older
-    than POSTING_STALE_SECONDS (the poster crashed) may be claimed again."""
-    stale = f"{POSTING}{int(now.timestamp()) - POSTING_STALE_SECONDS:012d}"
-    won = session.execute(
-        update(RemediationRequest)
-        .where(RemediationRequest.id == request_id, RemediationRequest.status == RequestStatus.PENDING.value,
-               (RemediationRequest.slack_ts.is_(None))
-               | (RemediationRequest.slack_ts.startswith(POSTING) & (RemediationRequest.slack_ts < stale)))
-        .values(slack_ts=f"{POSTING}{int(now.timestamp()):012d}")
-        .execution_options(synchronize_session=False)).rowcount
-    return won == 1
+# A request row written before prompts went through the outbox may hold this marker while being posted.
+POSTING = "posting:"
 
 
 def is_posted(req: RemediationRequest) -> bool:

@@ -54,6 +54,10 @@ class Preview:
     params: dict[str, Any] = field(default_factory=dict)  # secrets masked
     details: list[tuple[str, str]] = field(default_factory=list)  # ("current", "v3 (created …, run …)")
     error: str | None = None  # the dry run could not read something; shown, and the action is not offered
+    # The parameters to run with, resolved by the dry run (e.g. MLflow's target and expected current version),
+    # or None when the executor resolves nothing. Stored on the request when its prompt is posted, so what
+    # runs is what the approvers were shown (never masked: not for display).
+    pin: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

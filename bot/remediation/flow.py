@@ -1,10 +1,11 @@
 """The remediation use cases the incident service exposes: request, decide, run, expire, freeze.
 
 Database work happens in short transactions; the executor runs between the claim (approved → running,
-committed) and the result (running → succeeded/failed). The result's thread reply is queued in the outbox in
-the same transaction as the result (bot/outbox.py), so it reaches Slack after any outage; the approval prompt
-itself is posted and refreshed directly after the commits (a failure there is logged, and the next click
-re-renders it), so a Slack outage never blocks or undoes a decision.
+committed) and the result (running → succeeded/failed). Every chat message is an outbox row (bot/outbox.py)
+queued in the transaction of the state change it tells about: the approval prompt with the request, its
+re-render with each decision, expiry and result (coalesced per request), the result's thread reply with the
+result. So a Slack outage of any length never blocks or undoes a decision, and nothing is lost: the messages
+arrive, in order per incident, once Slack answers again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from bot.db_types import utcnow
 from bot.errors import DomainError, InvalidState, NotFound
 from bot.models import Incident, RemediationRequest, Suggestion
 from bot.notifier import Notifier
-from bot.outbox import Kind, Outbox
+from bot.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
@@ -61,16 +61,60 @@ class Remediation:
         self._notifier = notifier
         self._model_owners = model_owners
         self._groups = groups
+        outbox.register(Kind.POST_APPROVAL, self._deliver_prompt)
+        outbox.register(Kind.UPDATE_APPROVAL, self._deliver_prompt_update)
 
     def rule(self, action: ActionSpec) -> Rule:
         return self.policy.rule_for(action_id=action.id, action_type=action.type, runbook_approvers=action.approvers)
 
-    def _chat(self, what: str, call: Callable[[], Any]) -> Any:
+    # ---- chat, through the outbox -------------------------------------------------------------------
+    def _queue_prompt(self, session: Session, req: RemediationRequest) -> bool:
+        """Queue the request's prompt once (unique dedup key); False if it was already queued or posted."""
+        if approvals.is_posted(req):
+            return False
+        return self._outbox.enqueue(session, kind=Kind.POST_APPROVAL, incident_id=req.incident_id,
+                                    payload={"request_id": req.id}, dedup_key=f"approval_prompt:{req.id}") is not None
+
+    def _queue_refresh(self, session: Session, req: RemediationRequest, actor: str | None = None) -> None:
+        """Queue a re-render of the prompt (coalesced per request; rendered from the database at delivery)."""
+        self._outbox.enqueue(session, kind=Kind.UPDATE_APPROVAL, incident_id=req.incident_id,
+                             coalesce_key=f"approval:{req.id}:prompt",
+                             payload={"request_id": req.id, **({"actor": actor} if actor else {})})
+
+    def _deliver_prompt(self, msg: OutboxMessage) -> Callable[[Session], None] | None:
+        request_id = int((msg.payload or {})["request_id"])
+        with self._sessions() as session:
+            req = session.get(RemediationRequest, request_id)
+            if req is None or approvals.is_posted(req):
+                return None
+        view = self.view(request_id)  # the dry run (e.g. MLflow reads) happens here, outside any transaction
+        self._outbox.renew(msg)
+        ts = self._notifier.post_approval_prompt(view)
+
+        pin = view.preview.pin if view.preview.error is None else None
+
+        def record(session: Session) -> None:  # same transaction as marking the outbox row done
+            row = session.get(RemediationRequest, request_id)
+            if row is None:
+                return
+            row.slack_ts = ts
+            if pin is not None:  # run exactly what this prompt shows (e.g. MLflow: v3 → v2, refuse if moved)
+                row.action = {**row.action, "params": pin}
+                audit.record(session, event="remediation.pinned", actor="bot", incident_id=row.incident_id,
+                             request_id=row.id, params=pin)
+        return record
+
+    def _deliver_prompt_update(self, msg: OutboxMessage) -> None:
+        payload = msg.payload or {}
         try:
-            return call()
-        except Exception:
-            log.exception("chat call failed: %s", what)
+            view = self.view(int(payload["request_id"]))
+        except NotFound:
             return None
+        if not approvals.is_posted(view.request):
+            return None  # the prompt never reached Slack (its post failed for good): nothing to update
+        actor = str(payload.get("actor") or (view.approved_by[-1] if view.approved_by else "someone"))
+        self._notifier.update_approval(view, actor=actor)
+        return None
 
     # ---- request ---------------------------------------------------------------------------------
     def _offered(self, session: Session, incident: Incident, action_id: str) -> tuple[str, ActionSpec, Rule]:
@@ -102,27 +146,16 @@ class Remediation:
                                                    action=action, rule=rule, approvers=approvers, user_id=user_id)
                 else:
                     req = existing
-        except IntegrityError:  # a concurrent click inserted the open request first: show that one
+                queued = self._queue_prompt(session, req)  # the prompt commits with the request
+        except IntegrityError:  # a concurrent click inserted the open request first: it queued the prompt
             with self._sessions() as session:
                 req = approvals.open_request(session, incident_id=incident_id, action_id=action_id)  # type: ignore[assignment]
             if req is None:
                 raise
-        with transaction(self._sessions) as session:
-            mine = approvals.claim_prompt(session, request_id=req.id, now=utcnow())
-        if not mine:
+            queued = False
+        if not queued:
             raise InvalidState(f"'{req.action_title}' is already requested (request #{req.id}, {req.status}).")
-        try:
-            ts = self._notifier.post_approval_prompt(self.view(req.id))
-        except Exception:  # the prompt never reached chat: the next click posts it again
-            with transaction(self._sessions) as session:
-                row = session.get(RemediationRequest, req.id)
-                if row is not None and not approvals.is_posted(row):
-                    row.slack_ts = None
-            raise
-        with transaction(self._sessions) as session:
-            row = session.get(RemediationRequest, req.id)
-            assert row is not None
-            row.slack_ts = ts
+        self._outbox.wake()
         return req.id
 
     # ---- what approvers see ----------------------------------------------------------------------
@@ -161,21 +194,22 @@ class Remediation:
     def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
         with transaction(self._sessions) as session:  # a click after the TTL expires it (committed), then refuses
             due = session.get(RemediationRequest, request_id)
-            expired_now = due is not None and approvals.expire_if_due(session, due, utcnow())
+            if due is not None and approvals.expire_if_due(session, due, utcnow()):
+                self._queue_refresh(session, due, user_id)  # take the buttons off and say why
         try:
             with transaction(self._sessions) as session:
                 req = session.get(RemediationRequest, request_id)
                 limit = self.rule(ActionSpec.model_validate(req.action)).rate_limit_per_hour if req else 0
                 req, became = approvals.decide(session, request_id=request_id, user_id=user_id, approve=approve,
                                                rate_limit_per_hour=limit)
+                self._queue_refresh(session, req, user_id)
         except DomainError as exc:
             self._audit_denied(request_id, user_id, str(exc))
-            if expired_now:  # this click found it expired: take the buttons off and say why
-                self._refresh_prompt(request_id, user_id)
+            self._outbox.wake()
             raise
+        self._outbox.wake()
         if became:
             req = self.run(request_id) or req
-        self._refresh_prompt(request_id, user_id)
         return req
 
     def run(self, request_id: int) -> RemediationRequest | None:
@@ -198,6 +232,7 @@ class Remediation:
         what = " ".join(str(result.response_excerpt or "").split())[:300] if result.ok else ""
         with transaction(self._sessions) as session:
             req = approvals.record_result(session, request_id=request_id, result=result, actor="executor")
+            self._queue_refresh(session, req)  # the prompt shows the outcome
             self._outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=req.incident_id, payload={
                 "text": f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
                         f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."
@@ -205,15 +240,6 @@ class Remediation:
         metrics.ACTION_RUNS.labels(outcome="succeeded" if result.ok else "failed").inc()
         self._outbox.wake()
         return req
-
-    def _refresh_prompt(self, request_id: int, actor: str) -> None:
-        try:
-            view = self.view(request_id)
-        except NotFound:
-            return
-        if not approvals.is_posted(view.request):
-            return
-        self._chat("approval update", lambda: self._notifier.update_approval(view, actor=actor))
 
     def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
         with transaction(self._sessions) as session:
@@ -233,9 +259,10 @@ class Remediation:
             with transaction(self._sessions) as session:
                 req = session.get(RemediationRequest, request_id, with_for_update=True)
                 if req is not None and approvals.expire_if_due(session, req, now):
+                    self._queue_refresh(session, req, "scheduler")
                     expired.append(request_id)
-        for request_id in expired:
-            self._refresh_prompt(request_id, "scheduler")
+        if expired:
+            self._outbox.wake()
         return expired
 
     def is_any_approver(self, user_id: str) -> bool:

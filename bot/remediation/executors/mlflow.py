@@ -205,8 +205,13 @@ class MlflowRollbackExecutor:
             return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
                            params=pinned.model_dump(), details=details,
                            error=f"{model}@{p.alias} is already on v{target.number}; nothing to roll back")
+        if p.expected_current_version is not None and current.number != p.expected_current_version:
+            return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
+                           params=p.model_dump(), details=details,
+                           error=f"{model}@{p.alias} moved to v{current.number} since this request showed "
+                                 f"v{p.expected_current_version}; request the rollback again")
         return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
-                       params=pinned.model_dump(), details=details)
+                       params=pinned.model_dump(), details=details, pin=pinned.model_dump())
 
     # ---- running ------------------------------------------------------------------------------------
     def run(self, params: BaseModel, ctx: ActionContext) -> ExecutionResult:
