@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-quality bench-speed bench-storm bench-scale clean
+.PHONY: setup demo test lint bench-quality bench-speed bench-storm bench-scale bench-grouping clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ bench-quality: setup
 
 bench-speed: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --sizes 10000 --backends numpy --real-text-max 0
+
+# Content grouping on loghub-2k (issue 7): GA per system, ours vs drain3's default, 2-fold CV of the threshold.
+bench-grouping: setup
+	$(BIN)/python -m benchmarks.loghub_grouping
 
 # Alert storm (issue 7): 50,000 alerts over HTTP to one `serve` on SQLite. ALERTS=10000 for a shorter run.
 ALERTS ?= 50000
