@@ -113,8 +113,10 @@ def add_kpi_jobs(scheduler, rt) -> None:  # type: ignore[no-untyped-def]
     from handlers.slack_jobs import SlackJobChat
 
     s = rt.settings
-    kw = {"sessions": rt.service.s.sessions, "settings": s,
-          "chat": SlackJobChat(client=rt.bolt.client, channel=s.incident_channel)}
+    outbox = rt.service.outbox
+    jobs.register_delivery(outbox, chat=SlackJobChat(client=rt.bolt.client, channel=s.incident_channel),
+                           sessions=rt.service.s.sessions, settings=s)  # any replica delivers what any queued
+    kw = {"sessions": rt.service.s.sessions, "settings": s, "outbox": outbox}
 
     def run(fn):  # type: ignore[no-untyped-def]
         return lambda: fn(now=utcnow(), **kw)

@@ -2,19 +2,19 @@
 reminder. Each is a plain function of ``now`` (tests call them with a fixed one) and is off when its
 setting is 0 / empty.
 
-Each reminder step is claimed with an audit event (``reminder.ack``, ``reminder.escalation``,
-``reminder.rca``; ``digest.weekly`` per ISO week) committed *before* the chat call: a step is never sent
-twice, and a chat failure is logged, not retried (at most once, like a pager's escalation step).
+Each step is claimed with an audit event (``reminder.ack``, ``reminder.escalation``, ``reminder.rca``;
+``digest.weekly`` per ISO week) and its message queued in the outbox (bot/outbox.py, kind ``job_message``)
+in the same transaction: a step is claimed once across replicas, and its message is delivered once Slack
+takes it, however long Slack is down (reminders in order after the incident's own messages). The message
+is rendered at delivery from the database (the digest from the period its payload names).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.db import transaction
 from bot.kpi import CHANGE_KIND, KpiReport, report, top_recurring
 from bot.models import AuditEvent, Incident, IncidentStatus
+from bot.outbox import Kind, Outbox, OutboxMessage
 
 log = logging.getLogger(__name__)
 ACTOR = "scheduler"
@@ -63,26 +64,51 @@ def _done(session: Session, event: str, incident_ids: list[int]) -> set[int]:
         AuditEvent.event == event, AuditEvent.incident_id.in_(incident_ids))))
 
 
-def _send(what: str, call: Callable[[], Any]) -> bool:
-    try:
-        call()
-        return True
-    except Exception:
-        log.exception("job chat call failed: %s", what)
-        return False
+def _queue(outbox: Outbox, session: Session, *, incident_id: int | None, dedup: str, **payload: Any) -> None:
+    outbox.enqueue(session, kind=Kind.JOB_MESSAGE, incident_id=incident_id, payload=payload, dedup_key=dedup)
 
 
-def ack_reminders(*, sessions: sessionmaker[Session], chat: JobChat, settings: Settings, now: datetime) -> list[tuple[int, str]]:
+def register_delivery(outbox: Outbox, *, chat: JobChat, sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Deliver ``job_message`` rows with ``chat`` (every replica registers it, so any replica delivers)."""
+
+    def deliver(msg: OutboxMessage) -> None:
+        p = dict(msg.payload or {})
+        job = p.get("job")
+        if job == "digest":
+            now = datetime.fromisoformat(str(p["now"]))
+            with sessions() as session:
+                current, previous, top, stale = _digest_content(session, now, settings.digest_stale_hours)
+            chat.digest(current=current, previous=previous, top=top, stale=stale,
+                        stale_hours=settings.digest_stale_hours)
+            return None
+        with sessions() as session:
+            incident = session.get(Incident, msg.incident_id)
+            if incident is None:
+                return None
+            session.expunge(incident)
+        if job in (ACK_REMINDER, ESCALATION):
+            chat.ack_reminder(incident, mention=list(p.get("mention") or []), minutes=int(p.get("minutes") or 0),
+                              escalation=job == ESCALATION)
+        elif job == RCA_REMINDER:
+            chat.rca_reminder(incident, mention=list(p.get("mention") or []))
+        else:
+            log.error("job_message #%s: unknown job %r; dropped", msg.id, job)
+        return None
+
+    outbox.register(Kind.JOB_MESSAGE, deliver)
+
+
+def ack_reminders(*, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings,
+                  now: datetime) -> list[tuple[int, str]]:
     """Unacknowledged after ``ack_reminder_minutes`` → a thread reply mentioning the on-call group; after
-    ``ack_escalation_minutes`` → an escalation mentioning ``escalation_mention``. Returns what was sent."""
+    ``ack_escalation_minutes`` → an escalation mentioning ``escalation_mention``. Returns what was queued."""
     steps = [(ACK_REMINDER, settings.ack_reminder_minutes, mentionable(settings.oncall_mention)),
              (ESCALATION, settings.ack_escalation_minutes,
               mentionable(settings.escalation_mention or settings.oncall_mention))]
     steps = [s for s in steps if s[1] > 0]
     if not steps:
         return []
-    sent: list[tuple[int, str]] = []
-    due: list[tuple[Incident, str, int, list[str]]] = []
+    queued: list[tuple[int, str]] = []
     with transaction(sessions) as session:
         rows = list(session.scalars(select(Incident).where(
             Incident.status == IncidentStatus.OPEN.value, Incident.acknowledged_at.is_(None),
@@ -94,21 +120,19 @@ def ack_reminders(*, sessions: sessionmaker[Session], chat: JobChat, settings: S
             for inc in rows:
                 if inc.id not in done and now - inc.created_at >= timedelta(minutes=minutes):
                     audit.record(session, event=event, actor=ACTOR, incident_id=inc.id, minutes=minutes, mention=who).at = now
-                    due.append((inc, event, minutes, who))
-        session.flush()
-        session.expunge_all()
-    for inc, event, minutes, who in due:  # after the commit: the claim holds even if Slack fails
-        if _send(f"{event} #{inc.id}", partial(chat.ack_reminder, inc, mention=who, minutes=minutes,
-                                               escalation=event == ESCALATION)):
-            sent.append((inc.id, event))
-    return sent
+                    _queue(outbox, session, incident_id=inc.id, dedup=f"{event}:{inc.id}", job=event,
+                           minutes=minutes, mention=who)
+                    queued.append((inc.id, event))
+    if queued:
+        outbox.wake()
+    return queued
 
 
-def rca_reminders(*, sessions: sessionmaker[Session], chat: JobChat, settings: Settings, now: datetime) -> list[int]:
+def rca_reminders(*, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime) -> list[int]:
     """Resolved ``rca_reminder_hours`` ago or more and still without an RCA note → one thread reply."""
     if settings.rca_reminder_hours <= 0:
         return []
-    due: list[tuple[Incident, list[str]]] = []
+    queued: list[int] = []
     with transaction(sessions) as session:
         rows = [i for i in session.scalars(select(Incident).where(
             Incident.resolved_at.is_not(None), Incident.resolved_at <= now - timedelta(hours=settings.rca_reminder_hours),
@@ -120,15 +144,17 @@ def rca_reminders(*, sessions: sessionmaker[Session], chat: JobChat, settings: S
                 continue
             who = mentionable([inc.resolved_by or ""]) or mentionable(settings.oncall_mention)
             audit.record(session, event=RCA_REMINDER, actor=ACTOR, incident_id=inc.id, mention=who).at = now
-            due.append((inc, who))
-        session.flush()
-        session.expunge_all()
-    return [inc.id for inc, who in due if _send(f"rca #{inc.id}", partial(chat.rca_reminder, inc, mention=who))]
+            _queue(outbox, session, incident_id=inc.id, dedup=f"{RCA_REMINDER}:{inc.id}", job=RCA_REMINDER,
+                   mention=who)
+            queued.append(inc.id)
+    if queued:
+        outbox.wake()
+    return queued
 
 
-def weekly_digest(*, sessions: sessionmaker[Session], chat: JobChat, settings: Settings, now: datetime) -> bool:
+def weekly_digest(*, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime) -> bool:
     """KPIs of the last 7 days vs the 7 before, top recurring incidents, open incidents older than
-    ``digest_stale_hours``. Posted once per ISO week (claimed in audit_events)."""
+    ``digest_stale_hours``. Queued once per ISO week (claimed in audit_events)."""
     if not settings.digest_schedule.strip():
         return False
     week = f"{now.isocalendar().year}-W{now.isocalendar().week:02d}"
@@ -138,16 +164,22 @@ def weekly_digest(*, sessions: sessionmaker[Session], chat: JobChat, settings: S
         if any((d or {}).get("week") == week for d in posted):
             return False
         audit.record(session, event=DIGEST, actor=ACTOR, week=week).at = now
-        current = report(session, since=now - timedelta(days=7), until=now)
-        previous = report(session, since=now - timedelta(days=14), until=now - timedelta(days=7))
-        top = top_recurring(session, since=now - timedelta(days=7), until=now)
-        cutoff = now - timedelta(hours=settings.digest_stale_hours)
-        stale = [StaleIncident(i.id, i.severity, i.title, (now - i.created_at).total_seconds() / 3600)
-                 for i in session.scalars(select(Incident).where(
-                     Incident.status != IncidentStatus.RESOLVED.value, Incident.kind != CHANGE_KIND,
-                     Incident.created_at <= cutoff).order_by(Incident.created_at))]
-    return _send("weekly digest", partial(chat.digest, current=current, previous=previous, top=top, stale=stale,
-                                          stale_hours=settings.digest_stale_hours))
+        _queue(outbox, session, incident_id=None, dedup=f"{DIGEST}:{week}", job="digest", now=now.isoformat())
+    outbox.wake()
+    return True
+
+
+def _digest_content(session: Session, now: datetime, stale_hours: int) -> tuple[
+        KpiReport, KpiReport, list[tuple[str, str, int]], list[StaleIncident]]:
+    current = report(session, since=now - timedelta(days=7), until=now)
+    previous = report(session, since=now - timedelta(days=14), until=now - timedelta(days=7))
+    top = top_recurring(session, since=now - timedelta(days=7), until=now)
+    cutoff = now - timedelta(hours=stale_hours)
+    stale = [StaleIncident(i.id, i.severity, i.title, (now - i.created_at).total_seconds() / 3600)
+             for i in session.scalars(select(Incident).where(
+                 Incident.status != IncidentStatus.RESOLVED.value, Incident.kind != CHANGE_KIND,
+                 Incident.created_at <= cutoff).order_by(Incident.created_at))]
+    return current, previous, top, stale
 
 
 def digest_trigger(schedule: str) -> dict[str, Any] | None:

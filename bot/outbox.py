@@ -52,6 +52,7 @@ class Kind(StrEnum):
     THREAD_REPLY = "thread_reply"
     POST_APPROVAL = "post_approval"  # a request's approval prompt, in the incident thread
     UPDATE_APPROVAL = "update_approval"  # the prompt re-rendered (k of N, outcome, expiry)
+    JOB_MESSAGE = "job_message"  # a scheduler job's reminder (in a thread) or the weekly digest (bot/jobs.py)
 
 
 class Status(StrEnum):

@@ -10,6 +10,7 @@ from bot.kpi import KpiReport
 from bot.models import Incident
 from handlers import blocks_kpi
 from handlers.mrkdwn import escape
+from handlers.slack_notifier import slack_errors
 
 
 def mentions(ids: list[str]) -> str:
@@ -27,19 +28,22 @@ class SlackJobChat:
         what = ":rotating_light: *Escalation*" if escalation else ":alarm_clock: *Reminder*"
         text = (f"{what}: #{incident.id} {escape(incident.title)} [{escape(incident.severity)}] has not been "
                 f"acknowledged for {minutes} min. {who}, please acknowledge or hand over.")
-        self._client.chat_postMessage(channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
-                                      text=text, reply_broadcast=escalation)
+        with slack_errors("chat.postMessage"):
+            self._client.chat_postMessage(channel=incident.slack_channel or self._channel,
+                                          thread_ts=incident.slack_ts, text=text, reply_broadcast=escalation)
 
     def rca_reminder(self, incident: Incident, *, mention: list[str]) -> None:
         who = mentions(mention) or "Owner"
         text = (f":memo: {who}: #{incident.id} {escape(incident.title)} was resolved without an RCA note. "
                 "Add one (root cause, fix, follow-ups) so the next on-call finds it.")
-        self._client.chat_postMessage(channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
-                                      text=text)
+        with slack_errors("chat.postMessage"):
+            self._client.chat_postMessage(channel=incident.slack_channel or self._channel,
+                                          thread_ts=incident.slack_ts, text=text)
 
     def digest(self, *, current: KpiReport, previous: KpiReport, top: list[tuple[str, str, int]],
                stale: list[StaleIncident], stale_hours: int) -> None:
         rows = [(s.id, s.severity, s.title, s.age_hours) for s in stale]
-        self._client.chat_postMessage(channel=self._channel, text="Weekly incident digest: "
-                                      + blocks_kpi.kpi_fallback(current),
-                                      blocks=blocks_kpi.digest(current, previous, top, rows, stale_hours))
+        with slack_errors("chat.postMessage"):
+            self._client.chat_postMessage(channel=self._channel, text="Weekly incident digest: "
+                                          + blocks_kpi.kpi_fallback(current),
+                                          blocks=blocks_kpi.digest(current, previous, top, rows, stale_hours))

@@ -15,6 +15,7 @@ from bot import jobs
 from bot.config import Settings
 from bot.db import transaction
 from bot.models import AuditEvent, Incident
+from bot.outbox import Outbox
 from bot.slack_stub import SlackStub
 from handlers.slack_jobs import SlackJobChat
 from tests.kpi_seed import T0, UNTIL, add_incident, m, seed
@@ -36,6 +37,13 @@ def _chat(stub: SlackStub) -> SlackJobChat:
     return SlackJobChat(client=WebClient(token="xoxb-test", base_url=stub.base_url), channel="C0INCIDENTS")
 
 
+def _outbox(sessions: sessionmaker[Session], chat: SlackJobChat, **settings: Any) -> Outbox:
+    """The outbox the jobs queue into, delivering with ``chat`` (tests drain it instead of running workers)."""
+    outbox = Outbox(sessions)
+    jobs.register_delivery(outbox, chat=chat, sessions=sessions, settings=_settings(**settings))
+    return outbox
+
+
 def _posted(sessions: sessionmaker[Session], **kw: Any) -> int:
     with transaction(sessions) as s:
         inc = add_incident(s, base=T0, service="checkout", severity="critical", title="Checkout <5xx>",
@@ -54,15 +62,18 @@ def test_ack_reminder_then_escalation_each_once(sessions: sessionmaker[Session],
     _posted(sessions, ack=2)  # acknowledged: never reminded
     with transaction(sessions) as s:  # never posted to Slack: no thread to remind in
         add_incident(s, base=T0, service="x", severity="warning", title="unposted", alerts=[{"starts": 0, "seen": 0}])
-    kw = {"sessions": sessions, "chat": _chat(stub), "settings": _settings()}
+    outbox = _outbox(sessions, _chat(stub))
+    kw = {"sessions": sessions, "outbox": outbox, "settings": _settings()}
     assert jobs.ack_reminders(now=T0 + m(14), **kw) == []
     assert jobs.ack_reminders(now=T0 + m(15), **kw) == [(iid, jobs.ACK_REMINDER)]
     assert jobs.ack_reminders(now=T0 + m(16), **kw) == []  # never twice for the same step
+    assert outbox.drain() == 1
     reminder = stub.of("chat.postMessage")[-1].params
     assert reminder["thread_ts"] == "1700000000.000900" and "<!subteam^S0ONCALL>" in reminder["text"]
     assert "&lt;5xx&gt;" in reminder["text"] and "15 min" in reminder["text"]
     assert jobs.ack_reminders(now=T0 + m(30), **kw) == [(iid, jobs.ESCALATION)]
     assert jobs.ack_reminders(now=T0 + m(90), **kw) == []
+    assert outbox.drain() == 1
     escalation = stub.of("chat.postMessage")[-1].params
     assert "<@U0SRELEAD>" in escalation["text"] and "Escalation" in escalation["text"]
     assert len(stub.of("chat.postMessage")) == 2
@@ -72,21 +83,27 @@ def test_ack_reminder_then_escalation_each_once(sessions: sessionmaker[Session],
 
 def test_ack_reminder_off_and_invalid_mentions_dropped(sessions: sessionmaker[Session], stub: SlackStub) -> None:
     _posted(sessions)
+    outbox = _outbox(sessions, _chat(stub))
     off = _settings(ack_reminder_minutes=0, ack_escalation_minutes=0)
-    assert jobs.ack_reminders(sessions=sessions, chat=_chat(stub), settings=off, now=T0 + m(60)) == []
+    assert jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=off, now=T0 + m(60)) == []
     bad = _settings(oncall_mention=["@channel", "S0OK"], ack_escalation_minutes=0)
-    assert len(jobs.ack_reminders(sessions=sessions, chat=_chat(stub), settings=bad, now=T0 + m(60))) == 1
+    assert len(jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=bad, now=T0 + m(60))) == 1
+    assert outbox.drain() == 1
     text = stub.of("chat.postMessage")[-1].params["text"]
     assert "<!subteam^S0OK>" in text and "@channel" not in text
 
 
-def test_chat_failure_does_not_resend(sessions: sessionmaker[Session], stub: SlackStub) -> None:
-    _posted(sessions)
-    dead = SlackJobChat(client=WebClient(token="x", base_url="http://127.0.0.1:9/api/", timeout=1), channel="C0")
-    kw = {"sessions": sessions, "settings": _settings(ack_escalation_minutes=0)}
-    assert jobs.ack_reminders(chat=dead, now=T0 + m(20), **kw) == []  # Slack down: logged, step claimed
-    assert jobs.ack_reminders(chat=_chat(stub), now=T0 + m(21), **kw) == []
-    assert len(_events(sessions, jobs.ACK_REMINDER)) == 1
+def test_slack_down_delays_a_reminder_and_never_doubles_it(sessions: sessionmaker[Session], stub: SlackStub) -> None:
+    iid = _posted(sessions)
+    outbox = _outbox(sessions, _chat(stub))
+    kw = {"sessions": sessions, "outbox": outbox, "settings": _settings(ack_escalation_minutes=0)}
+    stub.fail("chat.postMessage", status=503)
+    assert jobs.ack_reminders(now=T0 + m(20), **kw) == [(iid, jobs.ACK_REMINDER)]  # claimed and queued
+    assert outbox.drain() == 0 and ("chat.postMessage", 503) in stub.failed  # Slack down: kept, not lost
+    assert jobs.ack_reminders(now=T0 + m(21), **kw) == []  # the step is not claimed again
+    stub.heal()
+    assert outbox.drain() == 1 and len(stub.of("chat.postMessage")) == 1  # delivered once Slack is back
+    assert outbox.drain() == 0 and len(_events(sessions, jobs.ACK_REMINDER)) == 1
 
 
 def test_rca_reminder(sessions: sessionmaker[Session], stub: SlackStub) -> None:
@@ -96,22 +113,26 @@ def test_rca_reminder(sessions: sessionmaker[Session], stub: SlackStub) -> None:
     noted = _posted(sessions, resolved=10)
     with transaction(sessions) as s:
         s.get(Incident, noted).rca_note = "pool size"  # type: ignore[union-attr]
-    kw = {"sessions": sessions, "chat": _chat(stub), "settings": _settings()}
+    outbox = _outbox(sessions, _chat(stub))
+    kw = {"sessions": sessions, "outbox": outbox, "settings": _settings()}
     assert jobs.rca_reminders(now=T0 + m(10) + timedelta(hours=23), **kw) == []
     assert jobs.rca_reminders(now=T0 + m(10) + timedelta(hours=24), **kw) == [iid]
     assert jobs.rca_reminders(now=T0 + timedelta(hours=30), **kw) == []
+    assert outbox.drain() == 1
     msg = stub.of("chat.postMessage")[-1].params
     assert msg["thread_ts"] == "1700000000.000900" and "<@U0ONCALL1>" in msg["text"] and "RCA note" in msg["text"]
-    assert jobs.rca_reminders(sessions=sessions, chat=_chat(stub), settings=_settings(rca_reminder_hours=0),
+    assert jobs.rca_reminders(sessions=sessions, outbox=outbox, settings=_settings(rca_reminder_hours=0),
                               now=T0 + timedelta(days=2)) == []
 
 
 def test_weekly_digest(sessions: sessionmaker[Session], stub: SlackStub) -> None:
     with transaction(sessions) as s:
         seed(s)
-    kw = {"sessions": sessions, "chat": _chat(stub), "settings": _settings()}
+    outbox = _outbox(sessions, _chat(stub))
+    kw = {"sessions": sessions, "outbox": outbox, "settings": _settings()}
     assert jobs.weekly_digest(now=UNTIL, **kw) is True
     assert jobs.weekly_digest(now=UNTIL + m(5), **kw) is False  # once per ISO week
+    assert outbox.drain() == 1  # rendered at delivery for the period the queued row names
     posts = stub.of("chat.postMessage")
     assert len(posts) == 1 and posts[0].params["channel"] == "C0INCIDENTS"
     text = str(posts[0].params["blocks"])
@@ -120,7 +141,7 @@ def test_weekly_digest(sessions: sessionmaker[Session], stub: SlackStub) -> None
     assert "Checkout 5xx (checkout): 2×" in text and "Payments latency (payments): 2×" in text
     assert "#8 [critical] Checkout 5xx: open 70h" in text  # opened 11-06 01:55, now 11-09 00:00
     assert "reduction 58%" in text
-    assert jobs.weekly_digest(now=UNTIL, sessions=sessions, chat=_chat(stub), settings=_settings(digest_schedule="")) is False
+    assert jobs.weekly_digest(now=UNTIL, sessions=sessions, outbox=outbox, settings=_settings(digest_schedule="")) is False
 
 
 def test_digest_trigger() -> None:
@@ -128,3 +149,36 @@ def test_digest_trigger() -> None:
     assert jobs.digest_trigger("") is None
     with pytest.raises(ValueError, match="DIGEST_SCHEDULE"):
         jobs.digest_trigger("monday 9am")
+
+
+def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, target: Any) -> None:
+    """``serve``'s composition (bot/cli.py add_kpi_jobs): the jobs are scheduled, their messages are delivered
+    by the runtime's outbox (any replica's), through the real Slack client."""
+    from bot.cli import add_kpi_jobs
+    from tests.apphelpers import running_app
+
+    class Scheduler:  # records what serve would schedule
+        def __init__(self) -> None:
+            self.jobs: dict[str, Any] = {}
+
+        def add(self, name: str, fn: Any, **_: Any) -> None:
+            self.jobs[name] = fn
+
+        add_cron = add
+
+    with running_app(db_url, fake_encoder, target, ack_reminder_minutes=1, oncall_mention=["S0ONCALL"],
+                     digest_schedule="mon 09:00") as app:
+        app.sample("alertmanager", "alertmanager_checkout.json")
+        app.drain()
+        with transaction(app.rt.service.s.sessions) as s:  # opened long enough ago to be reminded about
+            inc = s.get(Incident, 1)
+            assert inc is not None
+            inc.created_at = inc.created_at - timedelta(minutes=5)
+        scheduler = Scheduler()
+        add_kpi_jobs(scheduler, app.rt)
+        assert {"ack-reminders", "weekly-digest"} <= set(scheduler.jobs)
+        assert scheduler.jobs["ack-reminders"]() == [(1, jobs.ACK_REMINDER)]
+        assert app.drain() == 1
+        reminder = app.stub.of("chat.postMessage")[-1].params
+        assert reminder["thread_ts"] == app.stub.of("chat.postMessage")[0].response["ts"]
+        assert "<!subteam^S0ONCALL>" in reminder["text"]
