@@ -158,3 +158,8 @@ def app(db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget) -> Ite
 
     with running_app(db_url, fake_encoder, target) as a:
         yield a
+
+
+# The real MLflow server (one per session, started by the first test that asks for it) and its helpers:
+# defined once here, so every module shares the same session fixture.
+from tests.mlflow_fixtures import mlflow_rest, mlflow_server, silent_socket  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """A real MLflow tracking server for the whole test session (startup takes ~10-15 s, so one per session).
 
-Make the fixtures visible in a test module (``mlflow_server = mlflow_fixtures.mlflow_server``)
-and mark the tests ``@pytest.mark.mlflow``. Without mlflow installed they skip, saying why.
+The fixtures are registered once in tests/conftest.py (so the session has one server); mark the tests
+``@pytest.mark.mlflow``. Without mlflow installed they skip, saying why.
 """
 
 from __future__ import annotations

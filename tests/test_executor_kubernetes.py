@@ -33,10 +33,7 @@ from bot.remediation.executors.kubernetes import (
     K8sScaleExecutor,
     K8sScaleParams,
 )
-from tests import mlflow_fixtures as fx
 from tests.mlflow_fixtures import closed_port_url
-
-silent_socket = fx.silent_socket
 
 TOKEN = "k8s-token-never-logged"  # noqa: S105
 DEP_PATH = "/apis/apps/v1/namespaces/shop/deployments/checkout"

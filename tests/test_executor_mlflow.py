@@ -21,8 +21,8 @@ from bot.remediation.mlflow_local import LocalMlflowServer
 from tests import mlflow_fixtures as fx
 from tests.mlflow_fixtures import MlflowRest, closed_port_url
 
-# The session's real MLflow server and helpers (tests/mlflow_fixtures.py), made visible to this module.
-mlflow_server, mlflow_rest, silent_socket = fx.mlflow_server, fx.mlflow_rest, fx.silent_socket
+# The session's real MLflow server and helpers come from tests/mlflow_fixtures.py, registered once in conftest.py
+# (one server for the whole session, whichever modules use it).
 
 TOKEN = "mlflow-secret-token-do-not-log"  # noqa: S105
 

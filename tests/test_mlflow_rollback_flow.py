@@ -21,11 +21,8 @@ from bot.slack_stub import find_button
 from bot.webhook_target import WebhookTarget
 from handlers.blocks import render_text
 from retrieval.encoder import HashingEncoder
-from tests import mlflow_fixtures as fx
 from tests.apphelpers import ALERTS, running_app
 from tests.mlflow_fixtures import MlflowRest
-
-mlflow_server, mlflow_rest = fx.mlflow_server, fx.mlflow_rest
 
 pytestmark = pytest.mark.mlflow
 
