@@ -36,7 +36,7 @@ bench-quality: setup
 bench-speed: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --sizes 10000 --backends numpy --real-text-max 0
 
-# Content grouping on loghub-2k (issue 7): GA per system, ours vs drain3's default, 2-fold CV of the threshold.
+# Content grouping on loghub-2k (issue 7): GA per system and per half (tuning / held-out), ours vs drain3's default, 2-fold CV of the threshold.
 bench-grouping: setup
 	$(BIN)/python -m benchmarks.loghub_grouping
 

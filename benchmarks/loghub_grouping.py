@@ -11,10 +11,12 @@ group holds exactly the messages of its ground-truth event; GA = correctly group
 Baseline in the same run: drain3's ``TemplateMiner`` with its default configuration (no masking).
 
 Honest measurement: the systems are split (alphabetical order, alternate) into a tuning half and a
-held-out half. The masking rules were designed looking at the tuning half's errors; the merge threshold is
-chosen by 2-fold cross-validation (chosen on one half, measured on the other, both ways; ``two_fold_cv``).
-The shipped threshold is the best over all 16, so ``mean.all`` is an in-sample figure and the
-out-of-fold mean is the one to quote.
+held-out half, fixed before any tuning. The masking rules and the word weight of ``merge`` were chosen
+looking only at the tuning half's errors; one exception, the calendar names (``Sun``, ``Jul``), was added
+after the held-out half had been measured (Linux), so the held-out figure of the shipped miner is no longer
+a clean one: benchmarks/README.md gives the clean pre-registered figure beside it. The merge threshold (0.8)
+is also checked by 2-fold cross-validation (chosen on one half, measured on the other, both ways;
+``two_fold_cv``).
 
 Usage: ``.venv/bin/python benchmarks/loghub_grouping.py [--data DIR] [--systems HDFS,Apache]``
 Prints one JSON document.
@@ -63,7 +65,9 @@ def grouping_accuracy(truth: Sequence[str], predicted: Sequence[object]) -> floa
 
 
 def ours(messages: Sequence[str], threshold: float = templates.THRESHOLD) -> list[int]:
-    """First-fit against stored templates, exactly as triage merges an alert into an open incident."""
+    """First-fit against stored templates, exactly as triage merges an alert into an open incident.
+    Groups are bucketed by token count only to skip comparisons ``merge`` always refuses (lengths differ),
+    so the result equals trying every group in creation order."""
     groups: dict[int, list[tuple[int, templates.Template]]] = defaultdict(list)  # by token count (merge needs equal)
     out: list[int] = []
     next_id = 0
@@ -128,7 +132,10 @@ def run(folder: Path, systems: Sequence[str]) -> dict[str, object]:
                  for half, subset in halves.items()},
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "messages": 2000 * len(systems),
-        "note": "published_drain: Drain with per-dataset tuning on the original (uncorrected) loghub-2k",
+        "note": "published_drain: Drain with per-dataset tuning on the original (uncorrected) loghub-2k; "
+                "ours tries every group of its file, oldest first (triage: the 20 most recently active open "
+                "incidents of the service, most recent first); held_out is not clean for the shipped miner (calendar names added after "
+                "it was measured, see benchmarks/README.md)",
     }
 
 

@@ -33,6 +33,26 @@ def test_masking_keeps_the_shape_and_hides_ids() -> None:
     assert templates.mask("deadbeefcafe 0x7f3a9c10 10.0.0.7:5432") == (W, W, f"{W}:{W}")
 
 
+def test_masking_of_flags_signed_numbers_and_dates() -> None:
+    assert templates.mask("shouldBlockLocation ret:false") == ("shouldBlockLocation", f"ret:{W}")
+    assert templates.mask("ws=null, force=TRUE,") == (f"ws={W},", f"force={W},")
+    assert templates.mask("cancelNotification,index:-3") == (f"cancelNotification,index:{W}",)
+    assert templates.mask("connection at Sun Jul 10 03:55:21 2005") == ("connection", "at", W, W, W, f"{W}:{W}:{W}", W)
+    assert templates.mask("blk_-1608999687919862906 10.250.19.102:54106") == (W, f"{W}:{W}")
+    assert templates.mask("no such file") == ("no", "such", "file")  # words stay words
+
+
+def test_a_changed_word_weighs_more_than_a_changed_id() -> None:
+    # 4 of 5 constants agree in both pairs; the changed word is a different event, the changed id is not
+    assert merged("[instance: 42] VM Started (Lifecycle Event)", "[instance: 43] VM Paused (Lifecycle Event)") is None
+    assert merged("Location icon should now be in state 'Active'",
+                  "Location icon should now be in state 'Inactive'") is None
+    assert merged("sync of volume vol-a failed", "sync of volume vol_b failed") is not None
+    a, b = templates.mask("VM Started on vm-1 now ok"), templates.mask("VM Paused on vm-1 now ok")
+    assert templates.merge(a, b) is None
+    assert templates.merge(a, b, word_weight=1.0) == ("VM", W, "on", W, "now", "ok")  # 4/5 without the weight
+
+
 def test_merge_is_symmetric_and_deterministic() -> None:
     a, b = templates.mask("job 17 failed on host-a after 3 retries"), templates.mask("job 18 failed on host-b after 5 retries")
     assert templates.merge(a, b) == templates.merge(b, a) == templates.merge(a, b)
@@ -41,8 +61,10 @@ def test_merge_is_symmetric_and_deterministic() -> None:
 
 
 def test_threshold_is_a_parameter() -> None:
-    a, b = templates.mask("sync of volume alpha failed"), templates.mask("sync of volume beta failed")
-    assert templates.merge(a, b) is not None  # 4 of 5 constants agree: 0.8
+    a, b = templates.mask("sync of volume 7a failed"), templates.mask("sync of volume 8b-x failed")
+    assert templates.merge(a, b) is not None  # 4 of 4 constants agree
+    a, b = templates.mask("sync of volume a:1 failed"), templates.mask("sync of volume b:1 failed")
+    assert templates.merge(a, b) is not None  # 4 of 5 constants agree: 0.8 ("a:1" is not a plain word)
     assert templates.merge(a, b, threshold=0.9) is None
 
 
