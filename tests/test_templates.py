@@ -27,7 +27,7 @@ def test_different_events_stay_apart() -> None:
 
 
 def test_masking_keeps_the_shape_and_hides_ids() -> None:
-    assert templates.mask("pid=4242 user=alice") == (f"pid={W}", "user=alice")
+    assert templates.mask("pid=4242 user=alice") == (f"pid={W}", f"user={W}")  # a key's value varies, word or not
     assert templates.mask("GET /v2/54fadb412c/servers/detail") == ("GET", W)  # a path with ids is one variable
     assert templates.mask("[instance: b9000564-fe1a] took 19.05s") == ("[instance:", f"{W}]", "took", W)
     assert templates.mask("deadbeefcafe 0x7f3a9c10 10.0.0.7:5432") == (W, W, f"{W}:{W}")
@@ -40,6 +40,14 @@ def test_masking_of_flags_signed_numbers_and_dates() -> None:
     assert templates.mask("connection at Sun Jul 10 03:55:21 2005") == ("connection", "at", W, W, W, f"{W}:{W}:{W}", W)
     assert templates.mask("blk_-1608999687919862906 10.250.19.102:54106") == (W, f"{W}:{W}")
     assert templates.mask("no such file") == ("no", "such", "file")  # words stay words
+    assert templates.mask("=a=b x=") == ("=a=b", "x=")  # not a key=value pair: left alone
+
+
+def test_key_values_and_padded_dumps() -> None:
+    assert templates.mask('tag="View", name=com.android.phone,') == (f"tag={W},", f"name={W},")
+    assert merged("session opened user=root by sshd", "session opened user=news by sshd") is not None
+    assert templates.mask("icache prefetch depth....................0") == ("icache", "prefetch", f"depth....................{W}")
+    assert merged("prefetch depth.....0", "prefetch threshold....0") is None  # the padded name is kept, only the value varies
 
 
 def test_a_changed_word_weighs_more_than_a_changed_id() -> None:
