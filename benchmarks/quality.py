@@ -45,6 +45,7 @@ from retrieval.fusion import FEATURES, GUARD, Weights, shortness  # noqa: E402
 from retrieval.text import tokenize  # noqa: E402
 
 TOP = 100
+RIVALS = ("dense", "dense_chunks", "lexical")  # the guarantee: fused >= each of these
 MAXIMIN = True  # choose the weights whose worst training-dataset margin over both halves is largest
 LEX = FEATURES.index("lexical")
 LEX_SHORT = FEATURES.index("lexical_short")
@@ -152,6 +153,38 @@ def metrics(p: Prepared, orders: list[list[str]]) -> dict[str, float]:
     return out
 
 
+def per_query(p: Prepared, orders: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: (hit@5 or precision@5, reciprocal rank of the first relevant), as ``metrics`` averages them."""
+    at5, rr = [], []
+    for order, rel in zip(orders, p.ds.relevant, strict=True):
+        rank = next((r for r, e in enumerate(order, start=1) if e in rel), None)
+        rr.append(1.0 / rank if rank else 0.0)
+        at5.append(sum(1 for e in order[:5] if e in rel) / 5 if p.ds.kind == "category" else float(bool(rank and rank <= 5)))
+    return np.array(at5), np.array(rr)
+
+
+def paired_ci(p: Prepared, fused: list[list[str]], rivals: dict[str, list[list[str]]], *, resamples: int = 2000,
+              seed: int = 7) -> dict[str, dict[str, list[float]]]:
+    """Fused minus each rival, per metric: the mean difference and a 95 % paired-bootstrap interval over
+    the queries (the same resampled queries for both systems). An interval that straddles 0 says the
+    dataset cannot tell the two apart: a margin of half a query's reciprocal rank is noise, not a loss
+    or a win."""
+    rng = np.random.default_rng(seed)
+    n = len(fused)
+    idx = rng.integers(0, n, size=(resamples, n)) if n else np.zeros((resamples, 0), dtype=int)
+    f5, frr = per_query(p, fused)
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, orders in rivals.items():
+        r5, rrr = per_query(p, orders)
+        res = {}
+        for metric, d in (("at5", f5 - r5), ("mrr", frr - rrr)):
+            boot = d[idx].mean(axis=1) if n else np.zeros(resamples)
+            res[metric] = [round(float(d.mean()) if n else 0.0, 4), round(float(np.percentile(boot, 2.5)), 4),
+                           round(float(np.percentile(boot, 97.5)), 4)]
+        out[name] = res
+    return out
+
+
 def headline(m: dict[str, float]) -> tuple[float, float]:
     return (m.get("r@5", m.get("p@5", 0.0)), m["mrr"])
 
@@ -160,7 +193,7 @@ def guarantee(p: Prepared, fused: dict[str, float], base: dict[str, dict[str, fl
     """fused >= max(dense-only, lexical-only) on R@5 (P@5) and MRR; dense-only is checked both as the
     whole-document baseline and as the ranker's own dense half."""
     h5, mrr = headline(fused)
-    rivals = ("dense", "dense_chunks", "lexical")
+    rivals = RIVALS
     best5 = max(headline(base[s])[0] for s in rivals)
     bestm = max(headline(base[s])[1] for s in rivals)
     return {"ok": h5 >= best5 and mrr >= bestm, "margin_at5": round(h5 - best5, 4), "margin_mrr": round(mrr - bestm, 4)}
@@ -293,9 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     for p in prepared:
         train = [q for q in prepared if q is not p]
         w, info = tune(train, shipped, base)
-        fused = metrics(p, fused_orders(p, w))
+        orders = fused_orders(p, w)
+        fused = metrics(p, orders)
         table[p.ds.name] = {**base[p.ds.name], "fused": fused,
-                            "fused_shipped_weights": metrics(p, fused_orders(p, shipped))}
+                            "fused_shipped_weights": metrics(p, fused_orders(p, shipped)),
+                            "fused_minus_rival_ci95": paired_ci(p, orders, {s: p.orders[s] for s in RIVALS})}
         rounds.append({"left_out": p.ds.name, **info,
                        "weights": {k: getattr(w, k) for k in GRID},
                        "left_out_fused": fused, "guarantee": guarantee(p, fused, base[p.ds.name])})
@@ -316,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if held is not None:
         hb = {s: metrics(held, o) for s, o in held.orders.items()}
-        hf = metrics(held, fused_orders(held, shipped))
-        out["heldout_alerts"] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb)}
+        ho = fused_orders(held, shipped)
+        hf = metrics(held, ho)
+        out["heldout_alerts"] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb),
+                                 "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS})}
     out["guard_box"] = guard_box(prepared, base)
     print(json.dumps(out, indent=1))
     print_table(out)
@@ -335,6 +372,12 @@ def print_table(out: dict[str, Any]) -> None:
     for name, t in rows:
         for metric in ("r@5" if "r@5" in t["fused"] else "p@5", "mrr"):
             print(f"{name:<18} {metric:<5} " + " ".join(f"{t[s][metric]:>12.4f}" for s in systems), file=err)
+    print("fused minus rival (left-out round), mean [95% paired bootstrap]:", file=err)
+    for name, t in rows:
+        ci = t.get("fused_minus_rival_ci95", {})
+        print(f"  {name:<18} " + "  ".join(f"{rival} @5 {v['at5'][0]:+.3f} [{v['at5'][1]:+.3f},{v['at5'][2]:+.3f}] "
+                                         f"mrr {v['mrr'][0]:+.3f} [{v['mrr'][1]:+.3f},{v['mrr'][2]:+.3f}]"
+                                         for rival, v in ci.items()), file=err)
     for r in out["rounds"]:
         g = r["guarantee"]
         print(f"round left_out={r['left_out']:<12} weights={r['weights']} guarantee={'ok' if g['ok'] else 'LOST'} "
