@@ -7,7 +7,9 @@
   postmortems of the same category (precision@5). A loose, topical notion of similarity.
 - ``pm_alerts``: short alert / on-call messages written for this benchmark
   (``benchmarks/queries/postmortem_alerts.jsonl``) over all 190 postmortems; relevant = the
-  postmortem(s) describing that failure. ``dev`` split for tuning, ``heldout`` sealed.
+  postmortem(s) describing that failure. ``dev`` split for tuning, ``heldout`` sealed; a third,
+  ``blind`` set (``postmortem_alerts_blind.jsonl``) was written later by someone who never ran the
+  ranker or saw its code, in the symptom-only style of the reviewers' check, and is only ever scored.
 - ``sample_kb``: the bundled knowledge base (``bot/sample_data/knowledge_base.jsonl``) with alert
   text from the demo alerts and the tests (``benchmarks/queries/sample_kb_alerts.jsonl``), some
   carrying service / alert / model metadata as real alerts do.
@@ -101,6 +103,9 @@ def _read_queries(path: Path) -> list[dict[str, object]]:
 def pm_alerts(data: Path) -> Dataset:
     docs, _ = _postmortem_docs(data)
     recs = _read_queries(HERE / "queries" / "postmortem_alerts.jsonl")
+    blind = HERE / "queries" / "postmortem_alerts_blind.jsonl"
+    if blind.exists():
+        recs += _read_queries(blind)
     return Dataset("pm_alerts", "known_item", docs, [_query(r) for r in recs],
                    [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
                    [str(r["split"]) for r in recs], [None] * len(recs))

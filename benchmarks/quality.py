@@ -15,8 +15,9 @@ Systems, all on the same texts in the same run:
   leave-one-dataset-out: for every dataset, the weights are tuned on all the other datasets and
   the figure reported for it is the one from the round where it was left out.
 
-The alert-query held-out split is never used for tuning; it is scored at the end with the weights
-tuned on all dev data (``--no-heldout`` skips it).
+The alert-query held-out split and the blind set (written by someone who never ran the ranker) are
+never used for tuning; they are scored at the end with the shipped weights (``--no-heldout`` skips
+them).
 
     .venv/bin/python benchmarks/quality.py [--data DIR] [--backend torch|onnx|onnx-int8] [--no-heldout]
 """
@@ -316,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         sets = [s for s in sets if s.name in args.only.split(",")]
     try:
         prepared = [prepare(ds, encoder, shipped) for ds in sets]
-        held = None if args.no_heldout else prepare(alerts.subset("heldout"), encoder, shipped)
+        sealed = {} if args.no_heldout else {
+            key: prepare(alerts.subset(split), encoder, shipped)
+            for key, split in (("heldout_alerts", "heldout"), ("blind_alerts", "blind")) if split in alerts.splits}
     finally:
         encoder.save()
     prep_s = time.perf_counter() - t0
@@ -349,12 +352,12 @@ def main(argv: list[str] | None = None) -> int:
         "tuned_on_all_dev": {"weights": {k: getattr(final_w, k) for k in GRID}, **final_info},
         "shipped_weights": {k: getattr(shipped, k) for k in GRID},
     }
-    if held is not None:
+    for key, held in sealed.items():
         hb = {s: metrics(held, o) for s, o in held.orders.items()}
         ho = fused_orders(held, shipped)
         hf = metrics(held, ho)
-        out["heldout_alerts"] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb),
-                                 "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS})}
+        out[key] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb),
+                    "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS})}
     out["guard_box"] = guard_box(prepared, base)
     print(json.dumps(out, indent=1))
     print_table(out)
@@ -365,8 +368,9 @@ def print_table(out: dict[str, Any]) -> None:
     """The same figures as a plain table on stderr: left-out fused vs the baselines, then rounds."""
     systems = ("fused", "dense", "dense_chunks", "lexical", "tfidf", "blend_50_50", "rrf")
     rows = list(out["table"].items())
-    if "heldout_alerts" in out:
-        rows.append(("pm_alerts_heldout", out["heldout_alerts"]))
+    for key, name in (("heldout_alerts", "pm_alerts_heldout"), ("blind_alerts", "pm_alerts_blind")):
+        if key in out:
+            rows.append((name, out[key]))
     err = sys.stderr
     print(f"{'dataset':<18} {'metric':<5} " + " ".join(f"{s:>12}" for s in systems), file=err)
     for name, t in rows:

@@ -92,3 +92,18 @@ def test_guarantee_needs_both_metrics_against_every_half() -> None:
     assert guarantee(p, {"r@5": 0.9, "mrr": 0.6}, base)["ok"]
     lost = guarantee(p, {"r@5": 0.95, "mrr": 0.59}, base)
     assert not lost["ok"] and lost["margin_mrr"] == pytest.approx(-0.01)
+
+
+def test_paired_bootstrap_interval_is_zero_for_equal_systems_and_positive_for_a_clear_win() -> None:
+    from benchmarks.quality import paired_ci
+
+    n = 40
+    p = _prepared("known_item", [{"a"}] * n, [["a", "b", "c"]] * n, [[0.9, 0.5, 0.1]] * n)
+    first, third = [["a", "b", "c"]] * n, [["b", "c", "a"]] * n
+    same = paired_ci(p, first, {"twin": first})["twin"]
+    assert same == {"at5": [0.0, 0.0, 0.0], "mrr": [0.0, 0.0, 0.0]}
+    mixed = [["a", "b", "c"] if i % 2 else ["b", "c", "a"] for i in range(n)]  # half the queries improve 1/3 -> 1
+    win = paired_ci(p, mixed, {"worse": third})["worse"]
+    assert win["mrr"][0] == pytest.approx((1 - 1 / 3) / 2, abs=1e-4)
+    assert 0 < win["mrr"][1] < win["mrr"][0] < win["mrr"][2]  # interval around the mean, above zero
+    assert win["at5"] == [0.0, 0.0, 0.0]  # rank 3 is inside the top 5 either way
