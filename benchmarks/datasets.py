@@ -9,7 +9,9 @@
   (``benchmarks/queries/postmortem_alerts.jsonl``) over all 190 postmortems; relevant = the
   postmortem(s) describing that failure. ``dev`` split for tuning, ``heldout`` sealed; a third,
   ``blind`` set (``postmortem_alerts_blind.jsonl``) was written later by someone who never ran the
-  ranker or saw its code, in the symptom-only style of the reviewers' check, and is only ever scored.
+  ranker or saw its code, in the symptom-only style of the reviewers' check. Sealed: never a tuning
+  dataset, only scored (fusion variants were tried against half of it on 2026-12-02 and none was
+  adopted, so the shipped ranker has never been fitted to it).
 - ``sample_kb``: the bundled knowledge base (``bot/sample_data/knowledge_base.jsonl``) with alert
   text from the demo alerts and the tests (``benchmarks/queries/sample_kb_alerts.jsonl``), some
   carrying service / alert / model metadata as real alerts do.
