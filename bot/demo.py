@@ -8,11 +8,13 @@ Alerts are replayed through the real endpoints and buttons are clicked through s
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 import tempfile
 import threading
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,21 @@ from handlers.blocks import render_text
 from retrieval.types import Query
 
 ALERTS = SAMPLE_DATA / "alerts"
+# The sample payloads were written with fixed times; the demo replays them as if the checkout alert had
+# started a few minutes ago (every timestamp moved by the same offset, none later than the moment it is
+# sent), so the incident says "started 5 min ago" and the KPIs show minutes, not the files' age.
+SAMPLE_EPOCH = datetime(2026, 11, 22, 3, 12, tzinfo=UTC)  # startsAt of alertmanager_checkout.json
+_TIMESTAMP = re.compile(r'"(20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
+
+
+def retime(body: bytes, offset: timedelta, now: datetime) -> bytes:
+    """Every ISO-8601 UTC timestamp in a sample payload moved by ``offset``, capped at ``now`` (an
+    alert cannot have started or ended in the future). Alertmanager's zero time (0001-01-01) stays."""
+    def move(m: re.Match[str]) -> str:
+        t = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+        return '"' + min(t + offset, now).strftime("%Y-%m-%dT%H:%M:%SZ") + '"'
+
+    return _TIMESTAMP.sub(move, body.decode("utf-8")).encode("utf-8")
 
 
 def _rule(title: str) -> None:
@@ -53,9 +70,10 @@ class Demo:
         self.rt, self.stub, self.base, self.secret = rt, stub, base, secret
         self.http = httpx.Client(base_url=base, timeout=60)
         self.auth = {"Authorization": f"Bearer {token}"}
+        self.offset = datetime.now(UTC) - timedelta(minutes=5) - SAMPLE_EPOCH
 
     def send_alert(self, source: str, file: str) -> dict[str, Any]:
-        body = (ALERTS / file).read_bytes()
+        body = retime((ALERTS / file).read_bytes(), self.offset, datetime.now(UTC))
         resp = self.http.post(f"/alerts/{source}", content=body,
                               headers={**self.auth, "Content-Type": "application/json"})
         print(f"POST /alerts/{source} ({file}) -> {resp.status_code} {resp.text}")

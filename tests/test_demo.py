@@ -26,6 +26,11 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
         assert "MLflow: not started (mlflow is not installed" in out and "POST /actions/mlflow-rollback" in out
     assert out.count("signature_ok=True") >= 1 and "remediation.approval" in out
     assert "deliveries → 3 alerts → 2 incidents" in out and "MTTR" in out  # the /incident kpi summary
+    # the sample payloads are replayed as if the alert started minutes ago: no 10-day MTTD, nothing
+    # "resolved before it was opened" because the files' endsAt lie in the past
+    assert "0 resolved before opened" in out
+    mttd = out.split("MTTD (impact start → detection) avg ")[1].split()[0]
+    assert mttd.endswith(("s", "m")) and not mttd.endswith("h"), mttd
     saved = out.split("saved as ")[-1].split()[0]
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
 
@@ -42,3 +47,19 @@ def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(monkeypatch: pyt
         uri, runbooks = demo._start_mlflow(stack, Path("/nonexistent"))
     assert uri is None and runbooks == SAMPLE_DATA / "runbooks"  # the bundled runbooks: rollback is a webhook
     assert "MLflow: not started (mlflow is not installed" in capsys.readouterr().out
+
+
+def test_sample_timestamps_are_moved_together_and_never_into_the_future() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.demo import SAMPLE_EPOCH, retime
+
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    offset = now - timedelta(minutes=5) - SAMPLE_EPOCH
+    body = (b'{"startsAt": "2026-11-22T03:12:00Z", "endsAt": "0001-01-01T00:00:00Z", '
+            b'"later": "2026-11-22T03:14:30.123Z", "end": "2026-11-22T03:49:00Z"}')
+    out = retime(body, offset, now).decode()
+    assert '"startsAt": "2030-01-01T11:55:00Z"' in out  # five minutes ago
+    assert '"endsAt": "0001-01-01T00:00:00Z"' in out  # Alertmanager's "still firing" zero time untouched
+    assert '"later": "2030-01-01T11:57:30Z"' in out  # the same offset for every timestamp
+    assert '"end": "2030-01-01T12:00:00Z"' in out  # 37 minutes later would be in the future: capped at now
