@@ -104,6 +104,7 @@ def test_double_approval_runs_once(app: App, target: WebhookTarget) -> None:
     app.click("U0ONCALL2", prompt, "Approve")
     assert len(target.received) == 1
     assert sum("already" in t for t in app.ephemerals()) == 2
+    assert "has already run and succeeded; nothing more to approve" in app.ephemerals()[-1]  # plain words
 
 
 def test_unauthorised_user_cannot_approve(app: App, target: WebhookTarget) -> None:

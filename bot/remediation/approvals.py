@@ -42,6 +42,17 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.RUNNING: frozenset({RequestStatus.SUCCEEDED, RequestStatus.FAILED}),
 }
 
+# What a late click is told, in plain words (a second tap on a phone at 3 a.m. is common).
+_DONE = {
+    RequestStatus.APPROVED.value: "is already approved and about to run",
+    RequestStatus.RUNNING.value: "is already running",
+    RequestStatus.SUCCEEDED.value: "has already run and succeeded",
+    RequestStatus.FAILED.value: "has already run and failed (see the thread)",
+    RequestStatus.REJECTED.value: "was rejected",
+    RequestStatus.EXPIRED.value: "has expired; request it again",
+    RequestStatus.CANCELLED.value: "was cancelled",
+}
+
 
 def transition(session: Session, req_id: int, frm: RequestStatus, to: RequestStatus, *, actor: str,
                incident_id: int | None, detail: dict[str, object] | None = None, **values: object) -> bool:
@@ -145,7 +156,7 @@ def decide(session: Session, *, request_id: int, user_id: str, approve: bool, ra
     if expire_if_due(session, req, now):
         raise InvalidState(f"Request #{request_id} expired at {req.expires_at:%H:%M UTC}; request it again.")
     if req.status != RequestStatus.PENDING.value:
-        raise InvalidState(f"Request #{request_id} is already {req.status}.")
+        raise InvalidState(f"Request #{request_id} {_DONE.get(req.status, 'is already ' + req.status)}; nothing more to approve.")
     incident = session.get(Incident, req.incident_id)
     is_requester = user_id == req.requested_by
     if not approve:
