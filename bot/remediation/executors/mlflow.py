@@ -198,9 +198,10 @@ class MlflowRollbackExecutor:
                            params=p.model_dump(), error=str(exc))
         pinned = p.model_copy(update={"model": model, "target_version": target.number,
                                       "expected_current_version": current.number})
-        details = [("server", self._shown), ("model", model), ("alias", p.alias),
+        # the short change line first: on a phone it is what the approver reads before scrolling
+        details = [("change", f"{model}@{p.alias}: v{current.number} → v{target.number}"),
                    ("current", current.describe()), ("target", target.describe()),
-                   ("change", f"{model}@{p.alias}: {current.describe()} → {target.describe()}")]
+                   ("model", model), ("alias", p.alias), ("server", self._shown)]
         if current.number == target.number:
             return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
                            params=pinned.model_dump(), details=details,
