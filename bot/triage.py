@@ -123,8 +123,8 @@ class Triage:
             for alert in alerts:
                 self._ingest_one(batch, alert)
         session.flush()
-        for incident in batch.touched.values():
-            self._refresh(session, incident, now, batch.outcome)
+        self._refresh(batch)
+        batch.audits.write(session)  # before correlation, which records its own audit rows
         for incident_id in batch.new_incidents:
             for other in correlation.link_new_incident(session, incident_id, self.policy.correlation_window, now):
                 batch.outcome.touch(other)
@@ -136,6 +136,7 @@ class Triage:
         service = incident_service(alert, self.policy)
         counts = b.tally.at(alert.source, service)
         if alert.kind is AlertKind.CHANGE:
+            b.audits.write(b.session)  # the change's own audit row (ORM) comes after the batch's earlier ones
             b.outcome.changes.append(changes.record_alert(b.session, alert, now=b.now).id)
             counts.changes += 1
             return
@@ -219,14 +220,14 @@ class Triage:
             b.outcome.created.append(incident.id)
             b.new_incidents.append(incident.id)
             counts.incidents_opened += 1
-            audit.record(b.session, event="incident.opened", actor=alert.source, incident_id=incident.id,
+            b.audits.record(event="incident.opened", actor=alert.source, incident_id=incident.id,
                          title=incident.title, severity=incident.severity)
         else:
             incident.grouping_reason = reason
             b.outcome.grouped += 1
             counts.grouped += 1
             b.outcome.touch(incident.id)
-            audit.record(b.session, event="alert.grouped", actor=alert.source, incident_id=incident.id,
+            b.audits.record(event="alert.grouped", actor=alert.source, incident_id=incident.id,
                          alert=alert.name[:200], reason=(reason or "")[:500])
         _truncation(b, incident, alert)
         record = AlertRecord(incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now,
@@ -234,7 +235,7 @@ class Triage:
         _copy_alert(record, alert, b.payload_id)
         b.session.add(record)
         b.latest[alert.fingerprint] = record
-        audit.record(b.session, event="alert.received", actor=alert.source, incident_id=incident.id,
+        b.audits.record(event="alert.received", actor=alert.source, incident_id=incident.id,
                      alert=alert.name, fingerprint=alert.fingerprint[:12])
         b.touched[incident.id] = incident
 
@@ -242,7 +243,7 @@ class Triage:
         _copy_alert(record, alert, b.payload_id)
         b.touched[record.incident_id] = record.incident
         b.outcome.touch(record.incident_id)
-        audit.record(b.session, event="alert.updated", actor=alert.source, incident_id=record.incident_id,
+        b.audits.record(event="alert.updated", actor=alert.source, incident_id=record.incident_id,
                      alert=alert.name, status=alert.status.value)
 
     def _flap(self, b: _Batch, record: AlertRecord, counts: noise.Counts) -> None:
@@ -252,12 +253,12 @@ class Triage:
         incident = record.incident
         if record.flap_count >= self.policy.flap_threshold and not incident.flapping:
             incident.flapping = True
-            audit.record(b.session, event="incident.flapping", actor="triage", incident_id=incident.id,
+            b.audits.record(event="incident.flapping", actor="triage", incident_id=incident.id,
                          alert=record.name, flaps=record.flap_count)
 
     def _reopen(self, b: _Batch, incident: Incident, *, note: str | None, reason: str) -> None:
         """Re-open in place: same incident and message (updated, never re-posted)."""
-        audit.record(b.session, event="incident.reopened", actor="triage", incident_id=incident.id,
+        b.audits.record(event="incident.reopened", actor="triage", incident_id=incident.id,
                      reason=reason, was_resolved_by=incident.resolved_by)
         incident.status = IncidentStatus.OPEN.value
         incident.resolved_at = None
@@ -311,23 +312,35 @@ class Triage:
                 return incident, f"grouped: same template <{templates.render(tuple(merged['text']))}>"[:1000]
         return None
 
-    def _refresh(self, session: Session, incident: Incident, now: datetime, outcome: TriageOutcome) -> None:
-        session.refresh(incident, ["alerts"])
-        alerts = incident.alerts
-        incident.last_alert_at = now
-        incident.severity = min((Severity(a.severity) for a in alerts), key=lambda s: s.rank).value
-        names = sorted({a.name for a in alerts})
-        first = alerts[0]
-        base = first.summary or first.name
-        incident.title = (base if len(names) == 1 else f"{base} (+{len(names) - 1} more)")[:300]
-        if all(a.status == AlertStatus.RESOLVED.value for a in alerts) and incident.status != RESOLVED:
-            incident.status = RESOLVED
-            incident.resolved_at = max((a.ends_at or now for a in alerts), default=now)
-            incident.resolved_by = f"source:{incident.source}"
-            incident.triage_note = None
-            outcome.resolved.append(incident.id)
-            audit.record(session, event="incident.resolved", actor=incident.source, incident_id=incident.id,
-                         reason="all alerts resolved")
+    def _refresh(self, batch: _Batch) -> None:
+        """Each touched incident's severity, title and status from all its alerts (after the flush): one
+        query of the columns needed for every touched incident, no ORM objects loaded."""
+        if not batch.touched:
+            return
+        session, now, outcome = batch.session, batch.now, batch.outcome
+        per_incident: dict[int, list[Any]] = {}
+        for row in session.execute(
+                select(AlertRecord.incident_id, AlertRecord.name, AlertRecord.summary, AlertRecord.severity,
+                       AlertRecord.status, AlertRecord.ends_at)
+                .where(AlertRecord.incident_id.in_([i.id for i in batch.touched.values()]))
+                .order_by(AlertRecord.id)):
+            per_incident.setdefault(row.incident_id, []).append(row)
+        for incident in batch.touched.values():
+            alerts = per_incident.get(incident.id, [])
+            incident.last_alert_at = now
+            incident.severity = min((Severity(a.severity) for a in alerts), key=lambda s: s.rank).value
+            names = {a.name for a in alerts}
+            first = alerts[0]
+            base = first.summary or first.name
+            incident.title = (base if len(names) == 1 else f"{base} (+{len(names) - 1} more)")[:300]
+            if all(a.status == AlertStatus.RESOLVED.value for a in alerts) and incident.status != RESOLVED:
+                incident.status = RESOLVED
+                incident.resolved_at = max((a.ends_at or now for a in alerts), default=now)
+                incident.resolved_by = f"source:{incident.source}"
+                incident.triage_note = None
+                outcome.resolved.append(incident.id)
+                batch.audits.record(event="incident.resolved", actor=incident.source, incident_id=incident.id,
+                                    reason="all alerts resolved")
 
 
 @dataclass
@@ -340,6 +353,7 @@ class _Batch:
     touched: dict[int, Incident] = field(default_factory=dict)
     new_incidents: list[int] = field(default_factory=list)
     latest: dict[str, AlertRecord] = field(default_factory=dict)  # fingerprint → its latest record
+    audits: audit.Batch = field(default_factory=audit.Batch)  # written with one INSERT (see ``ingest``)
 
 
 def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
