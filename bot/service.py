@@ -70,12 +70,14 @@ class IncidentService:
         services (PostgreSQL) are held until the commit, so a concurrent delivery of the same group to any
         replica waits and then sees this batch's incident (bot/locks.py)."""
         dialect = self.s.sessions.kw["bind"].dialect.name
+        # Work that needs no database is done before the lock (the payload as stored, the lock names).
+        stored, names = storable(body), batch_lock_names(alerts)
         with locks.process_lock(dialect), transaction(self.s.sessions) as session:
-            payload = AlertPayload(source=source, body=storable(body))
+            payload = AlertPayload(source=source, body=stored)
             session.add(payload)
             session.flush()
             _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
-            locks.xact_lock(session, batch_lock_names(alerts))
+            locks.xact_lock(session, names)
             outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
             self._enqueue_outcome(session, outcome)
         metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(len(alerts) - outcome.duplicates)

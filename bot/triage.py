@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from bot import audit, changes, correlation, noise, templates
@@ -114,10 +114,12 @@ class Triage:
         batch = _Batch(session, payload_id, now, TriageOutcome(), noise.Tally())
         # One query for the latest record of every fingerprint in the batch (not one per alert), and no
         # autoflush between alerts: the batch keeps its own map of the records it creates.
-        fingerprints = {a.fingerprint for a in alerts if a.kind is not AlertKind.CHANGE}
+        for alert in alerts:  # each hash once per alert (the properties recompute them on every access)
+            if alert.kind is not AlertKind.CHANGE:
+                batch.hashes[id(alert)] = (alert.fingerprint, alert.content_hash)
+        fingerprints = {fp for fp, _ in batch.hashes.values()}
         if fingerprints:
-            for row in session.scalars(select(AlertRecord).where(AlertRecord.fingerprint.in_(fingerprints))
-                                       .options(joinedload(AlertRecord.incident)).order_by(AlertRecord.id)):
+            for row in session.scalars(_LATEST, {"fingerprints": list(fingerprints)}):
                 batch.latest[row.fingerprint] = row
         with session.no_autoflush:
             for alert in alerts:
@@ -141,7 +143,7 @@ class Triage:
             counts.changes += 1
             return
         counts.deliveries += 1
-        record = b.latest.get(alert.fingerprint)
+        record = b.latest.get(b.fingerprint(alert))
         if record is not None:
             if record.incident.status != RESOLVED:
                 self._deliver_to_open(b, record, alert, counts)
@@ -157,7 +159,7 @@ class Triage:
         _truncation(b, record.incident, alert)
         record.delivery_count += 1
         record.last_seen_at = b.now
-        if record.content_hash == alert.content_hash:
+        if record.content_hash == b.content_hash(alert):
             record.repeat_count += 1
             b.outcome.duplicates += 1
             counts.duplicates += 1
@@ -175,12 +177,12 @@ class Triage:
                 return False  # a resolve for an alert long forgotten: an orphan
             record.delivery_count += 1
             record.last_seen_at = b.now
-            if record.content_hash == alert.content_hash:
+            if record.content_hash == b.content_hash(alert):
                 record.repeat_count += 1
                 b.outcome.duplicates += 1
                 counts.duplicates += 1
             else:  # e.g. the source resolves an alert a person had already resolved in Slack
-                _copy_alert(record, alert, b.payload_id)
+                _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
             return True
         if record.status != AlertStatus.RESOLVED.value:
             # Resolved by a person while the source still fires: same incident, re-opened after the grace.
@@ -188,12 +190,12 @@ class Triage:
             record.last_seen_at = b.now
             resolved_at = _aware(incident.resolved_at, b.now)
             if b.now - resolved_at < self.policy.reopen_grace:
-                if record.content_hash == alert.content_hash:
+                if record.content_hash == b.content_hash(alert):
                     record.repeat_count += 1
                     b.outcome.duplicates += 1
                     counts.duplicates += 1
                 else:
-                    _copy_alert(record, alert, b.payload_id)
+                    _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
                 return True
             minutes = int((b.now - resolved_at).total_seconds() // 60)
             note = (f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
@@ -230,17 +232,17 @@ class Triage:
             b.audits.record(event="alert.grouped", actor=alert.source, incident_id=incident.id,
                          alert=alert.name[:200], reason=(reason or "")[:500])
         _truncation(b, incident, alert)
-        record = AlertRecord(incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now,
+        record = AlertRecord(incident=incident, fingerprint=b.fingerprint(alert), first_seen_at=b.now,
                              last_seen_at=b.now)
-        _copy_alert(record, alert, b.payload_id)
+        _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
         b.session.add(record)
-        b.latest[alert.fingerprint] = record
+        b.latest[b.fingerprint(alert)] = record
         b.audits.record(event="alert.received", actor=alert.source, incident_id=incident.id,
-                     alert=alert.name, fingerprint=alert.fingerprint[:12])
+                     alert=alert.name, fingerprint=b.fingerprint(alert)[:12])
         b.touched[incident.id] = incident
 
     def _update(self, b: _Batch, record: AlertRecord, alert: Alert) -> None:
-        _copy_alert(record, alert, b.payload_id)
+        _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
         b.touched[record.incident_id] = record.incident
         b.outcome.touch(record.incident_id)
         b.audits.record(event="alert.updated", actor=alert.source, incident_id=record.incident_id,
@@ -319,11 +321,7 @@ class Triage:
             return
         session, now, outcome = batch.session, batch.now, batch.outcome
         per_incident: dict[int, list[Any]] = {}
-        for row in session.execute(
-                select(AlertRecord.incident_id, AlertRecord.name, AlertRecord.summary, AlertRecord.severity,
-                       AlertRecord.status, AlertRecord.ends_at)
-                .where(AlertRecord.incident_id.in_([i.id for i in batch.touched.values()]))
-                .order_by(AlertRecord.id)):
+        for row in session.execute(_INCIDENT_ALERTS, {"incident_ids": [i.id for i in batch.touched.values()]}):
             per_incident.setdefault(row.incident_id, []).append(row)
         for incident in batch.touched.values():
             alerts = per_incident.get(incident.id, [])
@@ -343,6 +341,15 @@ class Triage:
                                     reason="all alerts resolved")
 
 
+# The two queries of every batch, built once (no statement construction or cache-key work per batch).
+_LATEST = (select(AlertRecord).where(AlertRecord.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+           .options(joinedload(AlertRecord.incident)).order_by(AlertRecord.id))
+_INCIDENT_ALERTS = (select(AlertRecord.incident_id, AlertRecord.name, AlertRecord.summary, AlertRecord.severity,
+                           AlertRecord.status, AlertRecord.ends_at)
+                    .where(AlertRecord.incident_id.in_(bindparam("incident_ids", expanding=True)))
+                    .order_by(AlertRecord.id))
+
+
 @dataclass
 class _Batch:
     session: Session
@@ -354,6 +361,13 @@ class _Batch:
     new_incidents: list[int] = field(default_factory=list)
     latest: dict[str, AlertRecord] = field(default_factory=dict)  # fingerprint → its latest record
     audits: audit.Batch = field(default_factory=audit.Batch)  # written with one INSERT (see ``ingest``)
+    hashes: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(alert) → (fingerprint, content hash)
+
+    def fingerprint(self, alert: Alert) -> str:
+        return self.hashes[id(alert)][0]
+
+    def content_hash(self, alert: Alert) -> str:
+        return self.hashes[id(alert)][1]
 
 
 def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
@@ -388,9 +402,9 @@ def _minutes(window: timedelta) -> int:
     return int(window.total_seconds() // 60)
 
 
-def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None) -> None:
+def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None, content_hash: str) -> None:
     record.payload_id = payload_id
-    record.content_hash = alert.content_hash
+    record.content_hash = content_hash
     record.source = alert.source
     record.name = alert.name[:300]
     record.status = alert.status.value
