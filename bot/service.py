@@ -60,6 +60,8 @@ class IncidentService:
         self.outbox.register(Kind.POST_INCIDENT, self._deliver_post)
         self.outbox.register(Kind.UPDATE_INCIDENT, self._deliver_update)
         self.outbox.register(Kind.THREAD_REPLY, self._deliver_thread_reply)
+        dialect = s.sessions.kw["bind"].dialect.name
+        self._group_commit = locks.GroupCommit(s.sessions) if dialect != "postgresql" else None
 
     # ---- alerts in -------------------------------------------------------------------------------
     def accept(self, *, source: str, body: Any, alerts: list[Alert],
@@ -69,10 +71,10 @@ class IncidentService:
         Grouping and dedup are decided in the database: advisory locks on the batch's group keys and
         services (PostgreSQL) are held until the commit, so a concurrent delivery of the same group to any
         replica waits and then sees this batch's incident (bot/locks.py)."""
-        dialect = self.s.sessions.kw["bind"].dialect.name
         # Work that needs no database is done before the lock (the payload as stored, the lock names).
         stored, names = storable(body), batch_lock_names(alerts)
-        with locks.process_lock(dialect), transaction(self.s.sessions) as session:
+
+        def store(session: Session) -> TriageOutcome:
             payload = AlertPayload(source=source, body=stored)
             session.add(payload)
             session.flush()
@@ -80,6 +82,13 @@ class IncidentService:
             locks.xact_lock(session, names)
             outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
             self._enqueue_outcome(session, outcome)
+            return outcome
+
+        if self._group_commit is not None:  # SQLite: batches waiting for the lock share one commit
+            outcome = self._group_commit.run(store)
+        else:
+            with transaction(self.s.sessions) as session:
+                outcome = store(session)
         metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(len(alerts) - outcome.duplicates)
         if outcome.duplicates:
             metrics.ALERTS_RECEIVED.labels(source=source, outcome="duplicate").inc(outcome.duplicates)
