@@ -23,6 +23,8 @@ from bot.db import transaction
 
 log = logging.getLogger(__name__)
 _PROCESS_LOCK = threading.RLock()
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) WITH ORDINALITY AS t(k, n) "
+                 "ORDER BY n")
 T = TypeVar("T")
 
 
@@ -35,8 +37,11 @@ def xact_lock(session: Session, names: Iterable[str]) -> None:
     """PostgreSQL: lock ``names`` until this transaction commits or rolls back. No-op elsewhere."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({lock_id(n) for n in names}):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    keys = sorted({lock_id(n) for n in names})
+    if len(keys) == 1:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+    elif keys:  # one round trip; unnest yields the (sorted) array in order, and each lock is taken as its row is
+        session.execute(_LOCK_ALL, {"keys": keys})
 
 
 @contextmanager
