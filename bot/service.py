@@ -81,7 +81,9 @@ class IncidentService:
             _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
             locks.xact_lock(session, names)
             outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+            self.outbox.due_now(session)  # (a session may carry several batches: group commit)
             self._enqueue_outcome(session, outcome)
+            outcome.chat_due = self.outbox.due_now(session)
             return outcome
 
         if self._group_commit is not None:  # SQLite: batches waiting for the lock share one commit
@@ -177,8 +179,10 @@ class IncidentService:
 
     def notify(self, outcome: TriageOutcome) -> None:
         """The batch's messages are already in the outbox (committed with it): wake this process's
-        workers. Never calls Slack, so a slow Slack cannot hold a request thread."""
-        self.outbox.wake()
+        workers (when one of them is due now; the others are found by polling when due). Never calls
+        Slack, so a slow Slack cannot hold a request thread."""
+        if outcome.chat_due:
+            self.outbox.wake()
 
     def publish(self, incident_id: int) -> None:
         """Queue the incident's first post, or an update of its message if it was posted."""

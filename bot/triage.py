@@ -66,6 +66,7 @@ class TriageOutcome:
     flaps: int = 0  # re-fires after a resolve absorbed into the same incident
     grouped: int = 0  # new alerts that joined an existing incident
     changes: list[int] = field(default_factory=list)  # change events recorded (never incidents)
+    chat_due: bool = True  # set by the service: False when none of its chat messages is due yet (no wake)
 
     @property
     def incident_ids(self) -> list[int]:
