@@ -41,19 +41,33 @@ class Tally:
         return self.by_key[key]
 
     def flush(self, session: Session, now: datetime) -> None:
+        """One statement for the batch: an executemany of the upsert, in sorted key order (so two
+        replicas touching the same rows lock them in the same order)."""
         bucket = now.replace(minute=0, second=0, microsecond=0)
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        rows = []
         for (source, service), counts in sorted(self.by_key.items()):
             values = asdict(counts)
-            if not any(values.values()):
-                continue
-            stmt = insert(NoiseCount).values(bucket=bucket, source=source, service=service, **values)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["bucket", "source", "service"],
-                set_={c: getattr(NoiseCount, c) + getattr(stmt.excluded, c) for c in COUNTERS})
-            session.execute(stmt)
+            if any(values.values()):
+                rows.append({"bucket": bucket, "source": source, "service": service, **values})
         self.by_key.clear()
+        if rows:
+            session.connection().execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+def _upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (bucket, source, service) DO UPDATE SET n = n + excluded.n``, built once."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        table = NoiseCount.__table__
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        base = insert(table)
+        stmt = base.on_conflict_do_update(index_elements=["bucket", "source", "service"],
+                                          set_={c: table.c[c] + base.excluded[c] for c in COUNTERS})
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
+_UPSERTS: dict[str, Any] = {}
 
 
 def parse_since(text: str) -> timedelta:

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, exists, func, or_, select, update
+from sqlalchemy import ForeignKey, String, Text, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
@@ -91,7 +91,14 @@ Finalizer = Callable[[Session], None]
 Handler = Callable[[OutboxMessage], Finalizer | None]
 
 DEFAULT_COALESCE_SECONDS = 3.0
+DUE_NOW = "outbox.due_now"  # session.info key
 MAX_BACKOFF_SECONDS = 300.0
+
+
+_PENDING_FOR_KEY = (select(OutboxMessage).where(OutboxMessage.coalesce_key == bindparam("key"),
+                                                OutboxMessage.status == Status.PENDING.value)
+                    .order_by(OutboxMessage.id).limit(1))
+_LAST_SENT_FOR_KEY = select(func.max(OutboxMessage.sent_at)).where(OutboxMessage.coalesce_key == bindparam("key"))
 
 
 def enqueue(session: Session, *, kind: str, incident_id: int | None = None, payload: dict[str, Any] | None = None,
@@ -101,15 +108,12 @@ def enqueue(session: Session, *, kind: str, incident_id: int | None = None, payl
     coalesced into, or None if ``dedup_key`` was already used (e.g. the incident's first post)."""
     now = utcnow()
     if coalesce_key is not None:
-        pending = session.scalars(select(OutboxMessage).where(
-            OutboxMessage.coalesce_key == coalesce_key, OutboxMessage.status == Status.PENDING.value)
-            .order_by(OutboxMessage.id).limit(1)).first()
+        pending = session.scalars(_PENDING_FOR_KEY, {"key": coalesce_key}).first()
         if pending is not None:
             if payload:
                 pending.payload = {**(pending.payload or {}), **payload}
             return pending
-        last_sent = session.scalar(select(func.max(OutboxMessage.sent_at)).where(
-            OutboxMessage.coalesce_key == coalesce_key))
+        last_sent = session.scalar(_LAST_SENT_FOR_KEY, {"key": coalesce_key})
         due = now if last_sent is None else max(now, last_sent + timedelta(seconds=coalesce_seconds))
     else:
         due = now
@@ -149,7 +153,17 @@ class Outbox:
 
     def enqueue(self, session: Session, **kw: Any) -> OutboxMessage | None:
         kw.setdefault("coalesce_seconds", self.coalesce_seconds)
-        return enqueue(session, **kw)
+        row = enqueue(session, **kw)
+        if row is not None and row.next_attempt_at <= utcnow():
+            session.info[DUE_NOW] = True  # see ``due_now``
+        return row
+
+    @staticmethod
+    def due_now(session: Session) -> bool:
+        """Whether a row enqueued in ``session`` since the last call is due now (and clears it): a worker
+        woken for rows that are not due (an update coalescing into a pending one) would claim nothing;
+        those are found by the workers' polling when they fall due, as before."""
+        return bool(session.info.pop(DUE_NOW, False))
 
     # ---- workers -------------------------------------------------------------------------------------
     def start(self, threads: int = 2) -> None:

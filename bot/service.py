@@ -60,6 +60,8 @@ class IncidentService:
         self.outbox.register(Kind.POST_INCIDENT, self._deliver_post)
         self.outbox.register(Kind.UPDATE_INCIDENT, self._deliver_update)
         self.outbox.register(Kind.THREAD_REPLY, self._deliver_thread_reply)
+        dialect = s.sessions.kw["bind"].dialect.name
+        self._group_commit = locks.GroupCommit(s.sessions) if dialect != "postgresql" else None
 
     # ---- alerts in -------------------------------------------------------------------------------
     def accept(self, *, source: str, body: Any, alerts: list[Alert],
@@ -69,15 +71,26 @@ class IncidentService:
         Grouping and dedup are decided in the database: advisory locks on the batch's group keys and
         services (PostgreSQL) are held until the commit, so a concurrent delivery of the same group to any
         replica waits and then sees this batch's incident (bot/locks.py)."""
-        dialect = self.s.sessions.kw["bind"].dialect.name
-        with locks.process_lock(dialect), transaction(self.s.sessions) as session:
-            payload = AlertPayload(source=source, body=storable(body))
+        # Work that needs no database is done before the lock (the payload as stored, the lock names).
+        stored, names = storable(body), batch_lock_names(alerts)
+
+        def store(session: Session) -> TriageOutcome:
+            payload = AlertPayload(source=source, body=stored)
             session.add(payload)
             session.flush()
             _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
-            locks.xact_lock(session, batch_lock_names(alerts))
+            locks.xact_lock(session, names)
             outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+            self.outbox.due_now(session)  # (a session may carry several batches: group commit)
             self._enqueue_outcome(session, outcome)
+            outcome.chat_due = self.outbox.due_now(session)
+            return outcome
+
+        if self._group_commit is not None:  # SQLite: batches waiting for the lock share one commit
+            outcome = self._group_commit.run(store)
+        else:
+            with transaction(self.s.sessions) as session:
+                outcome = store(session)
         metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(len(alerts) - outcome.duplicates)
         if outcome.duplicates:
             metrics.ALERTS_RECEIVED.labels(source=source, outcome="duplicate").inc(outcome.duplicates)
@@ -166,8 +179,10 @@ class IncidentService:
 
     def notify(self, outcome: TriageOutcome) -> None:
         """The batch's messages are already in the outbox (committed with it): wake this process's
-        workers. Never calls Slack, so a slow Slack cannot hold a request thread."""
-        self.outbox.wake()
+        workers (when one of them is due now; the others are found by polling when due). Never calls
+        Slack, so a slow Slack cannot hold a request thread."""
+        if outcome.chat_due:
+            self.outbox.wake()
 
     def publish(self, incident_id: int) -> None:
         """Queue the incident's first post, or an update of its message if it was posted."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from bot import audit, changes, correlation, noise, templates
@@ -66,6 +66,7 @@ class TriageOutcome:
     flaps: int = 0  # re-fires after a resolve absorbed into the same incident
     grouped: int = 0  # new alerts that joined an existing incident
     changes: list[int] = field(default_factory=list)  # change events recorded (never incidents)
+    chat_due: bool = True  # set by the service: False when none of its chat messages is due yet (no wake)
 
     @property
     def incident_ids(self) -> list[int]:
@@ -114,17 +115,19 @@ class Triage:
         batch = _Batch(session, payload_id, now, TriageOutcome(), noise.Tally())
         # One query for the latest record of every fingerprint in the batch (not one per alert), and no
         # autoflush between alerts: the batch keeps its own map of the records it creates.
-        fingerprints = {a.fingerprint for a in alerts if a.kind is not AlertKind.CHANGE}
+        for alert in alerts:  # each hash once per alert (the properties recompute them on every access)
+            if alert.kind is not AlertKind.CHANGE:
+                batch.hashes[id(alert)] = (alert.fingerprint, alert.content_hash)
+        fingerprints = {fp for fp, _ in batch.hashes.values()}
         if fingerprints:
-            for row in session.scalars(select(AlertRecord).where(AlertRecord.fingerprint.in_(fingerprints))
-                                       .options(joinedload(AlertRecord.incident)).order_by(AlertRecord.id)):
+            for row in session.scalars(_LATEST, {"fingerprints": list(fingerprints)}):
                 batch.latest[row.fingerprint] = row
         with session.no_autoflush:
             for alert in alerts:
                 self._ingest_one(batch, alert)
         session.flush()
-        for incident in batch.touched.values():
-            self._refresh(session, incident, now, batch.outcome)
+        self._refresh(batch)
+        batch.audits.write(session)  # before correlation, which records its own audit rows
         for incident_id in batch.new_incidents:
             for other in correlation.link_new_incident(session, incident_id, self.policy.correlation_window, now):
                 batch.outcome.touch(other)
@@ -136,11 +139,12 @@ class Triage:
         service = incident_service(alert, self.policy)
         counts = b.tally.at(alert.source, service)
         if alert.kind is AlertKind.CHANGE:
+            b.audits.write(b.session)  # the change's own audit row (ORM) comes after the batch's earlier ones
             b.outcome.changes.append(changes.record_alert(b.session, alert, now=b.now).id)
             counts.changes += 1
             return
         counts.deliveries += 1
-        record = b.latest.get(alert.fingerprint)
+        record = b.latest.get(b.fingerprint(alert))
         if record is not None:
             if record.incident.status != RESOLVED:
                 self._deliver_to_open(b, record, alert, counts)
@@ -156,7 +160,7 @@ class Triage:
         _truncation(b, record.incident, alert)
         record.delivery_count += 1
         record.last_seen_at = b.now
-        if record.content_hash == alert.content_hash:
+        if record.content_hash == b.content_hash(alert):
             record.repeat_count += 1
             b.outcome.duplicates += 1
             counts.duplicates += 1
@@ -174,12 +178,12 @@ class Triage:
                 return False  # a resolve for an alert long forgotten: an orphan
             record.delivery_count += 1
             record.last_seen_at = b.now
-            if record.content_hash == alert.content_hash:
+            if record.content_hash == b.content_hash(alert):
                 record.repeat_count += 1
                 b.outcome.duplicates += 1
                 counts.duplicates += 1
             else:  # e.g. the source resolves an alert a person had already resolved in Slack
-                _copy_alert(record, alert, b.payload_id)
+                _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
             return True
         if record.status != AlertStatus.RESOLVED.value:
             # Resolved by a person while the source still fires: same incident, re-opened after the grace.
@@ -187,12 +191,12 @@ class Triage:
             record.last_seen_at = b.now
             resolved_at = _aware(incident.resolved_at, b.now)
             if b.now - resolved_at < self.policy.reopen_grace:
-                if record.content_hash == alert.content_hash:
+                if record.content_hash == b.content_hash(alert):
                     record.repeat_count += 1
                     b.outcome.duplicates += 1
                     counts.duplicates += 1
                 else:
-                    _copy_alert(record, alert, b.payload_id)
+                    _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
                 return True
             minutes = int((b.now - resolved_at).total_seconds() // 60)
             note = (f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
@@ -219,30 +223,30 @@ class Triage:
             b.outcome.created.append(incident.id)
             b.new_incidents.append(incident.id)
             counts.incidents_opened += 1
-            audit.record(b.session, event="incident.opened", actor=alert.source, incident_id=incident.id,
+            b.audits.record(event="incident.opened", actor=alert.source, incident_id=incident.id,
                          title=incident.title, severity=incident.severity)
         else:
             incident.grouping_reason = reason
             b.outcome.grouped += 1
             counts.grouped += 1
             b.outcome.touch(incident.id)
-            audit.record(b.session, event="alert.grouped", actor=alert.source, incident_id=incident.id,
+            b.audits.record(event="alert.grouped", actor=alert.source, incident_id=incident.id,
                          alert=alert.name[:200], reason=(reason or "")[:500])
         _truncation(b, incident, alert)
-        record = AlertRecord(incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now,
+        record = AlertRecord(incident=incident, fingerprint=b.fingerprint(alert), first_seen_at=b.now,
                              last_seen_at=b.now)
-        _copy_alert(record, alert, b.payload_id)
+        _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
         b.session.add(record)
-        b.latest[alert.fingerprint] = record
-        audit.record(b.session, event="alert.received", actor=alert.source, incident_id=incident.id,
-                     alert=alert.name, fingerprint=alert.fingerprint[:12])
+        b.latest[b.fingerprint(alert)] = record
+        b.audits.record(event="alert.received", actor=alert.source, incident_id=incident.id,
+                     alert=alert.name, fingerprint=b.fingerprint(alert)[:12])
         b.touched[incident.id] = incident
 
     def _update(self, b: _Batch, record: AlertRecord, alert: Alert) -> None:
-        _copy_alert(record, alert, b.payload_id)
+        _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
         b.touched[record.incident_id] = record.incident
         b.outcome.touch(record.incident_id)
-        audit.record(b.session, event="alert.updated", actor=alert.source, incident_id=record.incident_id,
+        b.audits.record(event="alert.updated", actor=alert.source, incident_id=record.incident_id,
                      alert=alert.name, status=alert.status.value)
 
     def _flap(self, b: _Batch, record: AlertRecord, counts: noise.Counts) -> None:
@@ -252,12 +256,12 @@ class Triage:
         incident = record.incident
         if record.flap_count >= self.policy.flap_threshold and not incident.flapping:
             incident.flapping = True
-            audit.record(b.session, event="incident.flapping", actor="triage", incident_id=incident.id,
+            b.audits.record(event="incident.flapping", actor="triage", incident_id=incident.id,
                          alert=record.name, flaps=record.flap_count)
 
     def _reopen(self, b: _Batch, incident: Incident, *, note: str | None, reason: str) -> None:
         """Re-open in place: same incident and message (updated, never re-posted)."""
-        audit.record(b.session, event="incident.reopened", actor="triage", incident_id=incident.id,
+        b.audits.record(event="incident.reopened", actor="triage", incident_id=incident.id,
                      reason=reason, was_resolved_by=incident.resolved_by)
         incident.status = IncidentStatus.OPEN.value
         incident.resolved_at = None
@@ -311,23 +315,40 @@ class Triage:
                 return incident, f"grouped: same template <{templates.render(tuple(merged['text']))}>"[:1000]
         return None
 
-    def _refresh(self, session: Session, incident: Incident, now: datetime, outcome: TriageOutcome) -> None:
-        session.refresh(incident, ["alerts"])
-        alerts = incident.alerts
-        incident.last_alert_at = now
-        incident.severity = min((Severity(a.severity) for a in alerts), key=lambda s: s.rank).value
-        names = sorted({a.name for a in alerts})
-        first = alerts[0]
-        base = first.summary or first.name
-        incident.title = (base if len(names) == 1 else f"{base} (+{len(names) - 1} more)")[:300]
-        if all(a.status == AlertStatus.RESOLVED.value for a in alerts) and incident.status != RESOLVED:
-            incident.status = RESOLVED
-            incident.resolved_at = max((a.ends_at or now for a in alerts), default=now)
-            incident.resolved_by = f"source:{incident.source}"
-            incident.triage_note = None
-            outcome.resolved.append(incident.id)
-            audit.record(session, event="incident.resolved", actor=incident.source, incident_id=incident.id,
-                         reason="all alerts resolved")
+    def _refresh(self, batch: _Batch) -> None:
+        """Each touched incident's severity, title and status from all its alerts (after the flush): one
+        query of the columns needed for every touched incident, no ORM objects loaded."""
+        if not batch.touched:
+            return
+        session, now, outcome = batch.session, batch.now, batch.outcome
+        per_incident: dict[int, list[Any]] = {}
+        for row in session.execute(_INCIDENT_ALERTS, {"incident_ids": [i.id for i in batch.touched.values()]}):
+            per_incident.setdefault(row.incident_id, []).append(row)
+        for incident in batch.touched.values():
+            alerts = per_incident.get(incident.id, [])
+            incident.last_alert_at = now
+            incident.severity = min((Severity(a.severity) for a in alerts), key=lambda s: s.rank).value
+            names = {a.name for a in alerts}
+            first = alerts[0]
+            base = first.summary or first.name
+            incident.title = (base if len(names) == 1 else f"{base} (+{len(names) - 1} more)")[:300]
+            if all(a.status == AlertStatus.RESOLVED.value for a in alerts) and incident.status != RESOLVED:
+                incident.status = RESOLVED
+                incident.resolved_at = max((a.ends_at or now for a in alerts), default=now)
+                incident.resolved_by = f"source:{incident.source}"
+                incident.triage_note = None
+                outcome.resolved.append(incident.id)
+                batch.audits.record(event="incident.resolved", actor=incident.source, incident_id=incident.id,
+                                    reason="all alerts resolved")
+
+
+# The two queries of every batch, built once (no statement construction or cache-key work per batch).
+_LATEST = (select(AlertRecord).where(AlertRecord.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+           .options(joinedload(AlertRecord.incident)).order_by(AlertRecord.id))
+_INCIDENT_ALERTS = (select(AlertRecord.incident_id, AlertRecord.name, AlertRecord.summary, AlertRecord.severity,
+                           AlertRecord.status, AlertRecord.ends_at)
+                    .where(AlertRecord.incident_id.in_(bindparam("incident_ids", expanding=True)))
+                    .order_by(AlertRecord.id))
 
 
 @dataclass
@@ -340,6 +361,14 @@ class _Batch:
     touched: dict[int, Incident] = field(default_factory=dict)
     new_incidents: list[int] = field(default_factory=list)
     latest: dict[str, AlertRecord] = field(default_factory=dict)  # fingerprint → its latest record
+    audits: audit.Batch = field(default_factory=audit.Batch)  # written with one INSERT (see ``ingest``)
+    hashes: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(alert) → (fingerprint, content hash)
+
+    def fingerprint(self, alert: Alert) -> str:
+        return self.hashes[id(alert)][0]
+
+    def content_hash(self, alert: Alert) -> str:
+        return self.hashes[id(alert)][1]
 
 
 def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
@@ -374,9 +403,9 @@ def _minutes(window: timedelta) -> int:
     return int(window.total_seconds() // 60)
 
 
-def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None) -> None:
+def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None, content_hash: str) -> None:
     record.payload_id = payload_id
-    record.content_hash = alert.content_hash
+    record.content_hash = content_hash
     record.source = alert.source
     record.name = alert.name[:300]
     record.status = alert.status.value
