@@ -126,8 +126,12 @@ class IncidentService:
         assert msg.incident_id is not None
         with transaction(self.s.sessions) as session:
             incident = _incident(session, msg.incident_id)
-            if incident.slack_ts is not None or incident.status == IncidentStatus.RESOLVED.value:
-                return None  # already posted, or resolved before it was ever posted: nothing to tell
+            if incident.slack_ts is not None:
+                return None  # already posted
+            # An incident that opened and resolved before its post went out (a short blip, or both during
+            # a Slack outage) is still posted, showing it resolved: the channel is the on-call's record,
+            # and nothing the bot opened may vanish from it. The scheduler's safety net (retry_unposted)
+            # stays with open incidents, so an upgrade does not post years of old ones.
             view = self.s.advisor.advise(session, incident)
         self.outbox.renew(msg)  # the render may have been slow: never post on an expired claim
         channel, ts = self.s.notifier.post_incident(view)
@@ -143,7 +147,7 @@ class IncidentService:
         with transaction(self.s.sessions) as session:
             incident = _incident(session, msg.incident_id)
             if incident.slack_ts is None:
-                return None  # never posted (resolved first): nothing to update
+                return None  # not posted yet: the post, when it goes out, renders the latest state
             advise = bool((msg.payload or {}).get("advise"))
             view = self.s.advisor.advise(session, incident) if advise else self.s.advisor.stored_view(session, incident)
         self.s.notifier.update_incident(view)

@@ -292,6 +292,20 @@ def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
     assert app.rt.service.outbox.depth() == 0
 
 
+def test_an_incident_that_opens_and_resolves_during_a_slack_outage_is_still_posted_once(app: App) -> None:
+    working = app.rt.service.s.notifier
+    app.rt.service.s.notifier = _dead_slack(app)
+    assert app.sample("alertmanager", "alertmanager_checkout.json").json()["incidents_created"] == [1]
+    assert app.sample("alertmanager", "alertmanager_checkout_resolved.json").json()["incidents_resolved"] == [1]
+    assert app.posts() == []
+    app.rt.service.s.notifier = working  # Slack is back
+    app.drain()
+    posts = app.posts()
+    assert len(posts) == 1  # posted once, not lost because it resolved first
+    assert "resolved by source:alertmanager" in json.dumps(posts[0].params)  # and it says so
+    assert app.rt.service.outbox.depth() == 0
+
+
 def _dead_slack(app: App):  # type: ignore[no-untyped-def]
     """A notifier whose Slack is unreachable (a port nobody listens on)."""
     import socket
