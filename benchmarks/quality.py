@@ -136,32 +136,36 @@ def fused_orders(p: Prepared, w: Weights) -> list[list[str]]:
     return out
 
 
-def metrics(p: Prepared, orders: list[list[str]]) -> dict[str, float]:
-    """Known-item: Recall@1/5/10 and MRR of the first relevant. Category: precision@5 and MRR."""
-    n = max(len(orders), 1)
-    ranks = []
-    for order, rel in zip(orders, p.ds.relevant, strict=True):
-        ranks.append(next((r for r, e in enumerate(order, start=1) if e in rel), None))
-    out: dict[str, float] = {}
-    if p.ds.kind == "category":
-        out["p@5"] = round(sum(sum(1 for e in o[:5] if e in rel) / 5 for o, rel in zip(orders, p.ds.relevant,
-                                                                                       strict=True)) / n, 4)
-    else:
-        for k in (1, 5, 10):
-            out[f"r@{k}"] = round(sum(1 for r in ranks if r is not None and r <= k) / n, 4)
-    out["mrr"] = round(sum(1.0 / r for r in ranks if r) / n, 4)
-    out["n"] = len(orders)
-    return out
+def _first_relevant(p: Prepared, orders: list[list[str]]) -> list[int | None]:
+    """Per query, the rank (1-based) of the first relevant result, None if none is listed."""
+    return [next((r for r, e in enumerate(order, start=1) if e in rel), None)
+            for order, rel in zip(orders, p.ds.relevant, strict=True)]
 
 
 def per_query(p: Prepared, orders: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Per query: (hit@5 or precision@5, reciprocal rank of the first relevant), as ``metrics`` averages them."""
-    at5, rr = [], []
-    for order, rel in zip(orders, p.ds.relevant, strict=True):
-        rank = next((r for r, e in enumerate(order, start=1) if e in rel), None)
-        rr.append(1.0 / rank if rank else 0.0)
-        at5.append(sum(1 for e in order[:5] if e in rel) / 5 if p.ds.kind == "category" else float(bool(rank and rank <= 5)))
-    return np.array(at5), np.array(rr)
+    ranks = _first_relevant(p, orders)
+    if p.ds.kind == "category":
+        at5 = [sum(1 for e in o[:5] if e in rel) / 5 for o, rel in zip(orders, p.ds.relevant, strict=True)]
+    else:
+        at5 = [float(r is not None and r <= 5) for r in ranks]
+    return np.array(at5, dtype=float), np.array([1.0 / r if r else 0.0 for r in ranks])
+
+
+def metrics(p: Prepared, orders: list[list[str]]) -> dict[str, float]:
+    """Known-item: Recall@1/5/10 and MRR of the first relevant. Category: precision@5 and MRR."""
+    n = max(len(orders), 1)
+    ranks = _first_relevant(p, orders)
+    at5, rr = per_query(p, orders)
+    out: dict[str, float] = {}
+    if p.ds.kind == "category":
+        out["p@5"] = round(float(at5.sum()) / n, 4)
+    else:
+        for k in (1, 5, 10):
+            out[f"r@{k}"] = round(sum(1 for r in ranks if r is not None and r <= k) / n, 4)
+    out["mrr"] = round(float(rr.sum()) / n, 4)
+    out["n"] = len(orders)
+    return out
 
 
 def paired_ci(p: Prepared, fused: list[list[str]], rivals: dict[str, list[list[str]]], *, resamples: int = 2000,

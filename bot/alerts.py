@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 
 class AlertStatus(StrEnum):
@@ -89,7 +90,10 @@ class Alert:
     # ``max_alerts`` cuts a group): the same count on every alert of the batch; not part of either hash.
     truncated_alerts: int = 0
 
-    @property
+    # Both hashes are computed once per alert (an alert is not changed after it is built: the dataclass is
+    # frozen and nothing mutates its label dicts); triage reads them several times per delivery. Copy an
+    # alert with ``dataclasses.replace`` (fields only), never through ``__dict__``, which holds the cache.
+    @cached_property
     def fingerprint(self) -> str:
         """Identity: source + the source's own id if it has one, else name + stable labels."""
         if self.source_fingerprint:
@@ -100,7 +104,7 @@ class Alert:
             basis = [self.source, self.name, self.service, labels, model]
         return _sha256(basis)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """Everything a human would call a change: status, severity, text, values."""
         model = None

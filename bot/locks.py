@@ -3,7 +3,8 @@
 PostgreSQL: transaction-scoped advisory locks (``pg_advisory_xact_lock``) on stable 64-bit hashes of the
 names given, taken in sorted order (two batches touching the same names can never deadlock) and released
 by the commit or rollback itself, so a crashed replica never leaves a lock behind. SQLite is one process
-by design (one writer at a time anyway): a process lock gives the same guarantee there.
+by design (one writer at a time anyway): a process lock gives the same guarantee there, and batches that
+queue for it share one commit (``GroupCommit``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,16 +42,6 @@ def xact_lock(session: Session, names: Iterable[str]) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
     elif keys:  # one round trip; unnest yields the (sorted) array in order, and each lock is taken as its row is
         session.execute(_LOCK_ALL, {"keys": keys})
-
-
-@contextmanager
-def process_lock(dialect: str) -> Iterator[None]:
-    """SQLite: serialise in this process; hold it around the whole transaction, commit included."""
-    if dialect == "postgresql":
-        yield
-        return
-    with _PROCESS_LOCK:
-        yield
 
 
 @dataclass

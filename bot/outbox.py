@@ -91,7 +91,6 @@ Finalizer = Callable[[Session], None]
 Handler = Callable[[OutboxMessage], Finalizer | None]
 
 DEFAULT_COALESCE_SECONDS = 3.0
-DUE_NOW = "outbox.due_now"  # session.info key
 MAX_BACKOFF_SECONDS = 300.0
 
 
@@ -153,17 +152,7 @@ class Outbox:
 
     def enqueue(self, session: Session, **kw: Any) -> OutboxMessage | None:
         kw.setdefault("coalesce_seconds", self.coalesce_seconds)
-        row = enqueue(session, **kw)
-        if row is not None and row.next_attempt_at <= utcnow():
-            session.info[DUE_NOW] = True  # see ``due_now``
-        return row
-
-    @staticmethod
-    def due_now(session: Session) -> bool:
-        """Whether a row enqueued in ``session`` since the last call is due now (and clears it): a worker
-        woken for rows that are not due (an update coalescing into a pending one) would claim nothing;
-        those are found by the workers' polling when they fall due, as before."""
-        return bool(session.info.pop(DUE_NOW, False))
+        return enqueue(session, **kw)
 
     # ---- workers -------------------------------------------------------------------------------------
     def start(self, threads: int = 2) -> None:

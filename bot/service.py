@@ -7,7 +7,6 @@ happen after the commit, so a Slack outage never loses an alert or a decision.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +22,7 @@ from bot.changes import record as record_change
 from bot.db import transaction
 from bot.db_types import utcnow
 from bot.errors import InvalidState, NotAuthorised, NotFound
+from bot.intake import RejectedAlert, dead_letter_rejected, storable, storable_text
 from bot.knowledge import KnowledgeBase
 from bot.models import (
     AlertPayload,
@@ -78,12 +78,10 @@ class IncidentService:
             payload = AlertPayload(source=source, body=stored)
             session.add(payload)
             session.flush()
-            _dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
+            dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
             locks.xact_lock(session, names)
             outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
-            self.outbox.due_now(session)  # (a session may carry several batches: group commit)
-            self._enqueue_outcome(session, outcome)
-            outcome.chat_due = self.outbox.due_now(session)
+            outcome.chat_due = self._enqueue_outcome(session, outcome)
             return outcome
 
         if self._group_commit is not None:  # SQLite: batches waiting for the lock share one commit
@@ -98,12 +96,13 @@ class IncidentService:
             metrics.INCIDENTS_OPENED.labels(source=source).inc(len(outcome.created))
         return outcome
 
-    def _enqueue_outcome(self, session: Session, outcome: TriageOutcome) -> None:
-        for incident_id in outcome.created:
-            self.enqueue_post(session, incident_id)
-        for incident_id in outcome.incident_ids:
-            if incident_id not in outcome.created:
-                self.enqueue_update(session, incident_id)
+    def _enqueue_outcome(self, session: Session, outcome: TriageOutcome) -> bool:
+        """Queue the batch's posts and updates; True when one of them is due now (worth waking a worker:
+        an update coalescing into a pending, not yet due row is found by the workers' polling)."""
+        rows = [self.enqueue_post(session, i) for i in outcome.created]
+        rows += [self.enqueue_update(session, i) for i in outcome.incident_ids if i not in outcome.created]
+        now = utcnow()
+        return any(row is not None and row.next_attempt_at <= now for row in rows)
 
     # ---- chat through the outbox ---------------------------------------------------------------------
     def enqueue(self, session: Session, **kw: Any) -> OutboxMessage | None:
@@ -111,12 +110,12 @@ class IncidentService:
         commit by a worker in any replica, retried until Slack takes it, in order per incident."""
         return self.outbox.enqueue(session, **kw)
 
-    def enqueue_post(self, session: Session, incident_id: int) -> None:
-        self.enqueue(session, kind=Kind.POST_INCIDENT, incident_id=incident_id,
+    def enqueue_post(self, session: Session, incident_id: int) -> OutboxMessage | None:
+        return self.enqueue(session, kind=Kind.POST_INCIDENT, incident_id=incident_id,
                      dedup_key=f"post_incident:{incident_id}")
 
-    def enqueue_update(self, session: Session, incident_id: int, *, advise: bool = False) -> None:
-        self.enqueue(session, kind=Kind.UPDATE_INCIDENT, incident_id=incident_id,
+    def enqueue_update(self, session: Session, incident_id: int, *, advise: bool = False) -> OutboxMessage | None:
+        return self.enqueue(session, kind=Kind.UPDATE_INCIDENT, incident_id=incident_id,
                      coalesce_key=f"incident:{incident_id}:message", payload={"advise": True} if advise else None)
 
     def enqueue_thread_reply(self, session: Session, incident_id: int, text: str) -> None:
@@ -172,9 +171,9 @@ class IncidentService:
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         text = text.replace("\x00", "\\u0000")  # PostgreSQL text cannot hold NUL
-        text = _UNSTORABLE.sub("\ufffd", text)
-        source, reason = _UNSTORABLE.sub("\ufffd", source)[:64], _UNSTORABLE.sub("\ufffd", reason)[:2000]
-        content_type = None if content_type is None else _UNSTORABLE.sub("\ufffd", content_type)[:128]
+        text = storable_text(text)
+        source, reason = storable_text(source)[:64], storable_text(reason)[:2000]
+        content_type = None if content_type is None else storable_text(content_type)[:128]
         with transaction(self.s.sessions) as session:
             row = DeadLetter(source=source, body=text, reason=reason, content_type=content_type)
             session.add(row)
@@ -322,62 +321,6 @@ class IncidentService:
             if not helpful:  # replace the unhelpful match in the message now, not at the next update
                 self.enqueue_update(session, incident_id, advise=True)
         self.outbox.wake()
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable(obj: Any) -> Any:
-    """The payload as received, except characters no database can store (NUL, lone surrogates) → U+FFFD.
-
-    Iterative (an explicit stack, no recursion), so a field nested 900 levels deep is copied, not a
-    RecursionError that would lose the valid alert carrying it."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            return _UNSTORABLE.sub("\ufffd", value)
-        if isinstance(value, list):
-            copy: list[Any] = [None] * len(value)
-            stack.append((value, copy))
-            return copy
-        if isinstance(value, dict):
-            copy_d: dict[Any, Any] = {}
-            stack.append((value, copy_d))
-            return copy_d
-        return value
-
-    stack: list[tuple[Any, Any]] = []
-    root = clean(obj)
-    while stack:
-        src, dst = stack.pop()
-        if isinstance(src, list):
-            for i, v in enumerate(src):
-                dst[i] = clean(v)
-        else:
-            for k, v in src.items():
-                dst[clean(k)] = clean(v)
-    return root
-
-
-@dataclass
-class RejectedAlert:
-    """One invalid item of an otherwise accepted batch; ``accept`` dead-letters it and sets the id."""
-
-    index: int
-    error: str
-    excerpt: str
-    dead_letter_id: int | None = None
-
-
-def _dead_letter_rejected(session: Session, source: str, rejected: Sequence[RejectedAlert], payload_id: int) -> None:
-    """The item's excerpt is kept here; the whole batch, verbatim, is the alert payload ``payload_id``."""
-    for item in rejected:
-        row = DeadLetter(source=f"alerts/{source}"[:64], body=_UNSTORABLE.sub("\ufffd", item.excerpt),
-                         reason=_UNSTORABLE.sub("\ufffd", f"{item.error} (rejected from batch alert_payloads "
-                                                         f"#{payload_id}; its valid alerts were accepted)")[:2000],
-                         content_type="application/json")
-        session.add(row)
-        session.flush()
-        item.dead_letter_id = row.id
 
 
 def batch_lock_names(alerts: list[Alert]) -> list[str]:

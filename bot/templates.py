@@ -110,3 +110,23 @@ def merge(a: Template, b: Template, *, threshold: float = THRESHOLD,
 
 def render(t: Template) -> str:
     return " ".join(t)
+
+
+# --- the form stored on an incident (``incidents.content_template``, JSON) -------------------------------
+StoredTemplate = dict[str, list[str]]  # {"name": [...tokens], "text": [...tokens]}
+
+
+def alert_template(name: str, text: str) -> StoredTemplate | None:
+    """An alert's name and text, each masked: both must merge for two alerts to be the same event."""
+    masked_name, masked_text = mask(name), mask(text)
+    return {"name": list(masked_name), "text": list(masked_text)} if masked_name and masked_text else None
+
+
+def merge_stored(stored: object, new: StoredTemplate) -> StoredTemplate | None:
+    """``new`` merged into a stored template (name and text both merge), or None; a malformed stored
+    value never merges."""
+    if not isinstance(stored, dict) or not stored.get("name") or not stored.get("text"):
+        return None
+    name = merge(tuple(stored["name"]), tuple(new["name"]))
+    text = merge(tuple(stored["text"]), tuple(new["text"])) if name is not None else None
+    return {"name": list(name), "text": list(text)} if name is not None and text is not None else None

@@ -115,10 +115,7 @@ class Triage:
         batch = _Batch(session, payload_id, now, TriageOutcome(), noise.Tally())
         # One query for the latest record of every fingerprint in the batch (not one per alert), and no
         # autoflush between alerts: the batch keeps its own map of the records it creates.
-        for alert in alerts:  # each hash once per alert (the properties recompute them on every access)
-            if alert.kind is not AlertKind.CHANGE:
-                batch.hashes[id(alert)] = (alert.fingerprint, alert.content_hash)
-        fingerprints = {fp for fp, _ in batch.hashes.values()}
+        fingerprints = {a.fingerprint for a in alerts if a.kind is not AlertKind.CHANGE}
         if fingerprints:
             for row in session.scalars(_LATEST, {"fingerprints": list(fingerprints)}):
                 batch.latest[row.fingerprint] = row
@@ -144,7 +141,7 @@ class Triage:
             counts.changes += 1
             return
         counts.deliveries += 1
-        record = b.latest.get(b.fingerprint(alert))
+        record = b.latest.get(alert.fingerprint)
         if record is not None:
             if record.incident.status != RESOLVED:
                 self._deliver_to_open(b, record, alert, counts)
@@ -160,7 +157,7 @@ class Triage:
         _truncation(b, record.incident, alert)
         record.delivery_count += 1
         record.last_seen_at = b.now
-        if record.content_hash == b.content_hash(alert):
+        if record.content_hash == alert.content_hash:
             record.repeat_count += 1
             b.outcome.duplicates += 1
             counts.duplicates += 1
@@ -178,12 +175,12 @@ class Triage:
                 return False  # a resolve for an alert long forgotten: an orphan
             record.delivery_count += 1
             record.last_seen_at = b.now
-            if record.content_hash == b.content_hash(alert):
+            if record.content_hash == alert.content_hash:
                 record.repeat_count += 1
                 b.outcome.duplicates += 1
                 counts.duplicates += 1
             else:  # e.g. the source resolves an alert a person had already resolved in Slack
-                _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
+                _copy_alert(record, alert, b.payload_id)
             return True
         if record.status != AlertStatus.RESOLVED.value:
             # Resolved by a person while the source still fires: same incident, re-opened after the grace.
@@ -191,12 +188,12 @@ class Triage:
             record.last_seen_at = b.now
             resolved_at = _aware(incident.resolved_at, b.now)
             if b.now - resolved_at < self.policy.reopen_grace:
-                if record.content_hash == b.content_hash(alert):
+                if record.content_hash == alert.content_hash:
                     record.repeat_count += 1
                     b.outcome.duplicates += 1
                     counts.duplicates += 1
                 else:
-                    _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
+                    _copy_alert(record, alert, b.payload_id)
                 return True
             minutes = int((b.now - resolved_at).total_seconds() // 60)
             note = (f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
@@ -224,30 +221,30 @@ class Triage:
             b.new_incidents.append(incident.id)
             counts.incidents_opened += 1
             b.audits.record(event="incident.opened", actor=alert.source, incident_id=incident.id,
-                         title=incident.title, severity=incident.severity)
+                            title=incident.title, severity=incident.severity)
         else:
             incident.grouping_reason = reason
             b.outcome.grouped += 1
             counts.grouped += 1
             b.outcome.touch(incident.id)
             b.audits.record(event="alert.grouped", actor=alert.source, incident_id=incident.id,
-                         alert=alert.name[:200], reason=(reason or "")[:500])
+                            alert=alert.name[:200], reason=(reason or "")[:500])
         _truncation(b, incident, alert)
-        record = AlertRecord(incident=incident, fingerprint=b.fingerprint(alert), first_seen_at=b.now,
+        record = AlertRecord(incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now,
                              last_seen_at=b.now)
-        _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
+        _copy_alert(record, alert, b.payload_id)
         b.session.add(record)
-        b.latest[b.fingerprint(alert)] = record
+        b.latest[alert.fingerprint] = record
         b.audits.record(event="alert.received", actor=alert.source, incident_id=incident.id,
-                     alert=alert.name, fingerprint=b.fingerprint(alert)[:12])
+                        alert=alert.name, fingerprint=alert.fingerprint[:12])
         b.touched[incident.id] = incident
 
     def _update(self, b: _Batch, record: AlertRecord, alert: Alert) -> None:
-        _copy_alert(record, alert, b.payload_id, b.content_hash(alert))
+        _copy_alert(record, alert, b.payload_id)
         b.touched[record.incident_id] = record.incident
         b.outcome.touch(record.incident_id)
         b.audits.record(event="alert.updated", actor=alert.source, incident_id=record.incident_id,
-                     alert=alert.name, status=alert.status.value)
+                        alert=alert.name, status=alert.status.value)
 
     def _flap(self, b: _Batch, record: AlertRecord, counts: noise.Counts) -> None:
         record.flap_count += 1
@@ -257,12 +254,12 @@ class Triage:
         if record.flap_count >= self.policy.flap_threshold and not incident.flapping:
             incident.flapping = True
             b.audits.record(event="incident.flapping", actor="triage", incident_id=incident.id,
-                         alert=record.name, flaps=record.flap_count)
+                            alert=record.name, flaps=record.flap_count)
 
     def _reopen(self, b: _Batch, incident: Incident, *, note: str | None, reason: str) -> None:
         """Re-open in place: same incident and message (updated, never re-posted)."""
         b.audits.record(event="incident.reopened", actor="triage", incident_id=incident.id,
-                     reason=reason, was_resolved_by=incident.resolved_by)
+                        reason=reason, was_resolved_by=incident.resolved_by)
         incident.status = IncidentStatus.OPEN.value
         incident.resolved_at = None
         incident.resolved_by = None
@@ -283,7 +280,7 @@ class Triage:
                 return incident, f"grouped: {alert.source} groupKey {alert.group_key}"[:1000]
             return incident, (f"grouped: same service {service or '-'} and alert name {alert.name} within "
                               f"{_minutes(self._window)} min")[:1000]
-        template = _content_template(alert) if not alert.group_key else None
+        template = templates.alert_template(alert.name, alert.title) if not alert.group_key else None
         if template:
             found = self._same_template(session, alert, service, template, now)
             if found is not None:
@@ -309,7 +306,7 @@ class Triage:
                                    Incident.status != RESOLVED, Incident.content_template.is_not(None))
             .order_by(Incident.last_alert_at.desc()).limit(CONTENT_CANDIDATES))
         for incident in candidates:
-            merged = _merge_content(json.loads(incident.content_template or "{}"), template)
+            merged = templates.merge_stored(json.loads(incident.content_template or "{}"), template)
             if merged is not None:
                 incident.content_template = json.dumps(merged)
                 return incident, f"grouped: same template <{templates.render(tuple(merged['text']))}>"[:1000]
@@ -362,13 +359,6 @@ class _Batch:
     new_incidents: list[int] = field(default_factory=list)
     latest: dict[str, AlertRecord] = field(default_factory=dict)  # fingerprint → its latest record
     audits: audit.Batch = field(default_factory=audit.Batch)  # written with one INSERT (see ``ingest``)
-    hashes: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(alert) → (fingerprint, content hash)
-
-    def fingerprint(self, alert: Alert) -> str:
-        return self.hashes[id(alert)][0]
-
-    def content_hash(self, alert: Alert) -> str:
-        return self.hashes[id(alert)][1]
 
 
 def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
@@ -377,20 +367,6 @@ def _truncation(b: _Batch, incident: Incident, alert: Alert) -> None:
         incident.truncated_alerts = alert.truncated_alerts
         if incident.id is not None:
             b.outcome.touch(incident.id)
-
-
-def _content_template(alert: Alert) -> dict[str, list[str]] | None:
-    """The alert's name and text, each masked: both must merge for two alerts to be the same event."""
-    name, text = templates.mask(alert.name), templates.mask(alert.title)
-    return {"name": list(name), "text": list(text)} if name and text else None
-
-
-def _merge_content(stored: Any, new: dict[str, list[str]]) -> dict[str, list[str]] | None:
-    if not isinstance(stored, dict) or not stored.get("name") or not stored.get("text"):
-        return None
-    name = templates.merge(tuple(stored["name"]), tuple(new["name"]))
-    text = templates.merge(tuple(stored["text"]), tuple(new["text"])) if name is not None else None
-    return {"name": list(name), "text": list(text)} if name is not None and text is not None else None
 
 
 def _aware(value: datetime | None, default: datetime) -> datetime:
@@ -403,9 +379,9 @@ def _minutes(window: timedelta) -> int:
     return int(window.total_seconds() // 60)
 
 
-def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None, content_hash: str) -> None:
+def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None) -> None:
     record.payload_id = payload_id
-    record.content_hash = content_hash
+    record.content_hash = alert.content_hash
     record.source = alert.source
     record.name = alert.name[:300]
     record.status = alert.status.value

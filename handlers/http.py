@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from bot.config import Settings, secret_value
-from bot.service import IncidentService, RejectedAlert
+from bot.intake import RejectedAlert
+from bot.service import IncidentService
 from handlers.edge import (
     DeadLetterBudget,
     is_json_content_type,

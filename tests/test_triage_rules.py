@@ -4,6 +4,7 @@ source fires, grouping by content, model ↔ infra links, change events, noise c
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,7 +129,7 @@ def test_grouping_by_group_key_and_attributes_is_explained(sessions: sessionmake
     keyed = Alert(source="alertmanager", name="PoolExhausted", status=AlertStatus.FIRING, service="checkout",
                   group_key='{}:{alertname="PoolExhausted"}', labels={"pod": "a"})
     run(sessions, triage, keyed, at=T0)
-    run(sessions, triage, Alert(**{**keyed.__dict__, "labels": {"pod": "b"}}), at=T0 + MIN)
+    run(sessions, triage, replace(keyed, labels={"pod": "b"}), at=T0 + MIN)
     assert incident(sessions, 1).grouping_reason == 'grouped: alertmanager groupKey {}:{alertname="PoolExhausted"}'
     run(sessions, triage, fire("CPUHigh", fp="x", labels={"host": "1"}), at=T0)
     run(sessions, triage, fire("CPUHigh", fp="y", labels={"host": "2"}), at=T0 + MIN)
@@ -239,7 +240,7 @@ def test_truncated_alerts_follow_the_groups_latest_batch(sessions: sessionmaker[
                   group_key="{}:{}", labels={"pod": "a"}, truncated_alerts=2)
     run(sessions, triage, keyed, at=T0)
     assert incident(sessions, 1).truncated_alerts == 2
-    out = run(sessions, triage, Alert(**{**keyed.__dict__, "truncated_alerts": 0}), at=T0 + MIN)
+    out = run(sessions, triage, replace(keyed, truncated_alerts=0), at=T0 + MIN)
     assert out.duplicates == 1 and out.updated == [1]  # same alert, but the message must drop the note
     assert incident(sessions, 1).truncated_alerts == 0
 
