@@ -39,7 +39,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     _days_axis(ax1, x, labels)
     if severities:
-        ax1.legend(fontsize=8)
+        ax1.legend(fontsize=8, loc="upper left")  # fixed: "best" searches the data and warns when slow
 
     for series, name, colour in ((d.mtta_median_s, "MTTA (median)", "#2ca02c"), (d.mttr_median_s, "MTTR (median)", "#9467bd")):
         pts = [(i, v / 60) for i, v in zip(x, series, strict=True) if v is not None]
@@ -50,7 +50,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     ax2.set_ylim(bottom=0)
     _days_axis(ax2, x, labels)
     if ax2.lines:
-        ax2.legend(fontsize=8)
+        ax2.legend(fontsize=8, loc="upper left")
 
     f = r.funnel
     stages = ["deliveries", "unique alerts", "incidents"]
