@@ -113,6 +113,17 @@ def pm_alerts(data: Path) -> Dataset:
                    [str(r["split"]) for r in recs], [None] * len(recs))
 
 
+def pm_symptoms(data: Path) -> Dataset:
+    """Symptom-only alert / on-call messages over all 190 postmortems, written (2026-12-02) by two
+    authors who never ran the ranker, read its code or saw the other query sets: a tuning dataset in
+    the style of the reviewers' check and of the sealed blind set (which stays sealed)."""
+    docs, _ = _postmortem_docs(data)
+    recs = _read_queries(HERE / "queries" / "postmortem_alerts_symptoms.jsonl")
+    return Dataset("pm_symptoms", "known_item", docs, [_query(r) for r in recs],
+                   [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
+                   ["all"] * len(recs), [None] * len(recs))
+
+
 def sample_kb(_data: Path | None = None) -> Dataset:
     docs = [d for _, d, _ in iter_documents(REPO / "bot" / "sample_data" / "knowledge_base.jsonl") if d is not None]
     recs = _read_queries(HERE / "queries" / "sample_kb_alerts.jsonl")

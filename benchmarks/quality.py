@@ -50,6 +50,8 @@ RIVALS = ("dense", "dense_chunks", "lexical")  # the guarantee: fused >= each of
 MAXIMIN = True  # choose the weights whose worst training-dataset margin over both halves is largest
 LEX = FEATURES.index("lexical")
 LEX_SHORT = FEATURES.index("lexical_short")
+TITLE = FEATURES.index("title")
+TITLE_SHORT = FEATURES.index("title_short")
 
 
 @dataclass
@@ -130,6 +132,7 @@ def fused_orders(p: Prepared, w: Weights) -> list[list[str]]:
     for ids, x, n in zip(p.cand_ids, p.cand_x, p.n_terms, strict=True):
         x = x.copy()
         x[:, LEX_SHORT] = x[:, LEX] * shortness(n, w)
+        x[:, TITLE_SHORT] = x[:, TITLE] * shortness(n, w)
         s = x @ wv
         order = sorted(range(len(ids)), key=lambda j: (-s[j], ids[j]))
         out.append([ids[j] for j in order[:TOP]])
@@ -201,31 +204,41 @@ def guarantee(p: Prepared, fused: dict[str, float], base: dict[str, dict[str, fl
     rivals = RIVALS
     best5 = max(headline(base[s])[0] for s in rivals)
     bestm = max(headline(base[s])[1] for s in rivals)
-    return {"ok": h5 >= best5 and mrr >= bestm, "margin_at5": round(h5 - best5, 4), "margin_mrr": round(mrr - bestm, 4)}
+    return {"ok": bool(h5 >= best5 and mrr >= bestm), "margin_at5": round(h5 - best5, 4), "margin_mrr": round(mrr - bestm, 4)}
 
 
 # --- tuning -------------------------------------------------------------------------------------
 
-GRID = {
-    "dense": (1.0,),  # scores are scale-free: the dense weight is the unit
-    "dense_rel": (0.0, 0.1, 0.2, 0.4),
-    "lexical": (0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5),
-    "lexical_short": (0.0, -0.1, -0.2, -0.35, -0.5),
+GRID = {  # the dense weight is the unit (scores are scale-free)
+    "dense_rel": (0.0, 0.2, 0.4),
+    "lexical": (0.2, 0.5, 1.0, 1.5),  # BM25F (relative to the query's best) for long, ticket-like queries
+    "lexical_at_short": (0.0, 0.1),  # ... for short, alert-like ones; at most ``lexical``
     "title": (0.0, 0.1, 0.25),
-    "lexical_strength": (0.0, 0.5, 1.0, 2.0),
+    "title_at_short": (0.0, 0.1),  # at most ``title``
+    "lexical_strength": (0.0, 0.5, 1.0),
+    "tfidf": (0.0, 0.25, 0.5, 1.0, 2.0),  # the absolute-scale TF-IDF cosine
+    "short_query_terms": (8.0, 16.0),  # distinct terms at or below which a query counts as short
+    "long_query_terms": (40.0,),  # ... at or above which it counts as long (linear in between)
 }
+SHOWN = ("dense", "dense_rel", "lexical", "lexical_short", "lexical_strength", "title", "title_short", "tfidf",
+         "short_query_terms", "long_query_terms")
 
 
 def candidates(base: Weights) -> list[Weights]:
+    """The grid, with the short-query weights given as what a short query gets (``lexical +
+    lexical_short``, ``title + title_short``), never more than a long one gets."""
     out = []
     keys = list(GRID)
     for values in itertools.product(*(GRID[k] for k in keys)):
         v = dict(zip(keys, values, strict=True))
-        if v["dense"] == 0 and v["dense_rel"] == 0:
+        if v["lexical_at_short"] > v["lexical"] or v["title_at_short"] > v["title"]:
             continue
-        if v["lexical"] + v["lexical_short"] < 0:
-            continue
-        out.append(Weights.from_dict({**base.as_dict(), **v}))
+        out.append(Weights.from_dict({**base.as_dict(), "dense": 1.0, "dense_rel": v["dense_rel"],
+                                      "lexical": v["lexical"], "lexical_short": v["lexical_at_short"] - v["lexical"],
+                                      "title": v["title"], "title_short": v["title_at_short"] - v["title"],
+                                      "lexical_strength": v["lexical_strength"], "tfidf": v["tfidf"],
+                                      "short_query_terms": v["short_query_terms"],
+                                      "long_query_terms": v["long_query_terms"]}))
     return out
 
 
@@ -248,6 +261,7 @@ def fast_headline(p: Prepared, w: Weights) -> tuple[float, float]:
             continue
         x = x.copy()
         x[:, LEX_SHORT] = x[:, LEX] * shortness(n, w)
+        x[:, TITLE_SHORT] = x[:, TITLE] * shortness(n, w)
         s = x @ wv
         rank = 1 + int((s > s[mask].max()).sum())
         rr += 1.0 / rank if rank <= TOP else 0.0
@@ -284,7 +298,8 @@ def guard_box(prepared: list[Prepared], baselines: dict[str, dict[str, dict[str,
     guarantee at every corner of that box (and the shipped point) on every dataset."""
     shipped = Weights()
     total = shipped.dense + shipped.dense_rel
-    keys = ("dense_rel", "lexical", "lexical_at_short", "lexical_strength", "title", "recency", "has_rca")
+    keys = ("dense_rel", "lexical", "lexical_at_short", "lexical_strength", "title", "title_at_short", "tfidf",
+            "recency", "has_rca")
     failures, points = [], 0
     for corner in sorted(set(itertools.product(*(GUARD[k] for k in keys)))):
         r = dict(zip(keys, corner, strict=True))
@@ -292,6 +307,7 @@ def guard_box(prepared: list[Prepared], baselines: dict[str, dict[str, dict[str,
                                "dense_rel": total * r["dense_rel"], "lexical": total * r["lexical"],
                                "lexical_short": total * (r["lexical_at_short"] - r["lexical"]),
                                "lexical_strength": total * r["lexical_strength"], "title": total * r["title"],
+                               "title_short": total * (r["title_at_short"] - r["title"]), "tfidf": total * r["tfidf"],
                                "recency": total * r["recency"], "has_rca": total * r["has_rca"]})
         points += 1
         for p in prepared:
@@ -316,14 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     shipped = Weights()
     alerts = D.pm_alerts(data)
-    sets = [D.hadoop(data), D.seamonkey(data), D.pm_category(data), alerts.subset("dev"), D.sample_kb(data)]
+    sets = [D.hadoop(data), D.seamonkey(data), D.pm_category(data), alerts.subset("dev"), D.pm_symptoms(data),
+            alerts.subset("blind"), D.sample_kb(data)]
     if args.only:
         sets = [s for s in sets if s.name in args.only.split(",")]
     try:
         prepared = [prepare(ds, encoder, shipped) for ds in sets]
         sealed = {} if args.no_heldout else {
             key: prepare(alerts.subset(split), encoder, shipped)
-            for key, split in (("heldout_alerts", "heldout"), ("blind_alerts", "blind")) if split in alerts.splits}
+            for key, split in (("heldout_alerts", "heldout"),) if split in alerts.splits}
     finally:
         encoder.save()
     prep_s = time.perf_counter() - t0
@@ -339,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                             "fused_shipped_weights": metrics(p, fused_orders(p, shipped)),
                             "fused_minus_rival_ci95": paired_ci(p, orders, {s: p.orders[s] for s in RIVALS})}
         rounds.append({"left_out": p.ds.name, **info,
-                       "weights": {k: getattr(w, k) for k in GRID},
+                       "weights": {k: getattr(w, k) for k in SHOWN},
                        "left_out_fused": fused, "guarantee": guarantee(p, fused, base[p.ds.name])})
     final_w, final_info = tune(prepared, shipped, base)
     out: dict[str, Any] = {
@@ -353,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds,
         "all_rounds_guarantee": all(r["guarantee"]["ok"] for r in rounds),
         "fused_beats_untuned_blends_on_average": _avg_beats(table),
-        "tuned_on_all_dev": {"weights": {k: getattr(final_w, k) for k in GRID}, **final_info},
-        "shipped_weights": {k: getattr(shipped, k) for k in GRID},
+        "tuned_on_all_dev": {"weights": {k: getattr(final_w, k) for k in SHOWN}, **final_info},
+        "shipped_weights": {k: getattr(shipped, k) for k in SHOWN},
     }
     for key, held in sealed.items():
         hb = {s: metrics(held, o) for s, o in held.orders.items()}

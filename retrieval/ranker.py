@@ -1,5 +1,5 @@
-"""Hybrid ranking: dense (best chunk per document) + field-weighted BM25 + metadata + recency,
-fused by ``retrieval.fusion.Weights``. Results are per document, each with reasons and features."""
+"""Hybrid ranking: dense (best chunk per document) + field-weighted BM25 + a TF-IDF cosine + metadata +
+recency, fused by ``retrieval.fusion.Weights``. Results are per document, each with reasons and features."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from retrieval.fusion import Weights, add_query_relative, explain, metadata_features
 from retrieval.lexical import LexicalIndex
 from retrieval.text import join_nonempty, tokenize
+from retrieval.tfidf import TfidfCosine
 from retrieval.types import Document, Match, Query
 from retrieval.vector_index import DenseIndex, NumpyVectorIndex
 
@@ -64,6 +65,7 @@ class HybridRanker:
         self.dense = dense
         self.lexical = LexicalIndex()
         self.titles = LexicalIndex()  # the query against document titles alone
+        self.tfidf = TfidfCosine()
         self.weights = weights or Weights()
         self._docs: dict[int, DocMeta] = {}
         self._by_external: dict[str, int] = {}
@@ -80,6 +82,7 @@ class HybridRanker:
         with self._lock:
             self.lexical.add(key, lexical_fields(doc))
             self.titles.add(key, {"title": doc.title})
+            self.tfidf.add(key, join_nonempty([doc.title, doc.text, doc.root_cause, doc.resolution]))
             if vectors is not None:
                 self.dense.add(key, vectors)
             old = self._docs.get(key)
@@ -92,6 +95,7 @@ class HybridRanker:
         with self._lock:
             self.lexical.remove(key)
             self.titles.remove(key)
+            self.tfidf.remove(key)
             self.dense.remove(key)
             meta = self._docs.pop(key, None)
             if meta is not None:
@@ -117,12 +121,14 @@ class HybridRanker:
             lex = self.lexical.scores_for(tokens, [k for k in keys if k not in lex_top], full=full)
             lex.update(lex_top)
             titles = self.titles.scores_for(tokens, keys, full=full_titles)
+            cosines = self.tfidf.scores_for(query.text, keys)
             out: dict[int, dict[str, float]] = {}
             for key in keys:
                 m = self._docs[key]
                 feats = {"dense": max(dense_top.get(key, 0.0), 0.0),
                          "lexical": lex.get(key, 0.0) / lex_max if lex_max > 0 else 0.0,
-                         "title": titles.get(key, 0.0) / title_max if title_max > 0 else 0.0}
+                         "title": titles.get(key, 0.0) / title_max if title_max > 0 else 0.0,
+                         "tfidf": cosines.get(key, 0.0)}
                 feats.update(metadata_features(query, m.service, m.meta, m.created_at, m.has_rca,
                                                w.recency_half_life_days))
                 out[key] = feats
@@ -145,5 +151,5 @@ class HybridRanker:
             feats = cands[key]
             shared = self.lexical.shared_terms(
                 tokens, join_nonempty([doc.title, doc.text, doc.root_cause, doc.resolution, doc.service]))
-            matches.append(Match(doc.id, doc.title, w.score(feats), explain(query, doc, feats, shared), doc, feats))
+            matches.append(Match(doc.id, doc.title, w.score(feats), explain(query, doc, feats, shared, w), doc, feats))
         return matches

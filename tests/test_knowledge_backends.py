@@ -104,11 +104,12 @@ def test_refit_uses_suggestion_features_when_the_click_carried_none(sessions: se
     inc = _incident(sessions)
     with sessions() as s, s.begin():
         for i in range(40):
-            feats = {name: 0.1 for name in FEATURES} | {"title": 1.0 if i % 2 else 0.0}
+            feats = {name: 0.1 for name in FEATURES} | {"service": 1.0 if i % 2 else 0.0}
             s.add(Suggestion(incident_id=inc, target_kind="document", target_id=f"D{i}", rank=1, score=1.0,
                              why=["x"], features=feats))
     for i in range(40):
         kb.record_feedback(inc, "document", f"D{i}", "U1", bool(i % 2), None)
     report = kb.refit_weights(min_samples=30)
     assert report is not None and report.n_train + report.n_test == 40
-    assert report.after_weights.title > 0
+    assert report.after_auc > 0.9  # the suggestion's features (service agreement) predicted the 👍
+    assert report.after_weights.service > 0

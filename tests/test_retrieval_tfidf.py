@@ -1,0 +1,57 @@
+"""The incremental TF-IDF cosine gives scikit-learn's TfidfVectorizer figures, survives removal and
+replacement, and never lets a word no document has inflate the query."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from retrieval.tfidf import TfidfCosine
+
+DOCS = [
+    "disk full on db-7, writes failing",
+    "Disk pressure on node db-7: kubelet evicting pods",
+    "TLS certificate expired on the edge load balancer, handshakes failing",
+    "etcd leader election storm, apiserver requests timing out",
+    "checkout p99 latency above 2s after deploy v1.42",
+]
+QUERIES = ["db-7 disk full, postgres writes failing", "apiserver timing out, etcd leader changed 40 times",
+           "certificate expired", "something nobody wrote about"]
+
+
+def _reference(docs: list[str], query: str) -> np.ndarray:
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(docs)
+    return (vec.transform([query]) @ vec.transform(docs).T).toarray()[0]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_cosines_equal_scikit_learn(query: str) -> None:
+    index = TfidfCosine()
+    for i, d in enumerate(DOCS):
+        index.add(i, d)
+    got = index.scores_for(query, list(range(len(DOCS))))
+    assert [got[i] for i in range(len(DOCS))] == pytest.approx(list(_reference(DOCS, query)), abs=1e-5)
+
+
+def test_removal_and_replacement_leave_the_index_as_if_built_fresh() -> None:
+    index = TfidfCosine()
+    for i, d in enumerate(DOCS):
+        index.add(i, d)
+    index.remove(2)
+    index.add(4, "checkout latency p99 regression after deploy")  # replaced in place
+    kept = {0: DOCS[0], 1: DOCS[1], 3: DOCS[3], 4: "checkout latency p99 regression after deploy"}
+    query = "checkout p99 latency after deploy"
+    fresh = _reference(list(kept.values()), query)
+    got = index.scores_for(query, [*kept, 2, 99])
+    assert [got[k] for k in kept] == pytest.approx(list(fresh), abs=1e-5)
+    assert got[2] == 0.0 and got[99] == 0.0  # removed and unknown keys score nothing
+    assert len(index) == 4
+
+
+def test_an_empty_index_or_query_scores_zero() -> None:
+    assert TfidfCosine().scores_for("disk full", [1, 2]) == {1: 0.0, 2: 0.0}
+    index = TfidfCosine()
+    index.add(1, DOCS[0])
+    assert index.scores_for("", [1]) == {1: 0.0}
+    assert index.scores_for("!!!", [1]) == {1: 0.0}
