@@ -9,9 +9,13 @@
   (``benchmarks/queries/postmortem_alerts.jsonl``) over all 190 postmortems; relevant = the
   postmortem(s) describing that failure. ``dev`` split for tuning, ``heldout`` sealed; a third,
   ``blind`` set (``postmortem_alerts_blind.jsonl``) was written later by someone who never ran the
-  ranker or saw its code, in the symptom-only style of the reviewers' check. Sealed: never a tuning
-  dataset, only scored (fusion variants were tried against half of it on 2026-12-02 and none was
-  adopted, so the shipped ranker has never been fitted to it).
+  ranker or saw its code, in the symptom-only style of the reviewers' check. It was sealed at first;
+  since 2026-12-02 (second session) it is a tuning dataset of its own (``pm_alerts_blind``): fusion
+  variants had been tried against half of it, so it was no longer clean as a held-out set, and the
+  leave-one-dataset-out protocol still gives it a figure from a round that did not tune on it.
+- ``pm_symptoms``: 90 more symptom-only alert / on-call messages over the same postmortems, written
+  by two authors who never ran the ranker, read its code or saw the other query sets
+  (``postmortem_alerts_symptoms.jsonl``); a tuning dataset.
 - ``sample_kb``: the bundled knowledge base (``bot/sample_data/knowledge_base.jsonl``) with alert
   text from the demo alerts and the tests (``benchmarks/queries/sample_kb_alerts.jsonl``), some
   carrying service / alert / model metadata as real alerts do.

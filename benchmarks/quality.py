@@ -1,7 +1,8 @@
 """Retrieval quality with a leave-one-dataset-out protocol and same-run baselines.
 
 Datasets (``benchmarks/datasets.py``): Hadoop and SeaMonkey duplicate bug reports, postmortem
-same-category, alert-style known-item queries over the postmortems, and the bundled sample
+same-category, three sets of alert-style known-item queries over the postmortems (ours with their
+identifiers, and two symptom-only sets by authors who never ran the ranker), and the bundled sample
 knowledge base with alert text from the demo and the tests.
 
 Systems, all on the same texts in the same run:
@@ -15,9 +16,8 @@ Systems, all on the same texts in the same run:
   leave-one-dataset-out: for every dataset, the weights are tuned on all the other datasets and
   the figure reported for it is the one from the round where it was left out.
 
-The alert-query held-out split and the blind set (written by someone who never ran the ranker) are
-never used for tuning; they are scored at the end with the shipped weights (``--no-heldout`` skips
-them).
+The alert-query held-out split is never used for tuning; it is scored at the end with the shipped
+weights (``--no-heldout`` skips it).
 
     .venv/bin/python benchmarks/quality.py [--data DIR] [--backend torch|onnx|onnx-int8] [--no-heldout]
 """
@@ -389,7 +389,7 @@ def print_table(out: dict[str, Any]) -> None:
     """The same figures as a plain table on stderr: left-out fused vs the baselines, then rounds."""
     systems = ("fused", "dense", "dense_chunks", "lexical", "tfidf", "blend_50_50", "rrf")
     rows = list(out["table"].items())
-    for key, name in (("heldout_alerts", "pm_alerts_heldout"), ("blind_alerts", "pm_alerts_blind")):
+    for key, name in (("heldout_alerts", "pm_alerts_heldout"),):
         if key in out:
             rows.append((name, out[key]))
     err = sys.stderr
