@@ -21,7 +21,7 @@ from bot import metrics
 from bot.models import Feedback, KnowledgeChunk, KnowledgeDocument, Suggestion
 from retrieval.encoder import Encoder
 from retrieval.feedback import RefitReport, refit
-from retrieval.fusion import Weights
+from retrieval.fusion import FEATURES, Weights
 from retrieval.importers import iter_documents
 from retrieval.pgvector_index import PgVectorIndex
 from retrieval.ranker import HybridRanker
@@ -311,7 +311,9 @@ class KnowledgeBase:
         with self.sessions() as s:  # the features shown with the click, else those stored with the suggestion
             rows = s.execute(select(Feedback.features, Suggestion.features, Feedback.helpful)
                              .outerjoin(Suggestion, on).where(Feedback.target_kind == "document")).all()
-        samples = [(dict(f or g), bool(h)) for f, g, h in rows if f or g]
+        # only clicks whose features were recorded by the current ranker: a sample from before a feature
+        # existed would read it as 0 and skew both the fit and the before/after comparison
+        samples = [(dict(f or g), bool(h)) for f, g, h in rows if (f or g) and set(FEATURES) <= set(f or g)]
         if len(samples) < min_samples or len({h for _, h in samples}) < 2:
             return None
         report = refit(samples, self.ranker.weights, seed=seed)

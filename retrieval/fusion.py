@@ -33,10 +33,10 @@ QUERY_RELATIVE = ("dense_rel", "lexical_short", "lexical_strength", "title_short
 @dataclass(frozen=True)
 class Weights:
     dense: float = 1.0
-    dense_rel: float = 0.2
-    lexical: float = 0.5
-    lexical_short: float = -0.5
-    lexical_strength: float = 0.5
+    dense_rel: float = 0.4
+    lexical: float = 0.2
+    lexical_short: float = -0.2
+    lexical_strength: float = 1.0
     title: float = 0.0
     title_short: float = 0.0
     tfidf: float = 1.0
@@ -97,12 +97,12 @@ def add_query_relative(cands: dict[Any, dict[str, float]], n_terms: int, w: Weig
 # weights, so they are pinned: the feedback refit moves the metadata weights (>= 0; they only act when a query
 # carries service / alert / model / labels), recency and has-RCA within their verified range, and
 # keeps the text fusion as shipped.
-_T = 1.2  # the shipped total dense weight (dense + dense_rel); the bounds below are ratios to it
+_T = 1.4  # the shipped total dense weight (dense + dense_rel); the bounds below are ratios to it
 GUARD: dict[str, tuple[float, float]] = {
-    "dense_rel": (0.2 / _T, 0.2 / _T),  # share of the dense weight on the per-query normalised cosine
-    "lexical": (0.5 / _T, 0.5 / _T),  # BM25F weight for long (ticket-like) queries
+    "dense_rel": (0.4 / _T, 0.4 / _T),  # share of the dense weight on the per-query normalised cosine
+    "lexical": (0.2 / _T, 0.2 / _T),  # BM25F weight for long (ticket-like) queries
     "lexical_at_short": (0.0, 0.0),  # lexical + lexical_short: for short (alert-like) queries
-    "lexical_strength": (0.5 / _T, 0.5 / _T),
+    "lexical_strength": (1.0 / _T, 1.0 / _T),
     "title": (0.0, 0.0),
     "title_at_short": (0.0, 0.0),  # title + title_short: for short (alert-like) queries
     "tfidf": (1.0 / _T, 1.0 / _T),
@@ -191,8 +191,9 @@ def confidence(feats: dict[str, float]) -> str:
 
 def explain(query: Query, doc: Document, feats: dict[str, float], shared: list[str],
             weights: Weights | None = None) -> list[str]:
-    """Reasons, strongest evidence first; every feature that added to the score is named, and none
-    that did not (a similar title is a reason only while the title carries weight)."""
+    """Reasons, strongest evidence first: the evidence behind what added to the score (shared terms
+    stand for BM25 and the TF-IDF cosine), and no feature that did not (a similar title is a reason
+    only when the title carried weight for this query)."""
     why = [confidence(feats)]
     if feats.get("alert"):
         why.append(f"same alert {doc.meta.get('alert_name')}")
@@ -205,7 +206,9 @@ def explain(query: Query, doc: Document, feats: dict[str, float], shared: list[s
         same = [f"{k}={v}" for k, v in query.labels.items() if isinstance(labels, dict) and str(labels.get(k)) == str(v)]
         why.append("same labels " + ", ".join(same))
     why.append(f"semantic {feats.get('dense', 0.0):.2f}")
-    if feats.get("title", 0.0) >= 0.75 and (weights is None or weights.title + weights.title_short > 0):
+    title_counts = weights is None or (weights.title * feats.get("title", 0.0)
+                                       + weights.title_short * feats.get("title_short", 0.0)) > 0
+    if feats.get("title", 0.0) >= 0.75 and title_counts:
         why.append("similar title")
     if shared:
         why.append("shared terms: " + ", ".join(shared))

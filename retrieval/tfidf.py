@@ -7,11 +7,13 @@ conventions are scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2), sublinear_t
 grams of its default analyzer, ``1 + log(tf)``, smooth idf, L2-normalised rows), the same as the
 untuned blend's lexical half in ``benchmarks/quality.py``, kept incrementally:
 
-- grams are hashed into 2**20 buckets (``HashingVectorizer``): a fixed, small footprint (4 MB of document
-  frequencies, 8 bytes per distinct gram of a document), at the price of rare collisions;
-- a document's norm depends on the idf, which moves as documents arrive: it is computed when the
-  document is first scored and recomputed when the collection has grown or shrunk by more than
-  ``REFRESH`` since (a norm lags the idf by at most that drift).
+- grams are hashed into 2**22 buckets (``HashingVectorizer``): a fixed footprint for the document
+  frequencies (16 MB) and 8 bytes per distinct gram of a document, at the price of collisions that grow
+  with the collection (a few million distinct grams share buckets: rare grams then borrow their
+  bucket-mates' frequencies);
+- a document's norm depends on the idf of its grams, which moves whenever any document is added or
+  removed: norms are cached with the index's version and recomputed, when next scored, after any change,
+  so every cosine is exact for the current collection (a quiet knowledge base computes each norm once).
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import threading
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
-N_FEATURES = 2**20
-REFRESH = 0.05  # recompute a document's norm when the collection size has drifted by 5 % since
+N_FEATURES = 2**22
 
 
 class TfidfCosine:
@@ -31,7 +32,8 @@ class TfidfCosine:
                                          norm=None, dtype=np.float32)
         self._df = np.zeros(N_FEATURES, dtype=np.int32)
         self._docs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # key -> (bucket ids, 1 + log tf)
-        self._norms: dict[int, tuple[float, int]] = {}  # key -> (norm, collection size it was computed at)
+        self._norms: dict[int, tuple[float, int]] = {}  # key -> (norm, index version it was computed at)
+        self._version = 0  # bumped by every add and remove: the idf of some grams moved
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -56,6 +58,7 @@ class TfidfCosine:
             self.remove(key)
             self._docs[key] = (idx, tf)
             np.add.at(self._df, idx, 1)
+            self._version += 1
 
     def remove(self, key: int) -> None:
         with self._lock:
@@ -63,12 +66,12 @@ class TfidfCosine:
             if old is not None:
                 np.subtract.at(self._df, old[0], 1)
                 self._norms.pop(key, None)
+                self._version += 1
 
     def _doc_norm(self, key: int, idx: np.ndarray, tf: np.ndarray) -> float:
-        n = len(self._docs)
         cached = self._norms.get(key)
-        if cached is None or abs(n - cached[1]) > REFRESH * cached[1]:
-            cached = (self._norm(idx, tf), n)
+        if cached is None or cached[1] != self._version:
+            cached = (self._norm(idx, tf), self._version)
             self._norms[key] = cached
         return cached[0]
 
@@ -85,7 +88,7 @@ class TfidfCosine:
             out: dict[int, float] = {}
             for key in keys:
                 doc = self._docs.get(key)
-                if doc is None or qn <= 0:
+                if doc is None or qn <= 0 or not len(doc[0]):  # unknown, or a text with no words
                     out[key] = 0.0
                     continue
                 idx, tf = doc
@@ -97,5 +100,5 @@ class TfidfCosine:
                     out[key] = 0.0
                     continue
                 dw = tf[pos[hit]] * self._idf(qidx[hit])
-                out[key] = float(np.dot(qw[hit], dw) / (qn * norm))
+                out[key] = min(float(np.dot(qw[hit], dw) / (qn * norm)), 1.0) if norm > 0 else 0.0
             return out

@@ -113,3 +113,22 @@ def test_refit_uses_suggestion_features_when_the_click_carried_none(sessions: se
     assert report is not None and report.n_train + report.n_test == 40
     assert report.after_auc > 0.9  # the suggestion's features (service agreement) predicted the 👍
     assert report.after_weights.service > 0
+
+
+def test_refit_ignores_clicks_recorded_before_a_feature_existed(sessions: sessionmaker[Session]) -> None:
+    from bot.models import Suggestion
+
+    kb = KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
+    inc = _incident(sessions)
+    with sessions() as s, s.begin():
+        for i in range(60):
+            feats = {name: 0.1 for name in FEATURES} | {"service": 1.0 if i % 2 else 0.0}
+            if i < 40:  # stored by an older ranker: no TF-IDF cosine yet
+                feats.pop("tfidf")
+            s.add(Suggestion(incident_id=inc, target_kind="document", target_id=f"D{i}", rank=1, score=1.0,
+                             why=["x"], features=feats))
+    for i in range(60):
+        kb.record_feedback(inc, "document", f"D{i}", "U1", bool(i % 2), None)
+    report = kb.refit_weights(min_samples=15)
+    assert report is not None and report.n_train + report.n_test == 20  # only the 20 complete samples
+    assert kb.refit_weights(min_samples=21) is None  # and 20 are not enough for 21

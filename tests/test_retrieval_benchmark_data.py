@@ -46,9 +46,18 @@ def test_alert_queries_are_many_split_and_unique() -> None:
     assert all(r["relevant"] and len(r["query"]) <= 160 for r in recs)  # short, as typed at 3 a.m.
 
 
+def test_symptom_queries_are_many_unique_and_short() -> None:
+    recs = [json.loads(line) for line in
+            (QUERIES / "postmortem_alerts_symptoms.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(recs) >= 80
+    assert len({r["qid"] for r in recs}) == len(recs) and len({r["query"] for r in recs}) == len(recs)
+    assert all(r["relevant"] and len(r["query"]) <= 200 for r in recs)
+
+
 @needs_data
-def test_alert_queries_point_at_real_postmortems_without_copying_them() -> None:
-    ds = D.pm_alerts(DATA)
+@pytest.mark.parametrize("load", [D.pm_alerts, D.pm_symptoms])
+def test_alert_queries_point_at_real_postmortems_without_copying_them(load) -> None:  # type: ignore[no-untyped-def]
+    ds = load(DATA)
     text = {d.id: d.text for d in ds.docs}
     for q, rel in zip(ds.queries, ds.relevant, strict=True):
         assert rel <= set(text), q.text

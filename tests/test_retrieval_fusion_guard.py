@@ -43,7 +43,7 @@ def test_projection_brings_any_weights_into_the_region() -> None:
     assert fixed.service == 0.0  # metadata may never penalise agreement
     assert fixed.lexical == pytest.approx(GUARD["lexical"][1] * 0.1)
     broken = project_to_guard(Weights(dense=-1.0, dense_rel=0.0), Weights())
-    assert (broken.dense, broken.dense_rel) == (Weights().dense, Weights().dense_rel)
+    assert (broken.dense, broken.dense_rel) == pytest.approx((Weights().dense, Weights().dense_rel))
 
 
 def _samples(n: int, seed: int) -> list[tuple[dict[str, float], bool]]:

@@ -55,3 +55,33 @@ def test_an_empty_index_or_query_scores_zero() -> None:
     index.add(1, DOCS[0])
     assert index.scores_for("", [1]) == {1: 0.0}
     assert index.scores_for("!!!", [1]) == {1: 0.0}
+
+
+def test_scores_stay_exact_while_the_collection_changes_under_cached_norms() -> None:
+    index = TfidfCosine()
+    docs = {i: f"service {i} latency p99 above budget after deploy" for i in range(30)}
+    for k, d in docs.items():
+        index.add(k, d)
+    query = docs[0]
+    assert index.scores_for(query, [0])[0] == pytest.approx(1.0, abs=1e-5)  # norms now cached
+    for k in range(1, 30):  # replace almost everything in place: the size never changes
+        docs[k] = f"certificate {k} expired on the edge balancer"
+        index.add(k, docs[k])
+    got = index.scores_for(query, list(docs))
+    ref = _reference(list(docs.values()), query)
+    assert [got[k] for k in docs] == pytest.approx(list(ref), abs=1e-5)
+    for k in range(25, 30):
+        index.remove(k)
+        del docs[k]
+    got = index.scores_for(query, list(docs))
+    assert [got[k] for k in docs] == pytest.approx(list(_reference(list(docs.values()), query)), abs=1e-5)
+    assert max(got.values()) <= 1.0
+
+
+def test_a_document_without_words_scores_zero_and_breaks_nothing() -> None:
+    index = TfidfCosine()
+    index.add(1, "")
+    index.add(2, "? !")
+    index.add(3, "disk full on db-7")
+    assert index.scores_for("disk full", [1, 2, 3]) == {1: 0.0, 2: 0.0, 3: pytest.approx(index.scores_for("disk full", [3])[3])}
+    assert index.scores_for("disk full", [3])[3] > 0
