@@ -37,6 +37,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     ax1.set_title("Incidents per day, by severity")
     ax1.set_ylabel("incidents")
     ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax1.set_ylim(0, max([*bottom, 1]) * 1.35)  # headroom: the legend sits above the bars, not on them
     _days_axis(ax1, x, labels)
     if severities:
         ax1.legend(fontsize=8, loc="upper left")  # fixed: "best" searches the data and warns when slow
@@ -47,7 +48,8 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
             ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name, color=colour)
     ax2.set_title("MTTA / MTTR trend")
     ax2.set_ylabel("minutes")
-    ax2.set_ylim(bottom=0)
+    tops = [v / 60 for series in (d.mtta_median_s, d.mttr_median_s) for v in series if v is not None]
+    ax2.set_ylim(0, max([*tops, 1.0]) * 1.35)  # headroom for the legend
     _days_axis(ax2, x, labels)
     if ax2.lines:
         ax2.legend(fontsize=8, loc="upper left")
