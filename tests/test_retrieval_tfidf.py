@@ -85,3 +85,21 @@ def test_a_document_without_words_scores_zero_and_breaks_nothing() -> None:
     index.add(3, "disk full on db-7")
     assert index.scores_for("disk full", [1, 2, 3]) == {1: 0.0, 2: 0.0, 3: pytest.approx(index.scores_for("disk full", [3])[3])}
     assert index.scores_for("disk full", [3])[3] > 0
+
+
+def test_buffers_are_compacted_after_many_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrieval.tfidf as T
+
+    monkeypatch.setattr(T, "COMPACT_MIN", 10)
+    index = TfidfCosine()
+    docs = {k: f"note {k} about disk pressure on db-{k}" for k in range(5)}
+    for round_ in range(6):  # every document rewritten six times: old entries pile up, then go
+        for k in docs:
+            docs[k] = f"revision {round_} of note {k}: disk pressure on db-{k} after deploy v{round_}"
+            index.add(k, docs[k])
+        index.scores_for("disk", [0])  # hash and append
+    live = sum(n for _, n in index._span.values())
+    assert len(index._idx) < 2 * live + 10  # garbage was dropped
+    query = "disk pressure after deploy v5"
+    got = index.scores_for(query, list(docs))
+    assert [got[k] for k in docs] == pytest.approx(list(_reference(list(docs.values()), query)), abs=1e-5)
