@@ -55,6 +55,8 @@ class TfidfCosine:
         with self._lock:
             self._pending[key] = text
             self._version += 1
+            if len(self._pending) >= FLUSH_BATCH:  # a bulk load never holds more than a batch of texts
+                self._flush()
 
     def remove(self, key: int) -> None:
         with self._lock:
@@ -71,8 +73,14 @@ class TfidfCosine:
         self._norms.pop(key, None)
         self._dead += n
 
+    def flush(self) -> None:
+        """Hash what was added since the last read now (a bulk load calls this before serving, so the
+        first query does not pay for it)."""
+        with self._lock:
+            self._flush()
+
     def _flush(self) -> None:
-        """Hash the pending texts in one call and append them to the buffers."""
+        """Hash the pending texts in batches and append them to the buffers."""
         if not self._pending:
             return
         items = list(self._pending.items())
