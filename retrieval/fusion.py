@@ -73,8 +73,9 @@ def shortness(n_terms: int, w: Weights) -> float:
 def add_query_relative(cands: dict[Any, dict[str, float]], n_terms: int, w: Weights, strength: float = 0.0) -> None:
     """Per-query features, in place: ``dense_rel`` is the dense cosine min-max normalised over this
     query's candidates (cosines of different queries live on different scales; the lexical score is
-    already normalised by the query's best), ``lexical_short`` is the lexical score times the query's
-    shortness, so a linear model can weigh exact terms differently for alerts and for whole tickets,
+    already normalised by the query's best), ``lexical_short`` (``title_short``) is the lexical
+    (title) score times the query's shortness, so a linear model can weigh exact terms differently for
+    alerts and for whole tickets,
     and ``lexical_strength`` the lexical score times how much of the query the best lexical match
     covers (``strength`` = best BM25 / the query's ceiling, in [0, 1])."""
     if not cands:
