@@ -97,18 +97,27 @@ def test_refit_reports_before_after_and_learns_from_feedback(sessions: sessionma
     assert kb.weights == (report.after_weights if report.improved else before)
 
 
-def test_refit_uses_suggestion_features_when_the_click_carried_none(sessions: sessionmaker[Session]) -> None:
+def _suggestions_with_clicks(sessions: sessionmaker[Session], n: int, *, old: int = 0) -> KnowledgeBase:
+    """``n`` suggestions whose stored features say "same service" exactly for the 👍, each clicked with no
+    features of its own; the first ``old`` were stored by a ranker without the TF-IDF feature."""
     from bot.models import Suggestion
 
     kb = KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
     inc = _incident(sessions)
     with sessions() as s, s.begin():
-        for i in range(40):
+        for i in range(n):
             feats = {name: 0.1 for name in FEATURES} | {"service": 1.0 if i % 2 else 0.0}
+            if i < old:
+                feats.pop("tfidf")
             s.add(Suggestion(incident_id=inc, target_kind="document", target_id=f"D{i}", rank=1, score=1.0,
                              why=["x"], features=feats))
-    for i in range(40):
+    for i in range(n):
         kb.record_feedback(inc, "document", f"D{i}", "U1", bool(i % 2), None)
+    return kb
+
+
+def test_refit_uses_suggestion_features_when_the_click_carried_none(sessions: sessionmaker[Session]) -> None:
+    kb = _suggestions_with_clicks(sessions, 40)
     report = kb.refit_weights(min_samples=30)
     assert report is not None and report.n_train + report.n_test == 40
     assert report.after_auc > 0.9  # the suggestion's features (service agreement) predicted the 👍
@@ -116,19 +125,7 @@ def test_refit_uses_suggestion_features_when_the_click_carried_none(sessions: se
 
 
 def test_refit_ignores_clicks_recorded_before_a_feature_existed(sessions: sessionmaker[Session]) -> None:
-    from bot.models import Suggestion
-
-    kb = KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
-    inc = _incident(sessions)
-    with sessions() as s, s.begin():
-        for i in range(60):
-            feats = {name: 0.1 for name in FEATURES} | {"service": 1.0 if i % 2 else 0.0}
-            if i < 40:  # stored by an older ranker: no TF-IDF cosine yet
-                feats.pop("tfidf")
-            s.add(Suggestion(incident_id=inc, target_kind="document", target_id=f"D{i}", rank=1, score=1.0,
-                             why=["x"], features=feats))
-    for i in range(60):
-        kb.record_feedback(inc, "document", f"D{i}", "U1", bool(i % 2), None)
+    kb = _suggestions_with_clicks(sessions, 60, old=40)
     report = kb.refit_weights(min_samples=15)
     assert report is not None and report.n_train + report.n_test == 20  # only the 20 complete samples
     assert kb.refit_weights(min_samples=21) is None  # and 20 are not enough for 21
