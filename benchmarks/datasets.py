@@ -120,7 +120,7 @@ def pm_alerts(data: Path) -> Dataset:
 def pm_symptoms(data: Path) -> Dataset:
     """Symptom-only alert / on-call messages over all 190 postmortems, written (2026-12-02) by two
     authors who never ran the ranker, read its code or saw the other query sets: a tuning dataset in
-    the style of the reviewers' check and of the sealed blind set (which stays sealed)."""
+    the style of the reviewers' check."""
     docs, _ = _postmortem_docs(data)
     recs = _read_queries(HERE / "queries" / "postmortem_alerts_symptoms.jsonl")
     return Dataset("pm_symptoms", "known_item", docs, [_query(r) for r in recs],

@@ -338,9 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         sets = [s for s in sets if s.name in args.only.split(",")]
     try:
         prepared = [prepare(ds, encoder, shipped) for ds in sets]
-        sealed = {} if args.no_heldout else {
-            key: prepare(alerts.subset(split), encoder, shipped)
-            for key, split in (("heldout_alerts", "heldout"),) if split in alerts.splits}
+        held = None if args.no_heldout else prepare(alerts.subset("heldout"), encoder, shipped)
     finally:
         encoder.save()
     prep_s = time.perf_counter() - t0
@@ -373,12 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         "tuned_on_all_dev": {"weights": {k: getattr(final_w, k) for k in SHOWN}, **final_info},
         "shipped_weights": {k: getattr(shipped, k) for k in SHOWN},
     }
-    for key, held in sealed.items():
+    if held is not None:
         hb = {s: metrics(held, o) for s, o in held.orders.items()}
         ho = fused_orders(held, shipped)
         hf = metrics(held, ho)
-        out[key] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb),
-                    "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS})}
+        out["heldout_alerts"] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb),
+                                 "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS})}
     out["guard_box"] = guard_box(prepared, base)
     print(json.dumps(out, indent=1))
     print_table(out)
@@ -389,9 +387,8 @@ def print_table(out: dict[str, Any]) -> None:
     """The same figures as a plain table on stderr: left-out fused vs the baselines, then rounds."""
     systems = ("fused", "dense", "dense_chunks", "lexical", "tfidf", "blend_50_50", "rrf")
     rows = list(out["table"].items())
-    for key, name in (("heldout_alerts", "pm_alerts_heldout"),):
-        if key in out:
-            rows.append((name, out[key]))
+    if "heldout_alerts" in out:
+        rows.append(("pm_alerts_heldout", out["heldout_alerts"]))
     err = sys.stderr
     print(f"{'dataset':<18} {'metric':<5} " + " ".join(f"{s:>12}" for s in systems), file=err)
     for name, t in rows:

@@ -95,7 +95,7 @@ class KnowledgeBase:
             for row in s.scalars(select(KnowledgeDocument).execution_options(yield_per=2000)):
                 ranker.add(row.id, _to_document(row), None)
                 s.expunge(row)
-            ranker.tfidf.flush()  # hashed here, not by the first query after the swap
+            ranker.flush()  # deferred indexing done here, not by the first query after the swap
             if isinstance(dense, NumpyVectorIndex):
                 dense.reserve(int(s.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0))
                 q = select(KnowledgeChunk.document_id, KnowledgeChunk.embedding).order_by(
@@ -223,7 +223,7 @@ class KnowledgeBase:
             report.inserted += len(todo) - len(old)
         for key, d, v in added:  # after commit: the index never shows uncommitted documents
             self.ranker.add(key, d, v)
-        self.ranker.tfidf.flush()
+        self.ranker.flush()
 
     @staticmethod
     def _row(d: Document, content_hash: str, source: str) -> dict[str, Any]:

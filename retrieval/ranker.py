@@ -91,6 +91,11 @@ class HybridRanker:
             self._docs[key] = doc_meta(key, doc)
             self._by_external[doc.id] = key
 
+    def flush(self) -> None:
+        """Finish the indexing work ``add`` defers (the TF-IDF hashing, done in batches): a bulk load
+        calls this before it serves, so the first query does not pay for it."""
+        self.tfidf.flush()
+
     def remove(self, key: int) -> None:
         with self._lock:
             self.lexical.remove(key)
