@@ -6,6 +6,7 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY incident_bot ./incident_bot
 COPY bot ./bot
 COPY handlers ./handlers
 COPY retrieval ./retrieval

@@ -73,8 +73,8 @@ class DiskCachedEncoder:
 
 def temp_kb(encoder: Any, **kwargs: Any) -> Any:
     """A KnowledgeBase on a fresh, migrated SQLite file (the same code path as the bot)."""
-    from bot.db import make_engine, make_sessionmaker, upgrade
-    from bot.knowledge import KnowledgeBase
+    from bot.advice.knowledge import KnowledgeBase
+    from bot.kernel.db import make_engine, make_sessionmaker, upgrade
 
     path = Path(tempfile.mkdtemp(prefix="kb-bench-")) / "kb.db"
     engine = make_engine(f"sqlite:///{path}")

@@ -1,6 +1,6 @@
 """Content grouping on loghub-2k: Grouping Accuracy (GA) of our template miner vs drain3, per system.
 
-Our grouping is the one triage does (bot/templates.py): messages in order, each joins the first existing
+Our grouping is the one triage does (bot/triage/templates.py): messages in order, each joins the first existing
 group whose stored template merges with its masked text (the group keeps the merged template), else it
 starts a group. Triage also limits candidates to the 20 newest open incidents of one service; the benchmark
 compares against every group (a log file is one "service"), which is the harder case for precision.
@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.common import data_dir
-from bot import templates
+from bot.triage import templates
 
 SYSTEMS = sorted(["Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH",
                   "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"])

@@ -50,8 +50,8 @@ def _database(backend: str, tmp: Path) -> tuple[str, Any]:
 
 def child(size: int, backend: str, real_text: bool, n_queries: int, encoder_backend: str) -> dict[str, Any]:
     from benchmarks.synthetic import RandomUnitEncoder, make_documents, make_queries
-    from bot.db import make_engine, make_sessionmaker, upgrade
-    from bot.knowledge import KnowledgeBase
+    from bot.advice.knowledge import KnowledgeBase
+    from bot.kernel.db import make_engine, make_sessionmaker, upgrade
     from retrieval.encoder import make_encoder
     from retrieval.text import chunk_document
     from retrieval.types import Query

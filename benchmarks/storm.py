@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
-from bot.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
-from bot.models import AlertPayload, DeadLetter, Incident  # noqa: E402
-from bot.outbox import OutboxMessage, Status  # noqa: E402
-from bot.slack_stub import SlackStub  # noqa: E402
+from bot.kernel.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
+from bot.kernel.models import AlertPayload, DeadLetter, Incident  # noqa: E402
+from bot.kernel.outbox import OutboxMessage, Status  # noqa: E402
+from incident_bot.demo.slack_stub import SlackStub  # noqa: E402
 
 TOKEN = "storm-token"  # noqa: S105
 
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
             ports = [_free_port() for _ in range(replicas)]
             for port in ports:
                 log = open(tmp / f"serve-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-                procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+                procs.append(subprocess.Popen([sys.executable, "-m", "incident_bot", "serve", "--port", str(port)],
                                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp))
             for port in ports:
                 with httpx.Client(transport=httpx.HTTPTransport(retries=300), timeout=5) as c:

@@ -14,17 +14,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit, locks, metrics
-from bot.advisor import Advisor
-from bot.alerts import Alert
-from bot.changes import Change
-from bot.changes import record as record_change
-from bot.db import transaction
-from bot.db_types import utcnow
-from bot.errors import InvalidState, NotAuthorised, NotFound
-from bot.intake import RejectedAlert, dead_letter_rejected, storable, storable_text
-from bot.knowledge import KnowledgeBase
-from bot.models import (
+from bot.advice.advisor import Advisor
+from bot.advice.chat import Notifier
+from bot.advice.knowledge import KnowledgeBase
+from bot.intake.alerts import Alert
+from bot.intake.changes import Change
+from bot.intake.changes import record as record_change
+from bot.intake.payloads import RejectedAlert, dead_letter_rejected, storable, storable_text
+from bot.kernel import audit, locks, metrics
+from bot.kernel.db import transaction
+from bot.kernel.db_types import utcnow
+from bot.kernel.errors import InvalidState, NotAuthorised, NotFound
+from bot.kernel.models import (
     AlertPayload,
     DeadLetter,
     Incident,
@@ -32,10 +33,9 @@ from bot.models import (
     RemediationRequest,
     Suggestion,
 )
-from bot.notifier import Notifier
-from bot.outbox import Kind, Outbox, OutboxMessage
+from bot.kernel.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation.flow import Remediation
-from bot.triage import Triage, TriageOutcome, group_key_for
+from bot.triage.engine import Triage, TriageOutcome, group_key_for
 from retrieval.types import Document
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class IncidentService:
 
         Grouping and dedup are decided in the database: advisory locks on the batch's group keys and
         services (PostgreSQL) are held until the commit, so a concurrent delivery of the same group to any
-        replica waits and then sees this batch's incident (bot/locks.py)."""
+        replica waits and then sees this batch's incident (bot/kernel/locks.py)."""
         # Work that needs no database is done before the lock (the payload as stored, the lock names).
         stored, names = storable(body), batch_lock_names(alerts)
 
@@ -106,7 +106,7 @@ class IncidentService:
 
     # ---- chat through the outbox ---------------------------------------------------------------------
     def enqueue(self, session: Session, **kw: Any) -> OutboxMessage | None:
-        """Queue a chat message in ``session``'s transaction (see bot/outbox.py): it is sent after the
+        """Queue a chat message in ``session``'s transaction (see bot/kernel/outbox.py): it is sent after the
         commit by a worker in any replica, retried until Slack takes it, in order per incident."""
         return self.outbox.enqueue(session, **kw)
 
@@ -212,7 +212,7 @@ class IncidentService:
     # ---- operations ---------------------------------------------------------------------------------
     def readiness(self) -> dict[str, str]:
         """What ``/readyz`` reports: database reachable, schema at the migrations' head, model loaded."""
-        from bot.db import schema_status
+        from bot.kernel.db import schema_status
 
         checks: dict[str, str] = {}
         try:

@@ -1,4 +1,4 @@
-"""Alembic environment. The URL comes from the config (set by bot.db.upgrade) or DATABASE_URL."""
+"""Alembic environment. The URL comes from the config (set by bot.kernel.db.upgrade) or DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from bot.models import Base
+from bot.kernel.models import Base
 
 config = context.config
 target_metadata = Base.metadata

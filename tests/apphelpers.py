@@ -13,10 +13,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bot.app import Runtime, build_runtime
-from bot.config import SAMPLE_DATA, Settings
-from bot.slack_stub import ApiCall, SlackStub, block_action_body, find_button, signed_headers
-from bot.webhook_target import WebhookTarget
+from bot.kernel.config import SAMPLE_DATA, Settings
+from incident_bot.demo.slack_stub import ApiCall, SlackStub, block_action_body, find_button, signed_headers
+from incident_bot.demo.webhook_target import WebhookTarget
+from incident_bot.runtime import Runtime, build_runtime
 from retrieval.encoder import Encoder
 
 SIGNING_SECRET = "test-signing-secret"  # noqa: S105

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from bot.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
+from bot.kernel.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from retrieval.encoder import HashingEncoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def real_encoder():  # type: ignore[no-untyped-def]
 
 
 # ---- the whole app (real FastAPI + Bolt, Slack stand-in, real webhook target, fake encoder) ----------
-from bot.webhook_target import WebhookTarget  # noqa: E402
+from incident_bot.demo.webhook_target import WebhookTarget  # noqa: E402
 from tests.apphelpers import HMAC_SECRET, App  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.models import (
+from bot.kernel.models import (
     AlertRecord,
     ChangeEvent,
     Feedback,

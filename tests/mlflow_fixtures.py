@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.remediation.mlflow_local import (
+from incident_bot.demo.mlflow_local import (
     API,
     LocalMlflowServer,
     mlflow_unavailable_reason,

@@ -25,9 +25,9 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
-from bot.config import SAMPLE_DATA
-from bot.models import AlertPayload, AlertRecord, DeadLetter, Incident
-from bot.slack_stub import SlackStub
+from bot.kernel.config import SAMPLE_DATA
+from bot.kernel.models import AlertPayload, AlertRecord, DeadLetter, Incident
+from incident_bot.demo.slack_stub import SlackStub
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
@@ -93,7 +93,7 @@ class Stack:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{self.db}", "SLACK_BOT_TOKEN": "xoxb-e2e",
                "SLACK_SIGNING_SECRET": "sig", "SLACK_API_URL": self.stub.base_url, "ALERT_WEBHOOK_TOKEN": TOKEN,
                "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"), "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
-        self._spawn("bot", [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.bot_port)], env=env)
+        self._spawn("bot", [sys.executable, "-m", "incident_bot", "serve", "--port", str(self.bot_port)], env=env)
         (self.tmp / "alertmanager.yml").write_text(json.dumps({
             "route": {"receiver": "incident-bot", "group_by": ["team"], "group_wait": "1s",
                       "group_interval": "2s", "repeat_interval": "4s"},

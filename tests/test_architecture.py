@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-COMPOSITION = {"bot/app.py", "bot/cli.py", "bot/demo.py"}
+COMPOSITION = {"incident_bot/runtime.py", "incident_bot/cli/main.py", "incident_bot/demo/run.py"}
 
 
 def _imports(path: Path) -> set[str]:

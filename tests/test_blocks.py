@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.models import AlertRecord, Incident, RemediationRequest
+from bot.kernel.models import AlertRecord, Incident, RemediationRequest
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import Preview
-from handlers import blocks, ids
-from handlers.ids import ActionId, CallbackId, FeedbackKind
+from handlers import blocks
+from handlers.blocks import ids
+from handlers.blocks.ids import ActionId, CallbackId, FeedbackKind
 from retrieval.runbooks import Runbook, RunbookMatch
 from retrieval.types import Document, Match
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from bot.context import ChangeNote, IncidentContext, LinkNote
-from bot.correlation import AFFECTING, CAUSED_BY
+from bot.advice.context import ChangeNote, IncidentContext, LinkNote
+from bot.triage.correlation import AFFECTING, CAUSED_BY
 from handlers import blocks
 from tests.test_blocks import EVIL, make_alert, make_incident
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.models import ChangeKind
+from bot.kernel.models import ChangeKind
 from handlers.parsers import PayloadError, parse_model
 from handlers.parsers.changes import parse_changes
 

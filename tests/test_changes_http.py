@@ -13,8 +13,8 @@ from mlflow.entities.webhook import WebhookEvent
 from mlflow.webhooks.delivery import get_example_payload_for_event
 from sqlalchemy import func, select
 
-from bot.models import ChangeEvent, DeadLetter, Incident
-from bot.slack_stub import view_submission_body
+from bot.kernel.models import ChangeEvent, DeadLetter, Incident
+from incident_bot.demo.slack_stub import view_submission_body
 from tests.apphelpers import ALERT_TOKEN, ALERTS, App
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.config import SAMPLE_DATA
+from bot.kernel.config import SAMPLE_DATA
+from incident_bot.cli.main import main
 
 
 def test_db_upgrade_then_runbooks_import_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

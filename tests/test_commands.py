@@ -4,11 +4,11 @@ import json
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from bot.db_types import utcnow
-from bot.kpi import last
-from bot.models import Incident
-from bot.slack_stub import signed_headers
-from bot.webhook_target import WebhookTarget
+from bot.kernel.db_types import utcnow
+from bot.kernel.models import Incident
+from bot.reports.kpi import last
+from incident_bot.demo.slack_stub import signed_headers
+from incident_bot.demo.webhook_target import WebhookTarget
 from tests.apphelpers import SIGNING_SECRET, App
 
 

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from bot.config import Settings
+from bot.kernel.config import Settings
 
 
 def test_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +27,7 @@ def test_secrets_never_render(monkeypatch: pytest.MonkeyPatch, caplog: pytest.Lo
 
 
 def test_build_runtime_without_slack_credentials_says_what_to_set(sqlite_url: str, fake_encoder) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import ConfigError, build_runtime
+    from incident_bot.runtime import ConfigError, build_runtime
 
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         build_runtime(Settings(_env_file=None, database_url=sqlite_url), encoder=fake_encoder)
@@ -36,8 +36,8 @@ def test_build_runtime_without_slack_credentials_says_what_to_set(sqlite_url: st
 def test_socket_mode_takes_slack_off_http_but_keeps_alert_endpoints(sqlite_url: str, fake_encoder) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from bot.app import build_runtime
-    from bot.config import SAMPLE_DATA
+    from bot.kernel.config import SAMPLE_DATA
+    from incident_bot.runtime import build_runtime
 
     settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t", slack_signing_secret="s",
                         slack_app_token="xapp-t", alert_webhook_token="tok", slack_api_url="http://127.0.0.1:9/api/")

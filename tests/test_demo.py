@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import run_demo
-from bot.remediation.mlflow_local import mlflow_unavailable_reason
+from incident_bot.demo.mlflow_local import mlflow_unavailable_reason
+from incident_bot.demo.run import run_demo
 
 
 @pytest.mark.slow
@@ -39,8 +39,8 @@ def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(monkeypatch: pyt
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from contextlib import ExitStack
 
-    from bot import demo
-    from bot.config import SAMPLE_DATA
+    from bot.kernel.config import SAMPLE_DATA
+    from incident_bot.demo import run as demo
 
     monkeypatch.setattr(demo, "mlflow_unavailable_reason", lambda: "mlflow is not installed in this Python environment")
     with ExitStack() as stack:
@@ -52,7 +52,7 @@ def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(monkeypatch: pyt
 def test_sample_timestamps_are_moved_together_and_never_into_the_future() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from bot.demo import SAMPLE_EPOCH, retime
+    from incident_bot.demo.run import SAMPLE_EPOCH, retime
 
     now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     offset = now - timedelta(minutes=5) - SAMPLE_EPOCH

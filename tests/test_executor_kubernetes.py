@@ -303,8 +303,8 @@ def test_incident_service_that_is_not_a_deployment_name(api: ApiServerStandIn) -
 def test_build_executors_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    from bot.app import build_executors
-    from bot.config import Settings
+    from bot.kernel.config import Settings
+    from incident_bot.runtime import build_executors
 
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "K8S_API_URL", "K8S_TOKEN", "K8S_CA_CERT",
                 "K8S_NAMESPACES", "K8S_VERIFY_TLS"):

@@ -17,7 +17,7 @@ from pydantic import SecretStr, ValidationError
 
 from bot.remediation.base import ActionContext, Executor
 from bot.remediation.executors.mlflow import SET_ALIAS_PATH, MlflowRollbackExecutor, MlflowRollbackParams
-from bot.remediation.mlflow_local import LocalMlflowServer
+from incident_bot.demo.mlflow_local import LocalMlflowServer
 from tests import mlflow_fixtures as fx
 from tests.mlflow_fixtures import MlflowRest, closed_port_url
 
@@ -263,7 +263,7 @@ def test_an_answer_of_the_wrong_shape_is_an_error_not_a_crash() -> None:
 def test_without_mlflow_the_reason_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from bot.remediation import mlflow_local
+    from incident_bot.demo import mlflow_local
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))

@@ -8,9 +8,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from bot import audit
-from bot.models import DeadLetter, Incident, RemediationRequest
-from bot.webhook_target import WebhookTarget
+from bot.kernel import audit
+from bot.kernel.models import DeadLetter, Incident, RemediationRequest
+from incident_bot.demo.webhook_target import WebhookTarget
 from tests.apphelpers import ALERTS, App
 
 
@@ -228,7 +228,7 @@ def test_resolve_with_rca_note_learns_it(app: App) -> None:
     app.sample("model", "model_drift.json")
     app.click("U0MLOWNER", app.posts()[0], "Resolve")
     view = app.stub.of("views.open")[0].params["view"]
-    from bot.slack_stub import view_submission_body
+    from incident_bot.demo.slack_stub import view_submission_body
 
     note = "Upstream merchant_category mapping changed; rolled champion alias back to v11."
     body = view_submission_body(user="U0MLOWNER", view=view, values={"rca": {"rca_note": {"value": note}}})
@@ -274,7 +274,7 @@ def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
 
     from slack_sdk import WebClient
 
-    from handlers.slack_notifier import SlackNotifier
+    from handlers.slack.notifier import SlackNotifier
 
     with socket.socket() as s:  # a port nobody listens on: Slack is unreachable
         s.bind(("127.0.0.1", 0))
@@ -312,7 +312,7 @@ def _dead_slack(app: App):  # type: ignore[no-untyped-def]
 
     from slack_sdk import WebClient
 
-    from handlers.slack_notifier import SlackNotifier
+    from handlers.slack.notifier import SlackNotifier
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -404,7 +404,7 @@ def test_signed_but_malformed_slack_payload_is_4xx_and_kept(app: App, body: byte
 
 
 def test_button_with_garbage_value_gets_a_private_explanation(app: App, target: WebhookTarget) -> None:
-    from bot.slack_stub import block_action_body
+    from incident_bot.demo.slack_stub import block_action_body
 
     button = {"action_id": "remediation_approve", "value": "1; DROP TABLE", "text": {"type": "plain_text", "text": "x"}}
     resp = app.slack(block_action_body(user="U0SRELEAD", button=button, channel="C0INCIDENTS", message_ts="1.1"))

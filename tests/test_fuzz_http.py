@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.models import DeadLetter
-from bot.webhook_target import WebhookTarget
+from bot.kernel.models import DeadLetter
 from handlers.parsers import known_sources
+from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.encoder import HashingEncoder
 from tests.apphelpers import ALERT_TOKEN, App, running_app
 from tests.conftest import sqlite_url_from_template
@@ -145,7 +145,7 @@ slack_types = st.sampled_from(["application/json", "application/x-www-form-urlen
 
 
 def test_fuzz_slack_events_never_500s(fuzz_app: App) -> None:
-    from bot.slack_stub import signed_headers
+    from incident_bot.demo.slack_stub import signed_headers
     from tests.apphelpers import SIGNING_SECRET
 
     @settings(max_examples=150, deadline=None, derandomize=True,

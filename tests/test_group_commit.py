@@ -1,4 +1,4 @@
-"""SQLite group commit (bot/locks.py GroupCommit): batches that queued for the process lock share one
+"""SQLite group commit (bot/kernel/locks.py GroupCommit): batches that queued for the process lock share one
 transaction, yet each is still all-or-nothing and durable when ``run`` returns; one failing batch fails
 only itself. Also the whole ingest path under concurrency: one incident per group, every alert counted."""
 
@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from bot import locks
-from bot.alerts import Alert, AlertStatus
-from bot.db import make_engine, make_sessionmaker
-from bot.models import AlertPayload, AlertRecord, DeadLetter, Incident, NoiseCount
+from bot.intake.alerts import Alert, AlertStatus
+from bot.kernel import locks
+from bot.kernel.db import make_engine, make_sessionmaker
+from bot.kernel.models import AlertPayload, AlertRecord, DeadLetter, Incident, NoiseCount
 from bot.service import IncidentService, Services
-from bot.triage import Triage, TriagePolicy
+from bot.triage.engine import Triage, TriagePolicy
 
 
 def _queued(gc: locks.GroupCommit, n: int) -> None:

@@ -10,13 +10,13 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from bot.models import Incident, RemediationRequest, Suggestion
+from bot.kernel.models import Incident, RemediationRequest, Suggestion
 from bot.remediation.actions import ActionError, ActionSpec, validate_actions
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
 from bot.remediation.guardrails import TEXT_THRESHOLD, offerable, out_of_scope
 from bot.remediation.policy import Rule
-from bot.slack_stub import block_action_body
-from bot.webhook_target import WebhookTarget
+from incident_bot.demo.slack_stub import block_action_body
+from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.runbooks import Runbook, RunbookMatch
 from tests.apphelpers import App, running_app
 

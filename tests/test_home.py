@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bot.slack_stub import signed_headers
+from incident_bot.demo.slack_stub import signed_headers
 from tests.apphelpers import SIGNING_SECRET, App
 
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import AlertPayload, AlertRecord, DeadLetter, Incident
-from bot.slack_stub import signed_headers
-from bot.webhook_target import WebhookTarget
-from handlers.edge import DeadLetterBudget, pagerduty_signature_ok
-from handlers.http import MAX_BODY, UNSIGNED_DEAD_LETTERS_PER_MINUTE
+from bot.kernel.models import AlertPayload, AlertRecord, DeadLetter, Incident
+from handlers.http.app import MAX_BODY, UNSIGNED_DEAD_LETTERS_PER_MINUTE
+from handlers.http.edge import DeadLetterBudget, pagerduty_signature_ok
+from incident_bot.demo.slack_stub import signed_headers
+from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.encoder import HashingEncoder
 from tests.apphelpers import ALERT_TOKEN, SIGNING_SECRET, App, running_app
 

@@ -11,13 +11,13 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import jobs
-from bot.config import Settings
-from bot.db import transaction
-from bot.models import AuditEvent, Incident
-from bot.outbox import Outbox
-from bot.slack_stub import SlackStub
-from handlers.slack_jobs import SlackJobChat
+from bot.kernel.config import Settings
+from bot.kernel.db import transaction
+from bot.kernel.models import AuditEvent, Incident
+from bot.kernel.outbox import Outbox
+from bot.reports import reminders as jobs
+from handlers.slack.jobs import SlackJobChat
+from incident_bot.demo.slack_stub import SlackStub
 from tests.kpi_seed import T0, UNTIL, add_incident, m, seed
 
 
@@ -152,9 +152,9 @@ def test_digest_trigger() -> None:
 
 
 def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, target: Any) -> None:
-    """``serve``'s composition (bot/cli.py add_kpi_jobs): the jobs are scheduled, their messages are delivered
+    """``serve``'s composition (incident_bot/cli/main.py add_kpi_jobs): the jobs are scheduled, their messages are delivered
     by the runtime's outbox (any replica's), through the real Slack client."""
-    from bot.cli import add_kpi_jobs
+    from incident_bot.cli.main import add_kpi_jobs
     from tests.apphelpers import running_app
 
     class Scheduler:  # records what serve would schedule

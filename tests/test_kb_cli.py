@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_kb import register
-from bot.db import make_engine, make_sessionmaker
-from bot.knowledge import KnowledgeBase
+from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.db import make_engine, make_sessionmaker
+from incident_bot.cli.kb import register
 from retrieval.encoder import HashingEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kb"

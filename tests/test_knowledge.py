@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.knowledge import KnowledgeBase
-from bot.models import KnowledgeChunk, KnowledgeDocument
+from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.models import KnowledgeChunk, KnowledgeDocument
 from retrieval.encoder import HashingEncoder
 from retrieval.types import Document, Query
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import make_engine, make_sessionmaker
-from bot.knowledge import KnowledgeBase
-from bot.models import Incident
+from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.db import make_engine, make_sessionmaker
+from bot.kernel.models import Incident
 from retrieval.encoder import HashingEncoder
 from retrieval.fusion import FEATURES
 from retrieval.types import Document, Query
@@ -100,7 +100,7 @@ def test_refit_reports_before_after_and_learns_from_feedback(sessions: sessionma
 def _suggestions_with_clicks(sessions: sessionmaker[Session], n: int, *, old: int = 0) -> KnowledgeBase:
     """``n`` suggestions whose stored features say "same service" exactly for the 👍, each clicked with no
     features of its own; the first ``old`` were stored by a ranker without the TF-IDF feature."""
-    from bot.models import Suggestion
+    from bot.kernel.models import Suggestion
 
     kb = KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
     inc = _incident(sessions)

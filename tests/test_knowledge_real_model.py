@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import make_engine, make_sessionmaker
-from bot.knowledge import KnowledgeBase
+from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.db import make_engine, make_sessionmaker
 from retrieval.importers import iter_documents
 from retrieval.types import Query
 from tests.conftest import SHARED_DATA

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import transaction
-from bot.kpi import KpiReport, parse_period, percentile, report
+from bot.kernel.db import transaction
+from bot.reports.kpi import KpiReport, parse_period, percentile, report
 from tests.kpi_seed import SINCE, T0, UNTIL, add_incident, m, seed
 
 MIN = 60.0
@@ -148,7 +148,7 @@ def test_flap_adds_deliveries_not_incidents(sessions: sessionmaker[Session]) -> 
 
 
 def test_change_event_is_not_an_incident(sessions: sessionmaker[Session]) -> None:
-    from bot.models import ChangeEvent
+    from bot.kernel.models import ChangeEvent
 
     with transaction(sessions) as s:
         s.add(ChangeEvent(source="github", kind="deploy", service="a", title="deploy", occurred_at=T0))

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.db import make_engine, make_sessionmaker, transaction
-from bot.kpi import daily, report
-from bot.kpi_chart import render_png
-from bot.kpi_metrics import KpiCollector
+from bot.kernel.db import make_engine, make_sessionmaker, transaction
+from bot.reports.chart import render_png
+from bot.reports.collector import KpiCollector
+from bot.reports.kpi import daily, report
+from incident_bot.cli.main import main
 from tests.kpi_seed import SINCE, UNTIL, seed
 
 NOW = UNTIL  # the seeded week ends here; "--since 8d" from NOW covers it
@@ -32,7 +32,7 @@ def seeded_url(sqlite_url: str) -> str:
 def test_cli_json_matches_definitions(seeded_url: str, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     monkeypatch.setenv("DATABASE_URL", seeded_url)
-    monkeypatch.setattr("bot.kpi.utcnow", lambda: NOW)
+    monkeypatch.setattr("bot.reports.kpi.utcnow", lambda: NOW)
     chart = tmp_path / "kpi.png"
     assert main(["kpi", "--since", "8d", "--json", "--chart", str(chart)]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -63,7 +63,7 @@ def test_prometheus_gauges(seeded_url: str) -> None:
     engine = make_engine(seeded_url)
     registry = CollectorRegistry()
     registry.register(KpiCollector(make_sessionmaker(engine), windows=("8d",), clock=lambda: NOW))
-    t = generate_latest(registry).decode()  # what /metrics serves (handlers/ops_http.py), this registry only
+    t = generate_latest(registry).decode()  # what /metrics serves (handlers/http/ops.py), this registry only
     engine.dispose()
     assert _sample(t, "incident_bot_kpi_incidents", window="8d", service="") == 8
     assert _sample(t, "incident_bot_kpi_duration_seconds", service="", kpi="mttd", stat="mean") == pytest.approx(1224)

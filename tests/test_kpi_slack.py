@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from bot.db import transaction
-from bot.db_types import utcnow
-from bot.kpi import percentile
-from handlers.slack_kpi import parse_args
+from bot.kernel.db import transaction
+from bot.kernel.db_types import utcnow
+from bot.reports.kpi import percentile
+from handlers.slack.kpi import parse_args
 from tests.apphelpers import App
 from tests.kpi_seed import add_incident, m
 
@@ -72,7 +72,7 @@ def test_kpi_failure_is_logged_and_told(app: App, monkeypatch, caplog) -> None: 
     def broken(*_a, **_k):  # type: ignore[no-untyped-def]
         raise RuntimeError("renderer down")
 
-    monkeypatch.setattr("handlers.slack_kpi.render_png", broken)
+    monkeypatch.setattr("handlers.slack.kpi.render_png", broken)
     assert _command(app, "kpi 7d") == 200
     assert "KPI summary failed" in app.stub.of("response")[-1].params["text"]
     assert any(r.exc_info and "renderer down" in str(r.exc_info[1]) for r in caplog.records)

@@ -1,6 +1,6 @@
 from sqlalchemy import Engine, inspect, text
 
-from bot.db import alembic_config
+from bot.kernel.db import alembic_config
 
 EXPECTED = {
     "alert_payloads", "dead_letters", "incidents", "alerts", "knowledge_documents", "knowledge_chunks",

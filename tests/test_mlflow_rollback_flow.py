@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SAMPLE_DATA
-from bot.models import RemediationRequest
-from bot.remediation.mlflow_local import runbooks_with_mlflow_rollback
-from bot.slack_stub import find_button
-from bot.webhook_target import WebhookTarget
+from bot.kernel.config import SAMPLE_DATA
+from bot.kernel.models import RemediationRequest
 from handlers.blocks import render_text
+from incident_bot.demo.mlflow_local import runbooks_with_mlflow_rollback
+from incident_bot.demo.slack_stub import find_button
+from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.encoder import HashingEncoder
 from tests.apphelpers import ALERTS, running_app
 from tests.mlflow_fixtures import MlflowRest

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from handlers import ids, mrkdwn
-from handlers.ids import ActionId, FeedbackKind
+from handlers.blocks import ids, mrkdwn
+from handlers.blocks.ids import ActionId, FeedbackKind
 
 
 @pytest.mark.parametrize(

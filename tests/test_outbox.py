@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db_types import utcnow
-from bot.outbox import Kind, OutboxMessage, Status
-from bot.scheduler import claim_run
+from bot.kernel.db_types import utcnow
+from bot.kernel.outbox import Kind, OutboxMessage, Status
+from bot.kernel.scheduler import claim_run
 from tests.apphelpers import ALERT_TOKEN, ALERTS, App
 
 CHECKOUT = json.loads((ALERTS / "alertmanager_checkout.json").read_text())
@@ -123,7 +123,7 @@ def test_concurrent_workers_post_each_incident_once(app: App) -> None:
 
 
 def test_hanging_slack_does_not_hold_up_alerts_health_or_acks(app: App) -> None:
-    from bot.slack_stub import block_action_body, find_button, signed_headers
+    from incident_bot.demo.slack_stub import block_action_body, find_button, signed_headers
     from tests.apphelpers import SIGNING_SECRET
 
     outbox = app.rt.service.outbox
@@ -178,7 +178,7 @@ def test_a_scheduled_job_runs_once_per_period_across_replicas(app: App) -> None:
 
 
 def test_knowledge_index_picks_up_documents_added_by_another_replica(sessions, fake_encoder) -> None:  # type: ignore[no-untyped-def]
-    from bot.knowledge import KnowledgeBase
+    from bot.advice.knowledge import KnowledgeBase
     from retrieval.types import Document, Query
 
     mine, other = (KnowledgeBase(sessions=sessions, encoder=fake_encoder) for _ in range(2))
@@ -212,16 +212,16 @@ def test_readyz_and_metrics_report_database_schema_and_counters(app: App) -> Non
 def test_json_logs_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    from bot.logging_setup import configure
+    from incident_bot.logging_setup import configure
 
     configure(level="INFO", fmt="json")
     try:
-        logging.getLogger("bot.outbox").info("delivered %s", 3)
-        logging.getLogger("bot.outbox").debug("hidden")
+        logging.getLogger("bot.kernel.outbox").info("delivered %s", 3)
+        logging.getLogger("bot.kernel.outbox").debug("hidden")
     finally:
         logging.getLogger().handlers.clear()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(x["level"], x["logger"], x["message"]) for x in lines] == [("INFO", "bot.outbox", "delivered 3")]
+    assert [(x["level"], x["logger"], x["message"]) for x in lines] == [("INFO", "bot.kernel.outbox", "delivered 3")]
 
 
 # ---- fail fast and doctor -----------------------------------------------------------------------------
@@ -230,12 +230,12 @@ def _cli(args: list[str], env: dict[str, str], cwd: Any) -> Any:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**os.environ, **env}, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "incident_bot", *args], env={**os.environ, **env}, cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_serve_fails_fast_with_one_line_naming_the_setting(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
-    from bot.slack_stub import SlackStub
+    from incident_bot.demo.slack_stub import SlackStub
 
     with SlackStub() as stub:
         base = {"DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-invalid", "SLACK_SIGNING_SECRET": "s",

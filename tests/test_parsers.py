@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
+from bot.intake.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
 from handlers.parsers import (
     PARSERS,
     QUERY_PARSERS,

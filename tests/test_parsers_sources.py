@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.alerts import AlertKind, AlertStatus, Severity
-from bot.models import AlertRecord, DeadLetter, Incident
-from bot.webhook_target import WebhookTarget
+from bot.intake.alerts import AlertKind, AlertStatus, Severity
+from bot.kernel.models import AlertRecord, DeadLetter, Incident
 from handlers.parsers import PayloadError, parse_evidently, parse_generic, parse_opsgenie
 from handlers.parsers.mapping import FieldMap, compile_path, resolve
+from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.encoder import HashingEncoder
 from tests.apphelpers import ALERT_TOKEN, App, running_app
 from tests.test_parsers import OPSGENIE, only, own, shared, utc
@@ -217,8 +217,8 @@ def test_generic_field_map_batch_and_errors() -> None:
 
 
 def test_bad_generic_field_map_is_a_config_error(sqlite_url: str, fake_encoder: HashingEncoder) -> None:
-    from bot.app import ConfigError, build_runtime
-    from bot.config import Settings
+    from bot.kernel.config import Settings
+    from incident_bot.runtime import ConfigError, build_runtime
 
     settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t",  # noqa: S106
                         slack_signing_secret="s", generic_field_map={"name": "rule.title"})  # noqa: S106

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import ConfigError, build_runtime
-from bot.config import SAMPLE_DATA, Settings
+from bot.kernel.config import SAMPLE_DATA, Settings
 from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.policy import PolicyError, load_policy
+from incident_bot.runtime import ConfigError, build_runtime
 
 
 def test_sample_policy_reads_as_documented() -> None:

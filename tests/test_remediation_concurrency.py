@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import Approval, AuditEvent, RemediationRequest
-from bot.webhook_target import WebhookTarget
+from bot.kernel.models import Approval, AuditEvent, RemediationRequest
+from incident_bot.demo.webhook_target import WebhookTarget
 from tests.apphelpers import App, running_app
 
 ROUNDS = 20

@@ -6,13 +6,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.app import build_executors
-from bot.config import Settings
+from bot.kernel.config import Settings
 from bot.remediation.actions import ActionSpec, validate_action
 from bot.remediation.base import Executor
 from bot.remediation.executors.webhook import WebhookExecutor, WebhookParams
 from bot.remediation.registry import ExecutorRegistry
 from bot.remediation.secrets import MASK, mask
+from incident_bot.runtime import build_executors
 
 
 def _webhook() -> WebhookExecutor:

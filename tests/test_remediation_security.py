@@ -12,13 +12,13 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select, update
 
-from bot.cli import main
-from bot.db import transaction
-from bot.db_types import utcnow
-from bot.models import RemediationRequest
+from bot.kernel.db import transaction
+from bot.kernel.db_types import utcnow
+from bot.kernel.models import RemediationRequest
 from bot.remediation import approvals
-from bot.slack_stub import ApiCall, signed_headers
-from bot.webhook_target import WebhookTarget
+from incident_bot.cli.main import main
+from incident_bot.demo.slack_stub import ApiCall, signed_headers
+from incident_bot.demo.webhook_target import WebhookTarget
 from tests.apphelpers import SIGNING_SECRET, App, running_app
 
 POLICY = """

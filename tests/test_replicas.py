@@ -19,11 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.config import SAMPLE_DATA
-from bot.db import make_engine, make_sessionmaker
-from bot.models import AlertPayload, Incident
-from bot.slack_stub import SlackStub, block_action_body, find_button, signed_headers
-from bot.webhook_target import WebhookTarget
+from bot.kernel.config import SAMPLE_DATA
+from bot.kernel.db import make_engine, make_sessionmaker
+from bot.kernel.models import AlertPayload, Incident
+from incident_bot.demo.slack_stub import SlackStub, block_action_body, find_button, signed_headers
+from incident_bot.demo.webhook_target import WebhookTarget
 from tests.apphelpers import HMAC_SECRET
 from tests.conftest import pg_url_from_template
 
@@ -50,7 +50,7 @@ def _group(n: int) -> dict[str, Any]:
 
 def _start(port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     with open(cwd / f"serve-{port}.log", "wb") as log:  # a file, not a pipe: a full pipe would block serve
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+        return subprocess.Popen([sys.executable, "-m", "incident_bot", "serve", "--port", str(port)], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
 
 

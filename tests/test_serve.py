@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import SAMPLE_DATA
-from bot.slack_stub import SlackStub
+from bot.kernel.config import SAMPLE_DATA
+from incident_bot.demo.slack_stub import SlackStub
 
 
 def _free_port() -> int:
@@ -26,7 +26,7 @@ def test_serve_accepts_alert_and_posts_to_slack(tmp_path: Path) -> None:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "SLACK_BOT_TOKEN": "xoxb-t",
                "SLACK_SIGNING_SECRET": "sig", "SLACK_API_URL": stub.base_url, "ALERT_WEBHOOK_TOKEN": "tok",
                "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"), "HF_HUB_OFFLINE": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "incident_bot", "serve", "--port", str(port)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,

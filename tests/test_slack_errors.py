@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from bot.models import Incident
-from bot.slack_stub import view_submission_body
+from bot.kernel.models import Incident
+from incident_bot.demo.slack_stub import view_submission_body
 from retrieval.types import Query
 from tests.apphelpers import App
 

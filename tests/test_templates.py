@@ -1,11 +1,11 @@
-"""The content template miner (bot/templates.py): what triage uses to group free-text alerts."""
+"""The content template miner (bot/triage/templates.py): what triage uses to group free-text alerts."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import templates
-from bot.templates import WILDCARD as W
+from bot.triage import templates
+from bot.triage.templates import WILDCARD as W
 from tests.conftest import SHARED_DATA
 
 

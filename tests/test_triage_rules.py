@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import noise
-from bot.advisor import query_for
-from bot.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
-from bot.changes import Change, record
-from bot.cli import main
-from bot.context import ContextFinder
-from bot.db import transaction
-from bot.models import AlertRecord, ChangeEvent, ChangeKind, Incident, IncidentLink
-from bot.triage import Triage, TriageOutcome, TriagePolicy
+from bot.advice.advisor import query_for
+from bot.advice.context import ContextFinder
+from bot.intake.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
+from bot.intake.changes import Change, record
+from bot.kernel.db import transaction
+from bot.kernel.models import AlertRecord, ChangeEvent, ChangeKind, Incident, IncidentLink
+from bot.triage import noise
+from bot.triage.engine import Triage, TriageOutcome, TriagePolicy
+from incident_bot.cli.main import main
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

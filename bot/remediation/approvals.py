@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot import audit
-from bot.db_types import utcnow
-from bot.errors import InvalidState, NotAuthorised, NotFound
-from bot.models import (
+from bot.kernel import audit
+from bot.kernel.db_types import utcnow
+from bot.kernel.errors import InvalidState, NotAuthorised, NotFound
+from bot.kernel.models import (
     OPEN_REQUEST_STATUSES,
     Approval,
     Incident,

@@ -1,7 +1,7 @@
 """The remediation use cases the incident service exposes: request, decide, run, expire, freeze.
 
 Database work happens in short transactions; the executor runs between the claim (approved → running,
-committed) and the result (running → succeeded/failed). Every chat message is an outbox row (bot/outbox.py)
+committed) and the result (running → succeeded/failed). Every chat message is an outbox row (bot/kernel/outbox.py)
 queued in the transaction of the state change it tells about: the approval prompt with the request, its
 re-render with each decision, expiry and result (coalesced per request), the result's thread reply with the
 result. So a Slack outage of any length never blocks or undoes a decision, and nothing is lost: the messages
@@ -19,13 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit, metrics
-from bot.db import transaction
-from bot.db_types import utcnow
-from bot.errors import DomainError, InvalidState, NotFound
-from bot.models import Incident, RemediationRequest, Suggestion
-from bot.notifier import Notifier
-from bot.outbox import Kind, Outbox, OutboxMessage
+from bot.advice.chat import Notifier
+from bot.kernel import audit, metrics
+from bot.kernel.db import transaction
+from bot.kernel.db_types import utcnow
+from bot.kernel.errors import DomainError, InvalidState, NotFound
+from bot.kernel.models import Incident, RemediationRequest, Suggestion
+from bot.kernel.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
@@ -33,7 +33,7 @@ from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.guardrails import out_of_scope
 from bot.remediation.policy import MODEL_OWNER, Policy, Rule
 from bot.remediation.registry import ExecutorRegistry
-from bot.runbook_store import get_action, get_runbook
+from bot.remediation.runbook_store import get_action, get_runbook
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from bot.models import Incident
+from bot.kernel.models import Incident
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import Executor
 from bot.remediation.policy import Rule

@@ -1,7 +1,7 @@
 """The executor registry: action type → executor instance, built once in the composition root.
 
 The same pattern as the alert-parser table (handlers/parsers/__init__.py): adding an executor is one
-module under ``bot/remediation/executors/`` plus one ``registry.add(...)`` line in ``bot/app.py``.
+module under ``bot/remediation/executors/`` plus one ``registry.add(...)`` line in ``incident_bot/runtime.py``.
 """
 
 from __future__ import annotations

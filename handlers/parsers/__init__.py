@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.alerts import Alert
+from bot.intake.alerts import Alert
 from handlers.parsers.alertmanager import parse_alertmanager
 from handlers.parsers.datadog import parse_datadog
 from handlers.parsers.errors import PayloadError, from_validation_error

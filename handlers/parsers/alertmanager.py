@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from bot.alerts import Alert, AlertStatus, Severity
+from bot.intake.alerts import Alert, AlertStatus, Severity
 from handlers.parsers._common import (
     SERVICE_LABELS,
     LooseText,

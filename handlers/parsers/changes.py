@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from bot.changes import Change
-from bot.models import ChangeKind
+from bot.intake.changes import Change
+from bot.kernel.models import ChangeKind
 from handlers.parsers._common import LooseMap, LooseText, Text, Timestamp, WireModel, or_none, validate_batch
 from handlers.parsers.errors import PayloadError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.alerts import Alert, AlertStatus, Severity
+from bot.intake.alerts import Alert, AlertStatus, Severity
 from handlers.parsers._common import LooseText, WireModel, cap_map, parse_timestamp, require_object, validate
 from handlers.parsers.errors import PayloadError
 

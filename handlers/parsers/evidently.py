@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.alerts import Alert
+from bot.intake.alerts import Alert
 from handlers.parsers._common import require_object, scalar_to_str
 from handlers.parsers.errors import PayloadError, json_type
 from handlers.parsers.model import parse_model

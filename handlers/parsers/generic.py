@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from bot.alerts import Alert, AlertKind, AlertStatus, Severity
+from bot.intake.alerts import Alert, AlertKind, AlertStatus, Severity
 from handlers.parsers._common import LooseMap, Text, Timestamp, WireModel, or_none, validate_batch
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field
 
-from bot.alerts import Alert
+from bot.intake.alerts import Alert
 from handlers.parsers._common import (
     LooseText,
     Text,

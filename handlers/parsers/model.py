@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AllowInfNan, Field, Strict
 
-from bot.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
+from bot.intake.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
 from handlers.parsers._common import (
     LooseMap,
     LooseText,

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from bot.alerts import Alert, AlertStatus, Severity
+from bot.intake.alerts import Alert, AlertStatus, Severity
 from handlers.parsers._common import (
     LooseMap,
     LooseText,

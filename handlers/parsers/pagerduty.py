@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from bot.alerts import Alert, AlertStatus, Severity
+from bot.intake.alerts import Alert, AlertStatus, Severity
 from handlers.parsers._common import (
     LooseText,
     Text,

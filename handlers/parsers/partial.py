@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.alerts import Alert
+from bot.intake.alerts import Alert
 from handlers.parsers.errors import PayloadError
 
 EXCERPT = 2_000  # characters of a rejected item kept in its dead letter

@@ -1,2 +1,2 @@
 """One module per action type (webhook, mlflow, kubernetes); each is registered with one line in the
-composition root, ``bot/app.py::build_executors``, and only when its settings are present."""
+composition root, ``incident_bot/runtime.py::build_executors``, and only when its settings are present."""

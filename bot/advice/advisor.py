@@ -1,0 +1,102 @@
+"""Advice for an incident: similar past incidents and the best runbook, stored as suggestions.
+
+Suggestions are stored so a message update (ack, resolve, new alert) re-renders the same advice
+without searching again, and so 👍/👎 feedback can be tied to the features that ranked each match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.advice.chat import IncidentView
+from bot.advice.context import ContextFinder, IncidentContext
+from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.models import Incident, KnowledgeDocument, Suggestion
+from bot.remediation.guardrails import Offer, offerable
+from bot.remediation.runbook_store import all_runbooks, get_runbook
+from retrieval.runbook_rank import RunbookIndex
+from retrieval.runbooks import RunbookMatch
+from retrieval.types import Document, Match, Query
+
+
+def query_for(incident: Incident, context: IncidentContext | None = None) -> Query:
+    alerts = incident.alerts
+    texts = [incident.title]
+    if context is not None and context.query_text():
+        texts.append(context.query_text())  # "started 4 min after deploy checkout v1.42" helps find the cause
+    labels: dict[str, str] = {}
+    for a in alerts[:10]:
+        texts.extend([a.name, a.summary, a.description])
+        labels.update(a.labels or {})
+    return Query(
+        text="\n".join(dict.fromkeys(t for t in texts if t)),
+        service=incident.service, alert_name=alerts[0].name if alerts else None,
+        labels=labels, model=incident.model_name,
+    )
+
+
+class Advisor:
+    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, offer: Offer, top_k: int = 3,
+                 context: ContextFinder | None = None) -> None:
+        self._context = context
+        self._kb = kb
+        self._runbooks = runbooks
+        self._offer = offer
+        self._top_k = top_k
+
+    def advise(self, session: Session, incident: Incident) -> IncidentView:
+        """Search, pick a runbook, store both as the incident's suggestions (replacing earlier ones)."""
+        context = self._context(session, incident) if self._context else None
+        query = query_for(incident, context)
+        qvec = self._kb.embed_query(query)  # encoded once, used for past incidents and runbooks
+        docs_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "document")))
+        matches = self._kb.search(docs_query, top_k=self._top_k, qvec=qvec)
+        rb_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "runbook")))
+        rb_matches = self._runbooks.rank(rb_query, all_runbooks(session), top_k=1, qvec=qvec)
+        best = rb_matches[0] if rb_matches else None
+        incident.runbook_id = best.runbook.id if best else None
+        session.execute(delete(Suggestion).where(Suggestion.incident_id == incident.id))
+        for rank, m in enumerate(matches):
+            session.add(Suggestion(incident_id=incident.id, target_kind="document", target_id=m.id, rank=rank,
+                                   score=float(m.score), why=list(m.why), features=dict(m.features)))
+        strong = offerable(best, threshold=self._offer.threshold)
+        if best is not None:
+            # "offerable": the guardrail verdict (rule match, or text at/above the calibrated threshold)
+            session.add(Suggestion(incident_id=incident.id, target_kind="runbook", target_id=best.runbook.id,
+                                   rank=0, score=float(best.score), why=list(best.why),
+                                   features={"offerable": 1.0 if strong else 0.0, "rule": 1.0 if best.rule else 0.0,
+                                             "semantic": float(best.semantic)}))
+        return IncidentView(incident, list(incident.alerts), matches, best,
+                            self._offer.actions(incident, best, strong=strong), context=context)
+
+    def stored_view(self, session: Session, incident: Incident) -> IncidentView:
+        """The advice as stored for this incident (no new search)."""
+        rows = list(session.scalars(
+            select(Suggestion).where(Suggestion.incident_id == incident.id).order_by(Suggestion.rank)))
+        doc_rows = [r for r in rows if r.target_kind == "document"]
+        docs = {d.external_id: d for d in session.scalars(
+            select(KnowledgeDocument).where(KnowledgeDocument.external_id.in_([r.target_id for r in doc_rows])))}
+        matches = [Match(id=r.target_id, title=docs[r.target_id].title, score=r.score, why=list(r.why),
+                         document=_document(docs[r.target_id]), features=dict(r.features))
+                   for r in doc_rows if r.target_id in docs]
+        runbook, strong = None, False
+        rb_row = next((r for r in rows if r.target_kind == "runbook"), None)
+        if rb_row is not None:
+            rb = get_runbook(session, rb_row.target_id)
+            if rb is not None:
+                feats = rb_row.features or {}
+                runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why), rule=bool(feats.get("rule")),
+                                       semantic=float(feats.get("semantic", 0.0)))
+                strong = bool(feats.get("offerable"))
+        context = self._context(session, incident) if self._context else None
+        return IncidentView(incident, list(incident.alerts), matches, runbook,
+                            self._offer.actions(incident, runbook, strong=strong), context=context)
+
+
+def _document(row: KnowledgeDocument) -> Document:
+    return Document(id=row.external_id, title=row.title, text=row.text, service=row.service,
+                    root_cause=row.root_cause, resolution=row.resolution, created_at=row.created_at,
+                    url=row.url, meta=dict(row.meta or {}))

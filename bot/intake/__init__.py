@@ -1,0 +1,1 @@
+"""What arrives: the typed alert every source is normalised into, change events, payloads as stored."""

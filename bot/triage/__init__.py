@@ -1,0 +1,1 @@
+"""Triage: dedup, flapping, grouping into incidents, content templates, model/infra correlation, noise."""

@@ -1,0 +1,108 @@
+"""Noise accounting: per hour, source and service, what arrived and what triage made of it.
+
+Triage adds up one batch in memory (``Tally``) and writes it with one upsert per (source, service)
+(``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n``), so concurrent replicas add up correctly
+and the hot path does no per-alert counting query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.kernel.models import NoiseCount
+
+COUNTERS = ("deliveries", "duplicates", "flaps_suppressed", "grouped", "incidents_opened", "changes")
+
+
+@dataclass
+class Counts:
+    deliveries: int = 0  # every alert in every batch: firsts, repeats, content updates, flaps, resolves
+    duplicates: int = 0  # exact repeats (same fingerprint, same content)
+    flaps_suppressed: int = 0  # re-fires after a resolve absorbed into the same incident (no new page)
+    grouped: int = 0  # new alerts that joined an existing incident
+    incidents_opened: int = 0
+    changes: int = 0  # change events (deploys, flags, …) sent as alerts; never incidents
+
+
+@dataclass
+class Tally:
+    by_key: dict[tuple[str, str], Counts] = field(default_factory=dict)
+
+    def at(self, source: str, service: str | None) -> Counts:
+        key = (source[:32], (service or "")[:200])
+        if key not in self.by_key:
+            self.by_key[key] = Counts()
+        return self.by_key[key]
+
+    def flush(self, session: Session, now: datetime) -> None:
+        """One statement for the batch: an executemany of the upsert, in sorted key order (so two
+        replicas touching the same rows lock them in the same order)."""
+        bucket = now.replace(minute=0, second=0, microsecond=0)
+        rows = []
+        for (source, service), counts in sorted(self.by_key.items()):
+            values = asdict(counts)
+            if any(values.values()):
+                rows.append({"bucket": bucket, "source": source, "service": service, **values})
+        self.by_key.clear()
+        if rows:
+            session.connection().execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+def _upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (bucket, source, service) DO UPDATE SET n = n + excluded.n``, built once."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        table = NoiseCount.__table__
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        base = insert(table)
+        stmt = base.on_conflict_do_update(index_elements=["bucket", "source", "service"],
+                                          set_={c: table.c[c] + base.excluded[c] for c in COUNTERS})
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def parse_since(text: str) -> timedelta:
+    """``7d``, ``12h``, ``30m`` → a timedelta (ValueError with the accepted forms otherwise)."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in units or not value.isdigit():
+        raise ValueError(f"--since must look like 7d, 12h or 30m, not {text!r}")
+    return timedelta(**{units[unit]: int(value)})
+
+
+def report(session: Session, *, since: datetime, until: datetime) -> dict[str, Any]:
+    """The noise report: totals and one row per (source, service), most deliveries first.
+
+    Buckets are hours, so ``since`` is rounded down to its hour.
+    """
+    start = since.replace(minute=0, second=0, microsecond=0)
+    sums = [func.coalesce(func.sum(getattr(NoiseCount, c)), 0).label(c) for c in COUNTERS]
+    rows = session.execute(
+        select(NoiseCount.source, NoiseCount.service, *sums)
+        .where(NoiseCount.bucket >= start, NoiseCount.bucket <= until)
+        .group_by(NoiseCount.source, NoiseCount.service)).all()
+    groups = []
+    for row in rows:
+        counts = {c: int(getattr(row, c)) for c in COUNTERS}
+        groups.append({"source": row.source, "service": row.service or None, **counts,
+                       "noise_reduction": _reduction(counts)})
+    groups.sort(key=lambda g: (-g["deliveries"], g["source"], g["service"] or ""))
+    totals = {c: sum(g[c] for g in groups) for c in COUNTERS}
+    return {"since": start.isoformat(), "until": until.isoformat(), "totals": {**totals,
+            "noise_reduction": _reduction(totals)}, "groups": groups}
+
+
+def _reduction(counts: dict[str, int]) -> float | None:
+    """1 − incidents opened / deliveries: the share of deliveries that did not become a new page."""
+    if counts["deliveries"] == 0:
+        return None
+    return round(1 - counts["incidents_opened"] / counts["deliveries"], 4)

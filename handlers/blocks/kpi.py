@@ -1,0 +1,113 @@
+"""Block Kit for KPI summaries (slash command, weekly digest, App Home): pure functions, no I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+from bot.reports.kpi import Durations, KpiReport, Rate
+from handlers.blocks.mrkdwn import escape
+
+
+def dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.1f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.0f}%"
+
+
+def durations(d: Durations) -> str:
+    if d.count == 0:
+        return "n/a (0)"
+    return f"avg {dur(d.mean_s)} · p50 {dur(d.median_s)} · p90 {dur(d.p90_s)} (n={d.count})"
+
+
+def rate(r: Rate) -> str:
+    return f"{pct(r.value)} ({r.numerator}/{r.denominator})"
+
+
+def _delta(now: float | None, before: float | None, *, seconds: bool) -> str:
+    if now is None or before is None:
+        return ""
+    diff = now - before
+    arrow = "▲" if diff > 0 else ("▼" if diff < 0 else "=")
+    return f" {arrow}{dur(abs(diff)) if seconds else pct(abs(diff))}"
+
+
+def kpi_lines(r: KpiReport, previous: KpiReport | None = None) -> list[str]:
+    """The figures as mrkdwn lines (also the notification fallback text). ``previous`` adds ▲/▼ deltas."""
+    p = previous
+    f, mk = r.funnel, r.model
+    return [
+        f"*Incidents* {r.incidents} ({r.open_incidents} open, {r.resolved_incidents} resolved, "
+        f"{r.resolved_before_opened} resolved before opened, {r.flapping_incidents} flapping) · "
+        f"change events {r.change_events} (not incidents)"
+        + (f" · previous period {p.incidents}" if p else ""),
+        f"*MTTD* (impact start → detection) {durations(r.mttd)}"
+        + (_delta(r.mttd.mean_s, p.mttd.mean_s, seconds=True) if p else ""),
+        f"*MTTA* (detection → ack) {durations(r.mtta)}" + (_delta(r.mtta.mean_s, p.mtta.mean_s, seconds=True) if p else ""),
+        f"*MTTR* (impact start → resolved) {durations(r.mttr)}"
+        + (_delta(r.mttr.mean_s, p.mttr.mean_s, seconds=True) if p else ""),
+        f"*MTTR from detection* {durations(r.mttr_from_detection)}",
+        f"*Noise* {f.deliveries} deliveries → {f.unique_alerts} alerts → {f.incidents} incidents: "
+        f"reduction {pct(f.noise_reduction)}"
+        + (_delta(f.noise_reduction, p.funnel.noise_reduction, seconds=False) if p else ""),
+        f"*Auto-triaged* {rate(r.auto_triaged)} · *auto-remediated* {rate(r.auto_remediated)}",
+        f"*Models* {mk.model_incidents} incidents · drift detection {durations(mk.drift_detection_latency)} · "
+        f"rollback rate {pct(mk.rollback_rate)} ({mk.rollbacks} rollbacks / {mk.promotions} promotions) · "
+        f"lead time {durations(mk.lead_time)} · linked to infra {rate(mk.linked_to_infra)}",
+    ]
+
+
+def period_label(r: KpiReport) -> str:
+    days = round((r.until - r.since).total_seconds() / 86400)
+    scope = f" · service {escape(r.service)}" if r.service else ""
+    return f"last {days}d ({r.since:%Y-%m-%d} → {r.until:%Y-%m-%d}){scope}"
+
+
+def kpi_summary(r: KpiReport, previous: KpiReport | None = None, *, title: str = "Incident KPIs") -> list[Block]:
+    lines = kpi_lines(r, previous)
+    out: list[Block] = [
+        HeaderBlock(text=title),
+        ContextBlock(elements=[MarkdownTextObject(text=period_label(r))]),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(lines[:5]))),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(lines[5:]))),
+    ]
+    if r.by_service:
+        top = sorted(r.by_service.items(), key=lambda kv: -kv[1].incidents)[:8]
+        per = " · ".join(f"{escape(svc, max_len=60)} {x.incidents} (MTTR {dur(x.mttr.mean_s)})" for svc, x in top)
+        out.append(ContextBlock(elements=[MarkdownTextObject(text=f"By service: {per}")]))
+    return out
+
+
+def kpi_fallback(r: KpiReport) -> str:
+    return (f"KPIs {period_label(r)}: {r.incidents} incidents, MTTD {dur(r.mttd.mean_s)}, "
+            f"MTTA {dur(r.mtta.mean_s)}, MTTR {dur(r.mttr.mean_s)}, noise reduction {pct(r.funnel.noise_reduction)}")
+
+
+def digest(r: KpiReport, previous: KpiReport, top: list[tuple[str, str, int]],
+           stale: list[tuple[int, str, str, float]], stale_hours: int) -> list[Block]:
+    """Weekly digest: KPIs vs the previous period, top recurring incidents, open incidents older than N hours.
+    ``stale`` is (incident id, severity, title, age hours)."""
+    out = kpi_summary(r, previous, title="Weekly incident digest")
+    rec = "\n".join(f"• {escape(t)} ({escape(s)}): {n}×" for s, t, n in top) or "none"
+    out.append(SectionBlock(text=MarkdownTextObject(text=f"*Top recurring*\n{rec}")))
+    old = "\n".join(f"• #{i} [{escape(sev)}] {escape(t)}: open {h:.0f}h" for i, sev, t, h in stale[:15]) or "none"
+    out.append(SectionBlock(text=MarkdownTextObject(text=f"*Open longer than {stale_hours}h*\n{old}")))
+    return out
+
+
+def as_dicts(blocks: list[Block]) -> list[dict[str, Any]]:
+    return [b.to_dict() for b in blocks]
+
+
+def age(created: datetime, now: datetime) -> str:
+    hours = (now - created).total_seconds() / 3600
+    return f"{hours * 60:.0f}m" if hours < 1 else (f"{hours:.0f}h" if hours < 48 else f"{hours / 24:.0f}d")

@@ -1,0 +1,1 @@
+"""The HTTP edge: alert and change webhooks, the Slack endpoint, readiness and metrics."""

@@ -1,0 +1,1 @@
+"""Slack listeners (one ``register(app, service)`` per feature) and the Slack chat implementations."""

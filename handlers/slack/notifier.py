@@ -1,0 +1,116 @@
+"""The Slack implementation of the core's Notifier: render with the pure builders, send with WebClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.advice.chat import ChatError, IncidentView
+from bot.kernel import metrics
+from bot.kernel.models import Incident, RequestStatus
+from bot.remediation.flow import ApprovalView
+from handlers import blocks
+from handlers.blocks.mrkdwn import escape
+
+# Slack errors that no retry can fix (the message as built is wrong); everything else is retried.
+PERMANENT_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments",
+                              "message_not_found", "cant_update_message", "edit_window_closed", "no_text"})
+
+
+@contextmanager
+def slack_errors(method: str) -> Iterator[None]:
+    """Count the call and translate Slack's answer into the outbox's ChatError (429 → Retry-After)."""
+    try:
+        yield
+    except SlackApiError as exc:
+        resp = exc.response
+        status = getattr(resp, "status_code", None)
+        error = (resp.get("error") if resp is not None and isinstance(resp.data, dict) else None) or f"HTTP {status}"
+        if status == 429 or error == "ratelimited":
+            metrics.SLACK_CALLS.labels(method=method, outcome="ratelimited").inc()
+            headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
+            raw = headers.get("retry-after", "1")
+            raw = raw[0] if isinstance(raw, list) else raw
+            retry = float(raw) if str(raw).replace(".", "", 1).isdigit() else 1.0
+            raise ChatError(f"{method}: rate limited, retry after {retry:g}s", retry_after=retry) from exc
+        metrics.SLACK_CALLS.labels(method=method, outcome="error").inc()
+        raise ChatError(f"{method}: {error}", permanent=error in PERMANENT_ERRORS) from exc
+    except Exception:
+        metrics.SLACK_CALLS.labels(method=method, outcome="error").inc()
+        raise
+    metrics.SLACK_CALLS.labels(method=method, outcome="ok").inc()
+
+
+class SlackNotifier:
+    def __init__(self, *, client: WebClient, channel: str) -> None:
+        self._client = client
+        self._channel = channel
+
+    def post_incident(self, view: IncidentView) -> tuple[str, str]:
+        with slack_errors("chat.postMessage"):
+            resp = self._client.chat_postMessage(
+                channel=self._channel, text=blocks.incident_fallback_text(view.incident),
+                blocks=blocks.incident_message(view.incident, view.alerts, view.matches, view.runbook,
+                                               offered=view.actions, context=view.context),
+                unfurl_links=False, unfurl_media=False,
+            )
+        return str(resp["channel"]), str(resp["ts"])
+
+    def update_incident(self, view: IncidentView) -> None:
+        inc = view.incident
+        if inc.slack_channel is None or inc.slack_ts is None:
+            return
+        with slack_errors("chat.update"):
+            self._client.chat_update(
+                channel=inc.slack_channel, ts=inc.slack_ts, text=blocks.incident_fallback_text(inc),
+                blocks=blocks.incident_message(inc, view.alerts, view.matches, view.runbook,
+                                               offered=view.actions, context=view.context),
+            )
+
+    @staticmethod
+    def _prompt(view: ApprovalView) -> list[dict]:  # type: ignore[type-arg]
+        req = view.request
+        return blocks.approval_prompt(req, view.incident, approvers=list(req.approvers), preview=view.preview,
+                                      approved_by=view.approved_by, required=view.required,
+                                      expires_at=req.expires_at, why=view.why)
+
+    def post_approval_prompt(self, view: ApprovalView) -> str:
+        req, incident = view.request, view.incident
+        with slack_errors("chat.postMessage"):
+            resp = self._client.chat_postMessage(
+                channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
+                text=f"Approval needed: {escape(req.action_title)} (request #{req.id})",
+                blocks=self._prompt(view),
+            )
+        return str(resp["ts"])
+
+    def update_approval(self, view: ApprovalView, *, actor: str) -> None:
+        req, incident = view.request, view.incident
+        if req.slack_ts is None:
+            return
+        pending = req.status == RequestStatus.PENDING.value
+        with slack_errors("chat.update"):
+            self._client.chat_update(
+                channel=incident.slack_channel or self._channel, ts=req.slack_ts,
+                text=f"Request #{req.id}: {req.status}",
+                blocks=self._prompt(view) if pending else blocks.approval_outcome(req, actor=actor),
+            )
+
+    def post_in_thread(self, incident: Incident, text: str) -> None:
+        with slack_errors("chat.postMessage"):
+            self._client.chat_postMessage(channel=incident.slack_channel or self._channel,
+                                          thread_ts=incident.slack_ts, text=escape(text))
+
+    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
+        if not channel:  # e.g. a modal submission: no channel to be ephemeral in, so a direct message
+            self._client.chat_postMessage(channel=user, text=escape(text), blocks=blocks.ephemeral_error(text))
+            return
+        self._client.chat_postEphemeral(channel=channel, user=user, text=escape(text),
+                                        blocks=blocks.ephemeral_error(text))
+
+    def usergroup_members(self, group_id: str) -> list[str]:
+        resp = self._client.usergroups_users_list(usergroup=group_id)
+        return [str(u) for u in resp.get("users") or []]

@@ -1,0 +1,1 @@
+"""The ``incident-bot`` command line: one module per command group."""
