@@ -15,14 +15,15 @@ from typing import Any
 
 import yaml
 
+from retrieval.errors import RetrievalError
 from retrieval.types import Query
 
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.S)
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
-class RunbookError(ValueError):
-    pass
+class RunbookError(RetrievalError):
+    """A runbook file that cannot be used; the message names the file and the field."""
 
 
 @dataclass

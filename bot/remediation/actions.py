@@ -13,12 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.kernel.errors import ConfigError
 from bot.remediation.base import Executor
 
 ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
-class ActionError(ValueError):
+class ActionError(ConfigError, ValueError):
     """A runbook action that cannot be used; the message names the file and the field."""
 
 

@@ -18,12 +18,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.kernel.errors import ConfigError
+
 MODEL_OWNER = "model-owner"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError, ValueError):
     pass
 
 

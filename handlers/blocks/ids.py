@@ -14,8 +14,10 @@ import re
 from enum import StrEnum
 from typing import NamedTuple
 
+from bot.kernel.errors import DomainError
 
-class InvalidValue(ValueError):
+
+class InvalidValue(DomainError, ValueError):
     """A button value or action id that is not one of ours (it came back from Slack, untrusted)."""
 
 

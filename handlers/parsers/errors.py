@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.kernel.errors import DomainError
+
 MAX_PROBLEMS = 5
 _MAX_SHOWN_INPUT = 60
 
@@ -31,7 +33,7 @@ _TYPE_NAMES = {
 }
 
 
-class PayloadError(ValueError):
+class PayloadError(DomainError, ValueError):
     """The body is not a valid payload for the chosen format. ``problems`` lists each issue."""
 
     def __init__(self, *problems: str, more: int = 0) -> None:

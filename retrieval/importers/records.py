@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from retrieval.errors import RetrievalError
 from retrieval.types import Document
 
 FIELDS = ("id", "title", "text", "service", "root_cause", "resolution", "created_at", "url")
@@ -17,7 +18,7 @@ _DATE_FORMATS = (
 _MAP_ITEM = re.compile(r"\s*([A-Za-z_]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^,]*)\s*(?:,|$)")
 
 
-class RecordError(ValueError):
+class RecordError(RetrievalError):
     """A row that cannot become a document; the message says why (shown with its line number)."""
 
 

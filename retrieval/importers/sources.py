@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from retrieval.errors import RetrievalError
+
 csv.field_size_limit(50_000_000)
 RECORD_KEYS = ("incidents", "records", "result", "items", "data", "issues")
 
 
-class SourceError(ValueError):
+class SourceError(RetrievalError):
     """The file as a whole cannot be read (missing, empty, not CSV/JSON)."""
 
 

@@ -28,6 +28,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from bot.kernel.errors import OperationalError
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class K8sScaleParams(DeploymentTarget):
         return self
 
 
-class K8sError(Exception):
+class K8sError(OperationalError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from bot.kernel.errors import OperationalError
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class MlflowRollbackParams(BaseModel):
         default=None, ge=1, description="set by the preview: refuse to run if the alias has moved since")
 
 
-class MlflowError(Exception):
+class MlflowError(OperationalError):
     """A failed MLflow call, as one clear sentence (HTTP status and MLflow's own message, never the token)."""
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
