@@ -27,7 +27,6 @@ from retrieval.types import Document, Query
 
 FEATURES = ("dense", "dense_rel", "lexical", "lexical_short", "lexical_strength", "title", "title_short", "tfidf",
             "service", "alert", "labels", "model", "recency", "has_rca")
-QUERY_RELATIVE = ("dense_rel", "lexical_short", "lexical_strength", "title_short")  # computed per query over the candidate set
 
 
 @dataclass(frozen=True)

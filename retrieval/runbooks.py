@@ -144,10 +144,3 @@ def match_runbooks(query: Query, runbooks: list[Runbook]) -> list[RunbookMatch]:
             out.append(RunbookMatch(rb, score, why, rule=True))
     out.sort(key=lambda m: (-m.score, m.runbook.id))
     return out
-
-
-def rank_runbooks(query: Query, runbooks: list[Runbook], encoder: Any, top_k: int = 3) -> list[RunbookMatch]:
-    """Rules combined with semantic similarity; see ``retrieval.runbook_rank.RunbookIndex``."""
-    from retrieval.runbook_rank import rank_runbooks as _rank
-
-    return _rank(query, runbooks, encoder, top_k)

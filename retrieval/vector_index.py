@@ -55,10 +55,6 @@ class NumpyVectorIndex:
     def __len__(self) -> int:
         return len(self._rows)
 
-    @property
-    def n_chunks(self) -> int:
-        return self._n
-
     def reserve(self, rows: int) -> None:
         """Grow the matrix to hold ``rows`` chunks (load() calls it once, avoiding repeated copies)."""
         if rows > len(self._mat):
@@ -105,9 +101,6 @@ class NumpyVectorIndex:
             self._mat[rows] = 0.0
             if self._proj is not None:
                 self._low[rows] = 0.0
-
-    def similarities(self, qvec: np.ndarray) -> np.ndarray:
-        return self._mat[: self._n] @ np.asarray(qvec, dtype=np.float32)
 
     def top(self, qvec: np.ndarray, n: int) -> dict[int, float]:
         if not self._rows or n <= 0:

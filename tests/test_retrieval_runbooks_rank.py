@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.encoder import HashingEncoder
-from retrieval.runbook_rank import RunbookIndex
-from retrieval.runbooks import Runbook, load_runbooks, rank_runbooks
+from retrieval.runbook_rank import RunbookIndex, rank_runbooks
+from retrieval.runbooks import Runbook, load_runbooks
 from retrieval.types import Query
 
 SAMPLE_RUNBOOKS = Path(__file__).resolve().parent.parent / "bot" / "sample_data" / "runbooks"

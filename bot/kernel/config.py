@@ -99,9 +99,6 @@ class Settings(BaseSettings):
     escalation_mention: list[str] = Field(default_factory=list)
     rca_reminder_hours: int = 24
 
-    def slack_configured(self) -> bool:
-        return self.slack_bot_token is not None and self.slack_signing_secret is not None
-
 
 def secret_value(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None

@@ -73,7 +73,3 @@ def get_action(session: Session, runbook_id: str, action_id: str) -> ActionSpec 
     rb = get_runbook(session, runbook_id)
     raw = next((a for a in rb.actions if a.get("id") == action_id), None) if rb else None
     return ActionSpec.model_validate(raw) if raw is not None else None
-
-
-def action_specs(rb: Runbook) -> list[ActionSpec]:
-    return [ActionSpec.model_validate(a) for a in rb.actions]
