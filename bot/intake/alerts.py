@@ -20,6 +20,9 @@ class AlertStatus(StrEnum):
 
 
 class Severity(StrEnum):
+    """Our four levels, most severe first: the order of the members *is* the severity rank, written down
+    nowhere else (an incident takes its worst alert's level; App Home and the KPI chart sort by it)."""
+
     CRITICAL = "critical"
     HIGH = "high"
     WARNING = "warning"
@@ -43,7 +46,16 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return {"critical": 0, "high": 1, "warning": 2, "info": 3}[self.value]
+        """0 for the most severe."""
+        return _SEVERITY_RANK[self]
+
+    @classmethod
+    def rank_of(cls, value: str) -> int:
+        """The rank of a stored severity string (a column value); one we do not know sorts after all four."""
+        return _SEVERITY_RANK.get(value, len(_SEVERITY_RANK))
+
+
+_SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(Severity)}  # a member hashes as its string
 
 
 class AlertKind(StrEnum):

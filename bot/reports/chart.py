@@ -14,10 +14,11 @@ matplotlib.use("Agg")  # before pyplot: rendering happens in a server, never on 
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from bot.intake.alerts import Severity  # noqa: E402
 from bot.reports.kpi import Daily, KpiReport  # noqa: E402
 
-SEVERITY_ORDER = ["critical", "high", "warning", "info"]
-SEVERITY_COLOUR = {"critical": "#d62728", "high": "#ff7f0e", "warning": "#e6b800", "info": "#1f77b4"}
+SEVERITY_COLOUR: dict[str, str] = {Severity.CRITICAL: "#d62728", Severity.HIGH: "#ff7f0e",
+                                   Severity.WARNING: "#e6b800", Severity.INFO: "#1f77b4"}
 
 
 def render_png(r: KpiReport, d: Daily) -> bytes:
@@ -29,7 +30,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     x = list(range(len(d.days)))
     labels = [f"{day:%m-%d}" for day in d.days]
     bottom = [0] * len(x)
-    severities = sorted(d.by_severity, key=lambda s: (SEVERITY_ORDER.index(s) if s in SEVERITY_ORDER else 99, s))
+    severities = sorted(d.by_severity, key=lambda s: (Severity.rank_of(s), s))
     for sev in severities:
         counts = d.by_severity[sev]
         ax1.bar(x, counts, bottom=bottom, label=sev, color=SEVERITY_COLOUR.get(sev, "#7f7f7f"))

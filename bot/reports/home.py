@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.intake.alerts import Severity
 from bot.kernel.models import Incident, IncidentStatus, RemediationRequest, RequestStatus
 from bot.reports.kpi import CHANGE_KIND, KpiReport, last
-
-SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
 
 
 @dataclass
@@ -25,7 +24,7 @@ class HomeData:
 def home_data(session: Session, *, user_id: str, now: datetime, limit: int = 15) -> HomeData:
     rows = list(session.scalars(select(Incident).where(
         Incident.status != IncidentStatus.RESOLVED.value, Incident.kind != CHANGE_KIND)))
-    rows.sort(key=lambda i: (SEVERITY_RANK.get(i.severity, 9), i.created_at))
+    rows.sort(key=lambda i: (Severity.rank_of(i.severity), i.created_at))
     pending = session.execute(select(RemediationRequest, Incident).join(
         Incident, Incident.id == RemediationRequest.incident_id).where(
         RemediationRequest.status == RequestStatus.PENDING.value).order_by(RemediationRequest.created_at))

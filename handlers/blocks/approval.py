@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from slack_sdk.models.blocks import ConfirmObject, InputBlock, PlainTextInputElement, PlainTextObject
 from slack_sdk.models.views import View
 
+from bot.kernel.models import RequestStatus
 from handlers.blocks import ids, mrkdwn
 from handlers.blocks.common import (
     IncidentLike,
@@ -130,21 +131,21 @@ def approval_outcome(request: RequestLike, *, actor: str) -> list[dict[str, Any]
     status = str(request.status)
     reason = getattr(request, "reason", None)
     verdict = {
-        "expired": "⌛ *Expired* before enough approvals; request it again if still needed",
-        "cancelled": f"✖️ *Cancelled* ({mrkdwn.escape(reason or 'by the requester', max_len=200)})",
-        "running": "⏳ *Running…*",
-        "rejected": f"🚫 *Rejected* by {by}",
-        "approved": f"⏳ *Approved* by {by}, running…",
-        "succeeded": f"👍 *Approved* by {by}",
-        "failed": f"👍 *Approved* by {by}",
+        RequestStatus.EXPIRED: "⌛ *Expired* before enough approvals; request it again if still needed",
+        RequestStatus.CANCELLED: f"✖️ *Cancelled* ({mrkdwn.escape(reason or 'by the requester', max_len=200)})",
+        RequestStatus.RUNNING: "⏳ *Running…*",
+        RequestStatus.REJECTED: f"🚫 *Rejected* by {by}",
+        RequestStatus.APPROVED: f"⏳ *Approved* by {by}, running…",
+        RequestStatus.SUCCEEDED: f"👍 *Approved* by {by}",
+        RequestStatus.FAILED: f"👍 *Approved* by {by}",
     }.get(status, f"Status: {mrkdwn.escape(status, max_len=20)}")
     lines = [
         f"*{title}* for incident #{int(request.incident_id)} "
         f"(requested by {mrkdwn.mention(request.requested_by)})",
         verdict,
     ]
-    if status in {"succeeded", "failed"}:
-        lines += _result_lines(request.result or {"ok": status == "succeeded"})
+    if status in {RequestStatus.SUCCEEDED, RequestStatus.FAILED}:
+        lines += _result_lines(request.result or {"ok": status == RequestStatus.SUCCEEDED})
     return [section("\n".join(lines))]
 
 

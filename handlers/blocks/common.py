@@ -17,13 +17,15 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.intake.alerts import Severity
 from handlers.blocks import mrkdwn
 
 MAX_BLOCKS = 50
 SECTION_MAX = 3000
 FIELD_MAX = 2000
 BUTTON_TEXT_MAX = 75
-SEVERITY_EMOJI = {"critical": "🔴", "high": "🟠", "warning": "🟡", "info": "🔵"}
+SEVERITY_EMOJI: dict[str, str] = {Severity.CRITICAL: "🔴", Severity.HIGH: "🟠", Severity.WARNING: "🟡",
+                                  Severity.INFO: "🔵"}
 
 
 class IncidentLike(Protocol):

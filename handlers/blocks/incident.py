@@ -8,6 +8,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import DividerBlock, HeaderBlock, PlainTextObject
 
+from bot.intake.alerts import AlertStatus
+from bot.kernel.models import IncidentStatus
 from handlers.blocks import ids, mrkdwn
 from handlers.blocks.common import (
     MAX_BLOCKS,
@@ -29,8 +31,6 @@ from retrieval.types import Match
 MAX_MATCHES = 3
 MAX_STEPS = 10
 MAX_REQUEST_BUTTONS = 20
-RESOLVED = "resolved"
-ACKNOWLEDGED = "acknowledged"
 
 
 def _oneline(text: str | None) -> str:
@@ -46,9 +46,9 @@ def _num(value: Any) -> str:
 
 
 def _status(incident: IncidentLike) -> str:
-    if incident.status == RESOLVED:
+    if incident.status == IncidentStatus.RESOLVED.value:
         return f"✅ resolved by {mrkdwn.mention(incident.resolved_by)}"
-    if incident.status == ACKNOWLEDGED:
+    if incident.status == IncidentStatus.ACKNOWLEDGED.value:
         return f"👀 acknowledged by {mrkdwn.mention(incident.acknowledged_by)}"
     return "🚨 open"
 
@@ -81,7 +81,7 @@ def _header(incident: IncidentLike) -> dict[str, Any]:
 
 
 def _summary(incident: IncidentLike, alerts: Sequence[AlertLike], now: datetime) -> list[dict[str, Any]]:
-    firing = sum(1 for a in alerts if a.status != RESOLVED)
+    firing = sum(1 for a in alerts if a.status != AlertStatus.RESOLVED.value)
     started = aware(incident.first_alert_at) or aware(incident.created_at) or now
     fields = [
         f"*Service*\n{mrkdwn.code(incident.service, max_len=200) or '—'}",
@@ -181,7 +181,7 @@ def _runbook(incident: IncidentLike, runbook_match: RunbookMatch | None) -> list
 
 def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offered: Sequence[Any],
               now: datetime) -> list[dict[str, Any]]:
-    if incident.status == RESOLVED:
+    if incident.status == IncidentStatus.RESOLVED.value:
         when = aware(incident.resolved_at) or now
         blocks = [context(f"✅ Resolved by {mrkdwn.mention(incident.resolved_by)} at {slack_date(when)}")]
         note = mrkdwn.quote_block(incident.rca_note, 1000)
@@ -193,7 +193,7 @@ def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offere
         return blocks
     incident_value = ids.incident_value(incident.id)
     buttons = []
-    if incident.status != ACKNOWLEDGED:
+    if incident.status != IncidentStatus.ACKNOWLEDGED.value:
         buttons.append(button("Acknowledge", ActionId.ACK, incident_value, style="primary"))
     buttons.append(button("Resolve", ActionId.RESOLVE, incident_value))
     rb_actions = list(offered)  # only actions that passed the guardrails get a button
