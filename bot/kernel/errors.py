@@ -5,7 +5,7 @@
     │   ├── NotFound, NotAuthorised, InvalidState
     │   └── (handlers) PayloadError, InvalidValue: a webhook body or a Slack button value we refuse
     └── OperationalError   infrastructure or configuration failed: for operators and logs, never a user reply
-        ├── (executors) K8sError, MlflowError; (outbox) ChatError, LeaseLost
+        ├── (executors) K8sError, MlflowError; (Slack delivery) ChatError, LeaseLost
         └── ConfigError    a setting or config file that cannot be used
             └── (remediation) PolicyError, ActionError
 
