@@ -7,16 +7,16 @@ happen after the commit, so a Slack outage never loses an alert or a decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.advice.advisor import Advisor
-from bot.advice.chat import Notifier
 from bot.advice.knowledge import KnowledgeBase
+from bot.advice.messages import IncidentMessages
 from bot.intake.alerts import Alert
 from bot.intake.changes import Change
 from bot.intake.changes import record as record_change
@@ -33,35 +33,29 @@ from bot.kernel.models import (
     RemediationRequest,
     Suggestion,
 )
-from bot.kernel.outbox import Kind, Outbox, OutboxMessage
+from bot.kernel.outbox import Outbox
 from bot.remediation.flow import Remediation
+from bot.reports.home import HomeData, home_data
+from bot.reports.kpi import Daily, KpiReport, daily, last
 from bot.triage.engine import Triage, TriageOutcome, group_key_for
 from retrieval.types import Document
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Services:
-    sessions: sessionmaker[Session]
-    triage: Triage
-    advisor: Advisor
-    notifier: Notifier
-    remediation: Remediation
-    kb: KnowledgeBase
-    model_owners: dict[str, list[str]] = field(default_factory=dict)
-    outbox: Outbox | None = None  # chat delivery; built from ``sessions`` when not given
-
-
 class IncidentService:
-    def __init__(self, s: Services) -> None:
-        self.s = s
-        self.outbox = s.outbox or Outbox(s.sessions)
-        self.outbox.register(Kind.POST_INCIDENT, self._deliver_post)
-        self.outbox.register(Kind.UPDATE_INCIDENT, self._deliver_update)
-        self.outbox.register(Kind.THREAD_REPLY, self._deliver_thread_reply)
-        dialect = s.sessions.kw["bind"].dialect.name
-        self._group_commit = locks.GroupCommit(s.sessions) if dialect != "postgresql" else None
+    """The use cases the edge calls, and the read queries it needs: no listener or route opens a session."""
+
+    def __init__(self, *, sessions: sessionmaker[Session], triage: Triage, messages: IncidentMessages,
+                 remediation: Remediation, kb: KnowledgeBase, outbox: Outbox) -> None:
+        self._sessions = sessions
+        self._triage = triage
+        self._messages = messages
+        self._remediation = remediation
+        self._kb = kb
+        self.outbox = outbox
+        dialect = sessions.kw["bind"].dialect.name
+        self._group_commit = locks.GroupCommit(sessions) if dialect != "postgresql" else None
 
     # ---- alerts in -------------------------------------------------------------------------------
     def accept(self, *, source: str, body: Any, alerts: list[Alert],
@@ -80,14 +74,14 @@ class IncidentService:
             session.flush()
             dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
             locks.xact_lock(session, names)
-            outcome = self.s.triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
+            outcome = self._triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
             outcome.chat_due = self._enqueue_outcome(session, outcome)
             return outcome
 
         if self._group_commit is not None:  # SQLite: batches waiting for the lock share one commit
             outcome = self._group_commit.run(store)
         else:
-            with transaction(self.s.sessions) as session:
+            with transaction(self._sessions) as session:
                 outcome = store(session)
         metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(len(alerts) - outcome.duplicates)
         if outcome.duplicates:
@@ -97,72 +91,16 @@ class IncidentService:
         return outcome
 
     def _enqueue_outcome(self, session: Session, outcome: TriageOutcome) -> bool:
-        """Queue the batch's posts and updates; True when one of them is due now (worth waking a worker:
-        an update coalescing into a pending, not yet due row is found by the workers' polling)."""
-        rows = [self.enqueue_post(session, i) for i in outcome.created]
-        rows += [self.enqueue_update(session, i) for i in outcome.incident_ids if i not in outcome.created]
+        """Queue the batch's advice, posts and updates; True when one of them is due now (worth waking a
+        worker: an update coalescing into a pending, not yet due row is found by the workers' polling)."""
+        rows = [row for i in outcome.created for row in self._messages.queue_new(session, i)]
+        rows += [self._messages.queue_update(session, i) for i in outcome.incident_ids if i not in outcome.created]
         now = utcnow()
         return any(row is not None and row.next_attempt_at <= now for row in rows)
 
-    # ---- chat through the outbox ---------------------------------------------------------------------
-    def enqueue(self, session: Session, **kw: Any) -> OutboxMessage | None:
-        """Queue a chat message in ``session``'s transaction (see bot/kernel/outbox.py): it is sent after the
-        commit by a worker in any replica, retried until Slack takes it, in order per incident."""
-        return self.outbox.enqueue(session, **kw)
-
-    def enqueue_post(self, session: Session, incident_id: int) -> OutboxMessage | None:
-        return self.enqueue(session, kind=Kind.POST_INCIDENT, incident_id=incident_id,
-                     dedup_key=f"post_incident:{incident_id}")
-
-    def enqueue_update(self, session: Session, incident_id: int, *, advise: bool = False) -> OutboxMessage | None:
-        return self.enqueue(session, kind=Kind.UPDATE_INCIDENT, incident_id=incident_id,
-                     coalesce_key=f"incident:{incident_id}:message", payload={"advise": True} if advise else None)
-
-    def enqueue_thread_reply(self, session: Session, incident_id: int, text: str) -> None:
-        self.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=incident_id, payload={"text": text})
-
-    def _deliver_post(self, msg: OutboxMessage) -> Callable[[Session], None] | None:
-        assert msg.incident_id is not None
-        with transaction(self.s.sessions) as session:
-            incident = _incident(session, msg.incident_id)
-            if incident.slack_ts is not None:
-                return None  # already posted
-            # An incident that opened and resolved before its post went out (a short blip, or both during
-            # a Slack outage) is still posted, showing it resolved: the channel is the on-call's record,
-            # and nothing the bot opened may vanish from it. The scheduler's safety net (retry_unposted)
-            # stays with open incidents, so an upgrade does not post years of old ones.
-            view = self.s.advisor.advise(session, incident)
-        self.outbox.renew(msg)  # the render may have been slow: never post on an expired claim
-        channel, ts = self.s.notifier.post_incident(view)
-
-        def record(session: Session) -> None:  # same transaction as marking the outbox row done
-            row = _incident(session, msg.incident_id or 0)
-            row.slack_channel, row.slack_ts = channel, ts
-            audit.record(session, event="incident.posted", actor="bot", incident_id=row.id, channel=channel)
-        return record
-
-    def _deliver_update(self, msg: OutboxMessage) -> None:
-        assert msg.incident_id is not None
-        with transaction(self.s.sessions) as session:
-            incident = _incident(session, msg.incident_id)
-            if incident.slack_ts is None:
-                return None  # not posted yet: the post, when it goes out, renders the latest state
-            advise = bool((msg.payload or {}).get("advise"))
-            view = self.s.advisor.advise(session, incident) if advise else self.s.advisor.stored_view(session, incident)
-        self.s.notifier.update_incident(view)
-        return None
-
-    def _deliver_thread_reply(self, msg: OutboxMessage) -> None:
-        assert msg.incident_id is not None
-        with self.s.sessions() as session:
-            incident = _incident(session, msg.incident_id)
-        if incident.slack_ts is not None:
-            self.s.notifier.post_in_thread(incident, str((msg.payload or {}).get("text", "")))
-        return None
-
     def record_changes(self, *, source: str, body: Any, changes: list[Change]) -> list[int]:
         """Store change events (deploys, flags, model promotions): never incidents. Returns their ids."""
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             session.add(AlertPayload(source=source, body=storable(body)))
             rows = [record_change(session, replace(change, meta=storable(change.meta)), source=source)
                     for change in changes]
@@ -174,7 +112,7 @@ class IncidentService:
         text = storable_text(text)
         source, reason = storable_text(source)[:64], storable_text(reason)[:2000]
         content_type = None if content_type is None else storable_text(content_type)[:128]
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             row = DeadLetter(source=source, body=text, reason=reason, content_type=content_type)
             session.add(row)
             session.flush()
@@ -187,25 +125,16 @@ class IncidentService:
         if outcome.chat_due:
             self.outbox.wake()
 
-    def publish(self, incident_id: int) -> None:
-        """Queue the incident's first post, or an update of its message if it was posted."""
-        with transaction(self.s.sessions) as session:
-            if _incident(session, incident_id).slack_ts is None:
-                self.enqueue_post(session, incident_id)
-            else:
-                self.enqueue_update(session, incident_id)
-        self.outbox.wake()
-
     def retry_unposted(self) -> None:
         """Scheduler job (safety net): queue a first post for unposted incidents that have none queued,
         e.g. incidents created before the outbox existed. Delivery retries are the outbox's own job."""
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             for incident_id in self.unposted_incident_ids():
-                self.enqueue_post(session, incident_id)
+                self._messages.queue_new(session, incident_id)
         self.outbox.wake()
 
     def unposted_incident_ids(self) -> list[int]:
-        with self.s.sessions() as session:
+        with self._sessions() as session:
             return list(session.scalars(select(Incident.id).where(
                 Incident.slack_ts.is_(None), Incident.status != IncidentStatus.RESOLVED.value)))
 
@@ -217,30 +146,30 @@ class IncidentService:
         checks: dict[str, str] = {}
         try:
             checks["database"] = "ok"
-            checks["migrations"] = schema_status(self.s.sessions.kw["bind"])
+            checks["migrations"] = schema_status(self._sessions.kw["bind"])
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown"
-        loaded = getattr(self.s.kb.encoder, "_model", True) is not None
+        loaded = getattr(self._kb.encoder, "_model", True) is not None
         checks["model"] = "ok" if loaded else "not loaded yet"
         return checks
 
     # ---- people ------------------------------------------------------------------------------------
     def acknowledge(self, *, incident_id: int, user_id: str) -> None:
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             incident = _incident(session, incident_id)
             if incident.status != IncidentStatus.OPEN.value:
                 raise InvalidState(f"Incident #{incident_id} is already {incident.status}.")
             incident.status = IncidentStatus.ACKNOWLEDGED.value
             incident.acknowledged_at, incident.acknowledged_by = utcnow(), user_id
             audit.record(session, event="incident.acknowledged", actor=user_id, incident_id=incident_id)
-            self.enqueue_update(session, incident_id)
+            self._messages.queue_update(session, incident_id)
         self.outbox.wake()
 
     def resolve(self, *, incident_id: int, user_id: str, rca_note: str | None = None) -> None:
         """Resolve by hand; an RCA note goes into the knowledge base for next time."""
         note = (rca_note or "").strip() or None
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             incident = _incident(session, incident_id)
             if incident.status == IncidentStatus.RESOLVED.value:
                 raise InvalidState(f"Incident #{incident_id} is already resolved.")
@@ -250,20 +179,17 @@ class IncidentService:
             audit.record(session, event="incident.resolved", actor=user_id, incident_id=incident_id,
                          with_rca=note is not None)
             doc = _rca_document(incident, note) if note else None
-            self.enqueue_update(session, incident_id)
+            self._messages.queue_update(session, incident_id)
         if doc is not None:
-            self.s.kb.upsert([doc], source="rca")
-            with transaction(self.s.sessions) as session:
+            self._kb.upsert([doc], source="rca")
+            with transaction(self._sessions) as session:
                 audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id,
                              document=doc.id)
         self.outbox.wake()
 
-    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
-        self.s.notifier.tell_user(channel=channel, user=user, text=text)
-
     def incident_for_modal(self, *, incident_id: int, resolving: bool) -> Incident:
         """The incident a modal is about, or a DomainError saying why the modal is stale."""
-        with self.s.sessions() as session:
+        with self._sessions() as session:
             incident = _incident(session, incident_id)
         if resolving and incident.status == IncidentStatus.RESOLVED.value:
             raise InvalidState(f"Incident #{incident_id} was already resolved by "
@@ -275,52 +201,94 @@ class IncidentService:
         note = note.strip()
         if not note:
             raise InvalidState("The RCA note is empty.")
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             incident = _incident(session, incident_id)
             if incident.status != IncidentStatus.RESOLVED.value:
                 raise InvalidState(f"Incident #{incident_id} is not resolved yet; resolve it with the note.")
             incident.rca_note = note
             audit.record(session, event="incident.rca_note", actor=user_id, incident_id=incident_id)
             doc = _rca_document(incident, note)
-        self.s.kb.upsert([doc], source="rca")
-        with transaction(self.s.sessions) as session:
+        self._kb.upsert([doc], source="rca")
+        with transaction(self._sessions) as session:
             audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id)
-            self.enqueue_update(session, incident_id)
+            self._messages.queue_update(session, incident_id)
         self.outbox.wake()
 
     def request_action(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         """One open request per incident and action, however many people click at once."""
-        return self.s.remediation.request(incident_id=incident_id, action_id=action_id, user_id=user_id)
+        return self._remediation.request(incident_id=incident_id, action_id=action_id, user_id=user_id)
 
     def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
         """Approve (the approval completing N-of-M runs it once) or reject. Raises DomainError for the user."""
-        return self.s.remediation.decide(request_id=request_id, user_id=user_id, approve=approve)
+        return self._remediation.decide(request_id=request_id, user_id=user_id, approve=approve)
 
     def expire_requests(self) -> list[int]:
         """Scheduler job: pending requests past their TTL expire; their prompts lose the buttons."""
-        return self.s.remediation.expire_due()
+        return self._remediation.expire_due()
 
     def set_actions_frozen(self, *, frozen: bool, user_id: str) -> bool:
         """The kill switch from Slack: only approvers (anyone on any policy approver list) may flip it."""
-        if not self.s.remediation.is_any_approver(user_id):
+        if not self._remediation.is_any_approver(user_id):
             raise NotAuthorised("Only approvers named in the policy may freeze or unfreeze remediation actions.")
-        return self.s.remediation.set_frozen(frozen=frozen, actor=user_id)
+        return self._remediation.set_frozen(frozen=frozen, actor=user_id)
 
     def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:
-        with transaction(self.s.sessions) as session:
+        with transaction(self._sessions) as session:
             _incident(session, incident_id)
             shown = session.scalars(select(Suggestion).where(
                 Suggestion.incident_id == incident_id, Suggestion.target_kind == kind,
                 Suggestion.target_id == target_id)).first()
             if shown is None:
                 raise NotFound("That suggestion was not made for this incident.")
-            self.s.kb.record_feedback(incident_id, kind, target_id, user_id, helpful, dict(shown.features),
+            self._kb.record_feedback(incident_id, kind, target_id, user_id, helpful, dict(shown.features),
                                       session=session)
             audit.record(session, event="feedback", actor=user_id, incident_id=incident_id,
                          kind=kind, target=target_id, helpful=helpful)
             if not helpful:  # replace the unhelpful match in the message now, not at the next update
-                self.enqueue_update(session, incident_id, advise=True)
+                self._messages.queue_advice(session, incident_id)
         self.outbox.wake()
+
+    # ---- read queries for the edge (list, show, App Home, KPIs) ----------------------------------------------
+    def open_incidents(self, *, limit: int = 20) -> list[IncidentSummary]:
+        """The newest incidents that are not resolved, newest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(Incident).where(Incident.status != IncidentStatus.RESOLVED.value)
+                                   .order_by(Incident.id.desc()).limit(limit))
+            return [IncidentSummary.of(i) for i in rows]
+
+    def incident_summary(self, incident_id: int) -> IncidentSummary | None:
+        with self._sessions() as session:
+            incident = session.get(Incident, incident_id)
+            return IncidentSummary.of(incident) if incident is not None else None
+
+    def home(self, *, user_id: str) -> HomeData:
+        """What the App Home shows ``user_id``: open incidents, approvals waiting for them, this week's KPIs."""
+        with self._sessions() as session:
+            return home_data(session, user_id=user_id, now=utcnow())
+
+    def kpis(self, *, period: timedelta, service: str | None = None) -> tuple[KpiReport, Daily]:
+        """The KPI report for the period before now (per service when no service is given) and its daily series."""
+        with self._sessions() as session:
+            rep = last(session, period=period, service=service, per_service=service is None)
+            return rep, daily(session, since=rep.since, until=rep.until, service=service)
+
+
+@dataclass(frozen=True)
+class IncidentSummary:
+    """One incident as a listing shows it (a plain value: no session behind it)."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    service: str | None
+    alerts: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentSummary:
+        return cls(incident.id, incident.title, incident.severity, incident.status, incident.service,
+                   len(incident.alerts), incident.created_at)
 
 
 def batch_lock_names(alerts: list[Alert]) -> list[str]:

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.advice.advisor import Advisor
 from bot.advice.context import ContextFinder
 from bot.advice.knowledge import KnowledgeBase
+from bot.advice.messages import IncidentMessages
 from bot.kernel import locks
 from bot.kernel.config import Settings, secret_value
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
-from bot.kernel.outbox import Outbox
+from bot.kernel.db_types import utcnow
+from bot.kernel.outbox import Kind, Outbox
+from bot.kernel.scheduler import Scheduler
 from bot.remediation import runbook_store
 from bot.remediation.directory import GroupCache
 from bot.remediation.executors.kubernetes import K8sRestartExecutor, K8sScaleExecutor
@@ -29,14 +35,13 @@ from bot.remediation.flow import Remediation
 from bot.remediation.guardrails import Offer
 from bot.remediation.policy import Policy, PolicyError, load_policy
 from bot.remediation.registry import ExecutorRegistry
-from bot.service import IncidentService, Services
+from bot.reports import reminders
+from bot.reports.collector import KpiCollector
+from bot.service import IncidentService
 from bot.triage.engine import Triage, TriagePolicy
 from handlers.http.app import build_http_app
-from handlers.slack import approvals as slack_approvals
-from handlers.slack import commands as slack_commands
-from handlers.slack import common as slack_common
-from handlers.slack import home as slack_home
-from handlers.slack import incidents as slack_incidents
+from handlers.slack import register_listeners
+from handlers.slack.jobs import SlackJobChat
 from handlers.slack.notifier import SlackNotifier
 from retrieval.encoder import Encoder, make_encoder
 from retrieval.runbook_rank import RunbookIndex
@@ -50,17 +55,38 @@ class ConfigError(RuntimeError):
 
 @dataclass
 class Runtime:
+    """What ``build_runtime`` made. The collaborators are here for the composition's own callers (serve, the
+    demo, tests); the core never reaches them through here."""
+
     settings: Settings
     engine: Engine
+    sessions: sessionmaker[Session]
+    kb: KnowledgeBase
+    advisor: Advisor
     service: IncidentService
+    messages: IncidentMessages
+    remediation: Remediation
+    chat: SlackNotifier
     bolt: App
     http: FastAPI
     http_client: httpx.Client
-    outbox: Outbox | None = None
+    outbox: Outbox
+    scheduler: Scheduler
+    _kpi_collector: KpiCollector | None = None
+
+    def start(self, *, outbox_threads: int) -> None:
+        """Start the background work of ``serve`` and the demo: outbox workers, scheduled jobs, KPI gauges."""
+        self.outbox.start(threads=outbox_threads)
+        self.scheduler.start()
+        self._kpi_collector = KpiCollector(self.sessions)
+        REGISTRY.register(self._kpi_collector)  # served on /metrics
 
     def close(self) -> None:
-        if self.outbox is not None:
-            self.outbox.stop()
+        self.scheduler.shutdown()
+        self.outbox.stop()
+        if self._kpi_collector is not None:
+            REGISTRY.unregister(self._kpi_collector)
+            self._kpi_collector = None
         self.http_client.close()
         self.engine.dispose()
 
@@ -103,6 +129,8 @@ def build_policy(settings: Settings, executors: ExecutorRegistry) -> Policy:
 
 def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
                   listener_executor: Executor | None = None) -> Runtime:
+    """The one composition: serve, the demo and the tests all build the runtime here, every outbox handler
+    and scheduled job included. Nothing runs until ``Runtime.start()``."""
     token, secret = secret_value(settings.slack_bot_token), secret_value(settings.slack_signing_secret)
     if not token or not secret:
         raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set (see README: Settings); "
@@ -124,33 +152,69 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
                        timeout=int(settings.slack_timeout_seconds))
     outbox = Outbox(sessions, coalesce_seconds=settings.slack_update_interval_seconds,
                     lease_seconds=settings.outbox_lease_seconds)
-    notifier = SlackNotifier(client=client, channel=settings.incident_channel)
-    remediation = Remediation(sessions=sessions, executors=executors, policy=policy, notifier=notifier,
-                              model_owners=settings.model_owners, groups=GroupCache(notifier.usergroup_members),
+    chat = SlackNotifier(client=client, channel=settings.incident_channel)
+    remediation = Remediation(sessions=sessions, executors=executors, policy=policy, chat=chat,
+                              model_owners=settings.model_owners, groups=GroupCache(chat.usergroup_members),
                               outbox=outbox)
-    services = Services(
-        sessions=sessions, triage=Triage(window=timedelta(minutes=settings.group_window_minutes),
-                                         policy=TriagePolicy.from_settings(settings)),
-        advisor=Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k,
-                        offer=Offer(executors=executors, rule_for=remediation.rule),
-                        context=ContextFinder(change_window=timedelta(minutes=settings.change_window_minutes),
-                                              model_services=settings.model_services)),
-        notifier=notifier, remediation=remediation, kb=kb, model_owners=settings.model_owners, outbox=outbox,
-    )
+    advisor = Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k,
+                      offer=Offer(executors=executors, rule_for=remediation.rule),
+                      context=ContextFinder(change_window=timedelta(minutes=settings.change_window_minutes),
+                                            model_services=settings.model_services))
+    messages = IncidentMessages(sessions=sessions, outbox=outbox, advisor=advisor, chat=chat)
+    service = IncidentService(sessions=sessions, messages=messages, remediation=remediation, kb=kb, outbox=outbox,
+                              triage=Triage(window=timedelta(minutes=settings.group_window_minutes),
+                                            policy=TriagePolicy.from_settings(settings)))
+    # Every outbox handler, in one place: any replica delivers what any replica queued.
+    for kind, handler in messages.handlers().items():
+        outbox.register(kind, handler)
+    outbox.register(Kind.POST_APPROVAL, remediation.deliver_prompt)
+    outbox.register(Kind.UPDATE_APPROVAL, remediation.deliver_prompt_update)
+    reminders.register_delivery(outbox, chat=SlackJobChat(client=client, channel=settings.incident_channel),
+                                sessions=sessions, settings=settings)
+    try:
+        scheduler = build_scheduler(settings, sessions=sessions, kb=kb, service=service, outbox=outbox)
+    except ValueError as exc:  # e.g. a DIGEST_SCHEDULE that does not parse
+        engine.dispose()
+        raise ConfigError(str(exc)) from None
     if settings.executor_hmac_secret is None:
         log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
-    service = IncidentService(services)
     bolt_kwargs = {"listener_executor": listener_executor} if listener_executor is not None else {}
-    bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,
-               **bolt_kwargs)
-    for feature in (slack_incidents, slack_approvals, slack_commands, slack_home):
-        feature.register(bolt, service)
-    slack_common.register_error_handler(bolt, service)
+    bolt = App(signing_secret=secret, client=client, token_verification_enabled=False, **bolt_kwargs)
+    register_listeners(bolt, service)
     socket_mode = settings.slack_app_token is not None
     try:
         http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
     except ValueError as exc:  # a setting the HTTP edge cannot use, e.g. a bad GENERIC_FIELD_MAP path
         engine.dispose()
         raise ConfigError(str(exc)) from None
-    return Runtime(settings=settings, engine=engine, service=service, bolt=bolt, http=http, http_client=http_client,
-                   outbox=outbox)
+    return Runtime(settings=settings, engine=engine, sessions=sessions, kb=kb, advisor=advisor, service=service,
+                   messages=messages,
+                   remediation=remediation, chat=chat, bolt=bolt, http=http, http_client=http_client, outbox=outbox,
+                   scheduler=scheduler)
+
+
+def build_scheduler(settings: Settings, *, sessions: sessionmaker[Session], kb: KnowledgeBase,
+                    service: IncidentService, outbox: Outbox) -> Scheduler:
+    """Every scheduled job (each runs once per period across replicas; off when its setting is 0 or "")."""
+    scheduler = Scheduler(sessions)
+
+    def refit() -> None:
+        report = kb.refit_weights()
+        if report is not None:
+            log.info("fusion weights refit from feedback: %s", report)
+
+    scheduler.add("refit-weights", refit, every=timedelta(hours=6), run_now=True)
+    scheduler.add("retry-unposted", service.retry_unposted, every=timedelta(seconds=60))
+    scheduler.add("expire-requests", service.expire_requests, every=timedelta(seconds=30))
+
+    def run(fn: Callable[..., object]) -> Callable[[], object]:
+        return lambda: fn(now=utcnow(), sessions=sessions, settings=settings, outbox=outbox)
+
+    if settings.ack_reminder_minutes > 0 or settings.ack_escalation_minutes > 0:
+        scheduler.add("ack-reminders", run(reminders.ack_reminders), every=timedelta(minutes=1))
+    if settings.rca_reminder_hours > 0:
+        scheduler.add("rca-reminders", run(reminders.rca_reminders), every=timedelta(minutes=15))
+    trigger = reminders.digest_trigger(settings.digest_schedule)
+    if trigger is not None:  # the digest also claims its ISO week in audit_events: once across replicas
+        scheduler.add_cron("weekly-digest", run(reminders.weekly_digest), every=timedelta(days=7), **trigger)
+    return scheduler

@@ -77,7 +77,7 @@ class App:
 
 
 def load_sample_kb(rt: Runtime) -> None:
-    report = rt.service.s.kb.import_file(Path(SAMPLE_DATA / "knowledge_base.jsonl"))
+    report = rt.kb.import_file(Path(SAMPLE_DATA / "knowledge_base.jsonl"))
     assert report.inserted >= 30
 
 

@@ -24,7 +24,7 @@ def post_change(app: App, body: object, *, token: str = ALERT_TOKEN):  # type: i
 
 
 def _count(app: App, model: type) -> int:
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -54,7 +54,7 @@ def test_changes_endpoint_auth_and_dead_letters(app: App) -> None:
     assert post_change(app, {"kind": "deploy"}, token="wrong").status_code == 401  # noqa: S106
     bad = post_change(app, {"kind": "rollout", "service": "x"})
     assert bad.status_code == 422 and "kind" in bad.json()["error"]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         dl = s.get(DeadLetter, bad.json()["dead_letter_id"])
         assert dl is not None and dl.source == "changes" and "rollout" in dl.body
     broken = app.client.post("/changes", content=b"{", headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
@@ -70,7 +70,7 @@ def test_mlflow_model_version_webhook_is_a_model_promotion(app: App) -> None:
                 "timestamp": "2026-11-22T03:00:00+00:00", "data": get_example_payload_for_event(event)}
         resp = post_change(app, body)
         assert resp.status_code == 202, resp.json()
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         rows = list(s.scalars(select(ChangeEvent).order_by(ChangeEvent.id)))
     assert [(r.kind, r.model_name, r.version) for r in rows] == [
         ("model_promotion", "example_model", "1"), ("model_promotion", "example_model", "1")]
@@ -85,7 +85,7 @@ def test_flapping_group_is_one_incident_and_one_post(app: App) -> None:
         assert app.sample("alertmanager", "alertmanager_checkout_resolved.json").status_code == 202
     assert app.sample("alertmanager", "alertmanager_checkout.json").status_code == 202
     assert _count(app, Incident) == 1 and len(app.posts()) == 1
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None and inc.status == "open" and inc.flapping
     assert "flapping" in _blocks(app.stub.of("chat.update")[-1])
@@ -97,10 +97,10 @@ def test_person_resolve_while_firing_reopens_the_same_incident(app: App) -> None
     view = app.stub.of("views.open")[0].params["view"]
     assert app.slack(view_submission_body(user="U0ONCALL1", view=view, values={})).status_code == 200
     app.sample("alertmanager", "alertmanager_checkout.json")  # resend inside the grace period: nothing
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None and inc.status == "resolved" and inc.resolved_by == "U0ONCALL1"
-    with app.rt.service.s.sessions.begin() as s:  # the grace period passes
+    with app.rt.sessions.begin() as s:  # the grace period passes
         inc = s.get(Incident, 1)
         assert inc is not None and inc.resolved_at is not None
         inc.resolved_at -= timedelta(minutes=30)
@@ -152,6 +152,6 @@ def test_fuzzed_change_bodies_never_500(app: App, body: object) -> None:
 def test_change_meta_with_nul_is_stored(app: App) -> None:
     resp = post_change(app, {"kind": "config", "service": "checkout", "meta": {"diff": "a\u0000b"}})
     assert resp.status_code == 202
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         row = s.get(ChangeEvent, resp.json()["change_id"])
         assert row is not None and row.meta == {"diff": "a\ufffdb"}

@@ -25,7 +25,7 @@ def test_kpi_numbers_from_real_flow(app: App, target: WebhookTarget) -> None:
     app.click("U0ONCALL1", app.posts()[0], "Acknowledge")
     app.click("U0ONCALL1", app.posts()[1], "Request:")
     app.click("U0MLOWNER", app.posts()[-1], "Approve")
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None
         k = last(s, period=timedelta(days=7), now=utcnow() + timedelta(seconds=1))

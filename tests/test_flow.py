@@ -15,7 +15,7 @@ from tests.apphelpers import ALERTS, App
 
 
 def _count(app: App, model: type) -> int:
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -28,7 +28,7 @@ def test_alertmanager_group_opens_one_incident_and_posts_once(app: App) -> None:
     blocks_json = json.dumps(posts[0].params["blocks"])
     assert "Similar past incidents" in blocks_json and "Request: Restart PgBouncer" in blocks_json
     assert "INC-" in blocks_json  # past incidents from the sample knowledge base are shown
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None and len(inc.alerts) == 2 and inc.slack_ts == posts[0].response["ts"]
         assert inc.runbook_id == "db-connection-pool"
@@ -70,7 +70,7 @@ def test_partial_resolve_keeps_incident_open(app: App) -> None:
     body = json.loads((ALERTS / "alertmanager_checkout_resolved.json").read_text())
     body["alerts"] = body["alerts"][:1]
     assert app.alert("alertmanager", body).json()["incidents_resolved"] == []
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(Incident, 1).status == "open"  # type: ignore[union-attr]
 
 
@@ -88,7 +88,7 @@ def test_approval_runs_action_once_with_signed_webhook(app: App, target: Webhook
     got = target.received[0]
     assert got.signature_ok and got.path == "/actions/restart-pgbouncer"
     assert got.body["approved_by"] == "U0SRELEAD" and got.body["params"]["deployment"] == "pgbouncer"
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         req = s.get(RemediationRequest, 1)
         assert req is not None and req.status == "succeeded" and req.result["status_code"] == 200
         events = [e.event for e in audit.trail(s, incident_id=1)]
@@ -112,7 +112,7 @@ def test_unauthorised_user_cannot_approve(app: App, target: WebhookTarget) -> No
     app.click("U0RANDOM", prompt, "Approve")
     assert target.received == []
     assert "not on the approver list" in app.ephemerals()[-1]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(RemediationRequest, 1).status == "pending"  # type: ignore[union-attr]
         assert "remediation.denied" in [e.event for e in audit.trail(s, incident_id=1)]
 
@@ -140,7 +140,7 @@ def test_reject_closes_request_without_running(app: App, target: WebhookTarget) 
     app.click("U0ONCALL2", prompt, "Reject")
     app.click("U0SRELEAD", prompt, "Approve")
     assert target.received == []
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(RemediationRequest, 1).status == "rejected"  # type: ignore[union-attr]
 
 
@@ -158,7 +158,7 @@ def test_failed_action_is_reported_as_failure(app: App, target: WebhookTarget) -
     target.status = 500
     prompt = _request_restart(app)
     app.click("U0SRELEAD", prompt, "Approve")
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         req = s.get(RemediationRequest, 1)
         assert req is not None and req.status == "failed" and req.result["error"] == "HTTP 500"
     assert any("FAILED" in (c.params.get("text") or "") for c in app.posts())
@@ -171,7 +171,7 @@ def test_bad_signature_is_rejected_and_kept(app: App) -> None:
     resp = app.click("U0SRELEAD", app.posts()[-1], "Approve", secret="wrong-secret")
     assert resp.status_code == 401
     assert len(app.posts()) == before
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         dl = s.scalars(select(DeadLetter).where(DeadLetter.source == "slack")).all()
         assert dl and "401" in dl[-1].reason and "payload=" in dl[-1].body
 
@@ -196,7 +196,7 @@ def test_malformed_alert_gets_4xx_naming_problem_and_dead_letter(app: App, body:
     resp = app.alert(source, body)
     assert resp.status_code == status
     assert problem in resp.json()["error"]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         dl = s.get(DeadLetter, resp.json()["dead_letter_id"])
         assert dl is not None and dl.body == body.decode() and problem in dl.reason
     assert _count(app, Incident) == 0
@@ -235,9 +235,9 @@ def test_resolve_with_rca_note_learns_it(app: App) -> None:
     assert app.slack(body).status_code == 200
     from retrieval.types import Query
 
-    hits = app.rt.service.s.kb.search(Query(text="merchant_category mapping changed champion alias"), top_k=3)
+    hits = app.rt.kb.search(Query(text="merchant_category mapping changed champion alias"), top_k=3)
     assert hits[0].id == "incident-1"
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None and inc.status == "resolved" and inc.rca_note == note
 
@@ -247,7 +247,7 @@ def test_acknowledge_updates_message(app: App) -> None:
     app.click("U0ONCALL1", app.posts()[0], "Acknowledge")
     blocks = json.dumps(app.stub.of("chat.update")[-1].params["blocks"])
     assert "U0ONCALL1" in blocks and "Acknowledge" not in blocks.split("Resolve")[0][-200:]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(Incident, 1).acknowledged_by == "U0ONCALL1"  # type: ignore[union-attr]
 
 
@@ -255,10 +255,10 @@ def test_unhelpful_feedback_removes_match_for_that_incident(app: App) -> None:
     app.sample("alertmanager", "alertmanager_checkout.json")
     msg = app.posts()[0]
     app.click("U0ONCALL1", msg, "👎")
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None
-        view = app.rt.service.s.advisor.advise(s, inc)
+        view = app.rt.advisor.advise(s, inc)
     first_doc = json.loads(json.dumps(msg.params["blocks"]))
     down = next(el for b in first_doc if b.get("type") == "actions" for el in b["elements"]
                 if el["text"]["text"] == "👎")
@@ -274,31 +274,29 @@ def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
 
     from slack_sdk import WebClient
 
-    from handlers.slack.notifier import SlackNotifier
 
     with socket.socket() as s:  # a port nobody listens on: Slack is unreachable
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/api/"
-    working = app.rt.service.s.notifier
-    app.rt.service.s.notifier = SlackNotifier(client=WebClient(token="xoxb-test", base_url=dead, timeout=2),
-                                              channel="#incidents")
+    working = app.rt.chat.client
+    app.rt.chat.client = WebClient(token="xoxb-test", base_url=dead, timeout=2)
     resp = app.sample("alertmanager", "alertmanager_checkout.json")
     assert resp.status_code == 202 and resp.json()["incidents_created"] == [1]
     assert app.posts() == [] and app.rt.service.unposted_incident_ids() == [1]
     assert app.rt.service.outbox.depth() == 1  # the post is kept in the outbox, committed with the incident
-    app.rt.service.s.notifier = working  # Slack is back; an outbox worker delivers:
+    app.rt.chat.client = working  # Slack is back; an outbox worker delivers:
     app.drain()
     assert len(app.posts()) == 1 and app.rt.service.unposted_incident_ids() == []
     assert app.rt.service.outbox.depth() == 0
 
 
 def test_an_incident_that_opens_and_resolves_during_a_slack_outage_is_still_posted_once(app: App) -> None:
-    working = app.rt.service.s.notifier
-    app.rt.service.s.notifier = _dead_slack(app)
+    working = app.rt.chat.client
+    app.rt.chat.client = _dead_slack(app)
     assert app.sample("alertmanager", "alertmanager_checkout.json").json()["incidents_created"] == [1]
     assert app.sample("alertmanager", "alertmanager_checkout_resolved.json").json()["incidents_resolved"] == [1]
     assert app.posts() == []
-    app.rt.service.s.notifier = working  # Slack is back
+    app.rt.chat.client = working  # Slack is back
     app.drain()
     posts = app.posts()
     assert len(posts) == 1  # posted once, not lost because it resolved first
@@ -307,17 +305,16 @@ def test_an_incident_that_opens_and_resolves_during_a_slack_outage_is_still_post
 
 
 def _dead_slack(app: App):  # type: ignore[no-untyped-def]
-    """A notifier whose Slack is unreachable (a port nobody listens on)."""
+    """A Slack client whose Slack is unreachable (a port nobody listens on)."""
     import socket
 
     from slack_sdk import WebClient
 
-    from handlers.slack.notifier import SlackNotifier
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/api/"
-    return SlackNotifier(client=WebClient(token="xoxb-test", base_url=dead, timeout=2), channel="#incidents")
+    return WebClient(token="xoxb-test", base_url=dead, timeout=2)
 
 
 def test_owner_named_in_alert_payload_grants_no_authority(app: App, target: WebhookTarget) -> None:
@@ -328,16 +325,16 @@ def test_owner_named_in_alert_payload_grants_no_authority(app: App, target: Webh
     prompt = app.posts()[-1]
     app.click("U0MALLORY", prompt, "Approve")
     assert target.received == [] and "not on the approver list" in app.ephemerals()[-1]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(RemediationRequest, 1).approvers == ["U0MLOWNER", "U0MLLEAD"]  # type: ignore[union-attr]
 
 
 def test_action_runs_and_is_recorded_even_if_slack_fails_after_approval(app: App, target: WebhookTarget) -> None:
     prompt = _request_restart(app)
-    app.rt.service.s.notifier = _dead_slack(app)
+    app.rt.chat.client = _dead_slack(app)
     app.click("U0SRELEAD", prompt, "Approve")
     assert len(target.received) == 1
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(RemediationRequest, 1).status == "succeeded"  # type: ignore[union-attr]
 
 
@@ -351,7 +348,7 @@ def test_prompt_and_decisions_during_a_slack_outage_arrive_after_it(app: App, ta
     assert ("chat.postMessage", 503) in app.stub.failed and len(app.posts()) == 1  # not delivered yet
     app.click("U0ONCALL2", msg, "Request:")
     assert "already requested" in app.ephemerals()[-1]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert _count(app, RemediationRequest) == 1
         assert s.get(RemediationRequest, 1).slack_ts is None  # type: ignore[union-attr]
     app.stub.heal()
@@ -365,7 +362,7 @@ def test_prompt_and_decisions_during_a_slack_outage_arrive_after_it(app: App, ta
     app.drain()
     final = app.stub.of("chat.update")[-1]
     assert final.params["ts"] == prompt.response["ts"] and "Succeeded" in json.dumps(final.params["blocks"])
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.get(RemediationRequest, 1).slack_ts == prompt.response["ts"]  # type: ignore[union-attr]
     assert app.rt.service.outbox.depth() == 0
 
@@ -388,7 +385,7 @@ def test_odd_generic_bodies_never_500(app: App, body: bytes, status: int) -> Non
     resp = app.alert("generic", body)
     assert resp.status_code == status, resp.text
     if status >= 400:
-        with app.rt.service.s.sessions() as s:
+        with app.rt.sessions() as s:
             assert s.get(DeadLetter, resp.json()["dead_letter_id"]) is not None
 
 
@@ -398,7 +395,7 @@ def test_odd_generic_bodies_never_500(app: App, body: bytes, status: int) -> Non
 def test_signed_but_malformed_slack_payload_is_4xx_and_kept(app: App, body: bytes, status: int) -> None:
     resp = app.slack(body)
     assert resp.status_code == status
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         dl = s.scalars(select(DeadLetter).where(DeadLetter.source == "slack")).all()
         assert len(dl) == 1 and dl[0].body == body.decode()
 

@@ -122,7 +122,7 @@ def test_fuzz_alert_endpoint_never_500s_and_keeps_every_reject(fuzz_app: App, so
         out = resp.json()
         if resp.status_code >= 400:
             assert out["error"] and isinstance(out["dead_letter_id"], int)
-            with fuzz_app.rt.service.s.sessions() as s:
+            with fuzz_app.rt.sessions() as s:
                 row = s.get(DeadLetter, out["dead_letter_id"])
                 assert row is not None and row.reason == out["error"][:2000]
         else:

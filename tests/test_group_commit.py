@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from bot.advice.messages import IncidentMessages
 from bot.intake.alerts import Alert, AlertStatus
 from bot.kernel import locks
 from bot.kernel.db import make_engine, make_sessionmaker
 from bot.kernel.models import AlertPayload, AlertRecord, DeadLetter, Incident, NoiseCount
-from bot.service import IncidentService, Services
+from bot.kernel.outbox import Outbox
+from bot.service import IncidentService
 from bot.triage.engine import Triage, TriagePolicy
 
 
@@ -95,9 +97,10 @@ def test_a_unit_alone_runs_at_once(sqlite_url: str) -> None:
 def test_concurrent_batches_of_one_group_make_one_incident_and_count_every_alert(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     sessions = make_sessionmaker(engine)
-    service = IncidentService(Services(sessions=sessions, triage=Triage(window=timedelta(minutes=30),
-                                                                        policy=TriagePolicy()),
-                                       advisor=None, notifier=None, remediation=None, kb=None))  # type: ignore[arg-type]
+    outbox = Outbox(sessions)  # advice and posts are only queued here: nothing delivers them
+    messages = IncidentMessages(sessions=sessions, outbox=outbox, advisor=None, chat=None)  # type: ignore[arg-type]
+    service = IncidentService(sessions=sessions, triage=Triage(window=timedelta(minutes=30), policy=TriagePolicy()),
+                              messages=messages, outbox=outbox, remediation=None, kb=None)  # type: ignore[arg-type]
 
     def batch(sender: int, k: int) -> list[Alert]:
         return [Alert(source="alertmanager", name=f"A{a}", status=AlertStatus.FIRING, service="svc",

@@ -97,11 +97,11 @@ def test_one_word_queue_backlog_on_billing_is_never_offered_the_model_rollback(a
     app = app_real
     assert app.alert("generic", QUEUE_BACKLOG).status_code == 202
     _no_request_buttons(app)
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         rows = list(s.scalars(select(Suggestion).where(Suggestion.target_kind == "runbook")))
     assert all(r.features["offerable"] == 0.0 for r in rows)
     _forge_request(app, "rollback-model-alias")  # a forged click cannot get it either
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.scalar(select(RemediationRequest)) is None
     assert any("too weakly" in t or "not offered" in t for t in app.ephemerals())
 
@@ -111,7 +111,7 @@ def test_weak_match_shows_runbook_as_reading_only(app: App) -> None:
     assert app.alert("generic", QUEUE_BACKLOG).status_code == 202
     _no_request_buttons(app)
     _forge_request(app, "rollback-model-alias")
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.scalar(select(RemediationRequest)) is None
     assert app.ephemerals()
 
@@ -119,6 +119,6 @@ def test_weak_match_shows_runbook_as_reading_only(app: App) -> None:
 def test_rule_matched_runbook_offers_its_actions_and_records_it(app: App) -> None:
     app.sample("alertmanager", "alertmanager_checkout.json")
     assert "Request: Restart PgBouncer" in json.dumps(app.posts()[0].params["blocks"])
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         row = s.scalars(select(Suggestion).where(Suggestion.target_kind == "runbook")).one()
     assert row.features["offerable"] == 1.0 and row.features["rule"] == 1.0

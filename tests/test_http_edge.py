@@ -40,12 +40,12 @@ def am_group(n: int = 4) -> dict[str, Any]:
 
 
 def count(app: App, model: type, *where: Any) -> int:
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 def dead_letter(app: App, dl_id: int) -> DeadLetter:
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         row = s.get(DeadLetter, dl_id)
         assert row is not None
         s.expunge(row)
@@ -212,7 +212,7 @@ def test_signed_odd_slack_bodies_are_4xx_and_kept(app: App, body: bytes, ctype: 
     resp = app.client.post("/slack/events", content=body,
                            headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": ctype})
     assert 400 <= resp.status_code < 500, resp.text
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         rows = s.scalars(select(DeadLetter).where(DeadLetter.source == "slack")).all()
         assert len(rows) == 1 and rows[0].body == body.decode()
 
@@ -240,7 +240,7 @@ def test_unsigned_slack_flood_writes_a_bounded_number_of_dead_letters(app: App) 
 def test_unsigned_slack_body_over_the_limit_is_413_without_reading_it_all(app: App) -> None:
     resp = app.client.post("/slack/events", content=b"payload=" + b"a" * (MAX_BODY + 1))
     assert resp.status_code == 413
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         rows = s.scalars(select(DeadLetter).where(DeadLetter.source == "slack")).all()
         assert len(rows) == 1 and len(rows[0].body) <= 2_000
 

@@ -152,32 +152,22 @@ def test_digest_trigger() -> None:
 
 
 def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, target: Any) -> None:
-    """``serve``'s composition (incident_bot/cli/main.py add_kpi_jobs): the jobs are scheduled, their messages are delivered
-    by the runtime's outbox (any replica's), through the real Slack client."""
-    from incident_bot.cli.main import add_kpi_jobs
+    """The one composition (incident_bot/runtime.py build_runtime, used by serve, the demo and these tests): the
+    jobs are scheduled, their messages are delivered by the runtime's outbox (any replica's), through the real
+    Slack client."""
     from tests.apphelpers import running_app
-
-    class Scheduler:  # records what serve would schedule
-        def __init__(self) -> None:
-            self.jobs: dict[str, Any] = {}
-
-        def add(self, name: str, fn: Any, **_: Any) -> None:
-            self.jobs[name] = fn
-
-        add_cron = add
 
     with running_app(db_url, fake_encoder, target, ack_reminder_minutes=1, oncall_mention=["S0ONCALL"],
                      digest_schedule="mon 09:00") as app:
         app.sample("alertmanager", "alertmanager_checkout.json")
         app.drain()
-        with transaction(app.rt.service.s.sessions) as s:  # opened long enough ago to be reminded about
+        with transaction(app.rt.sessions) as s:  # opened long enough ago to be reminded about
             inc = s.get(Incident, 1)
             assert inc is not None
             inc.created_at = inc.created_at - timedelta(minutes=5)
-        scheduler = Scheduler()
-        add_kpi_jobs(scheduler, app.rt)
-        assert {"ack-reminders", "weekly-digest"} <= set(scheduler.jobs)
-        assert scheduler.jobs["ack-reminders"]() == [(1, jobs.ACK_REMINDER)]
+        scheduled = app.rt.scheduler.jobs()
+        assert {"ack-reminders", "weekly-digest", "refit-weights", "retry-unposted", "expire-requests"} <= set(scheduled)
+        assert scheduled["ack-reminders"]() == [(1, jobs.ACK_REMINDER)]
         assert app.drain() == 1
         reminder = app.stub.of("chat.postMessage")[-1].params
         assert reminder["thread_ts"] == app.stub.of("chat.postMessage")[0].response["ts"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from handlers.slack.subcommands.kpi import parse_args
+
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.reports.kpi import percentile
-from handlers.slack.kpi import parse_args
 from tests.apphelpers import App
 from tests.kpi_seed import add_incident, m
 
@@ -24,7 +25,7 @@ def _command(app: App, text: str) -> int:
 
 def _seed_recent(app: App) -> None:
     now = utcnow()
-    with transaction(app.rt.service.s.sessions) as s:
+    with transaction(app.rt.sessions) as s:
         add_incident(s, base=now - m(120), service="checkout", severity="critical", title="5xx",
                      alerts=[{"starts": 0, "seen": 3, "deliveries": 4}], ack=5, resolved=30)
         add_incident(s, base=now - m(60), service="payments", severity="warning", title="slow",
@@ -72,7 +73,9 @@ def test_kpi_failure_is_logged_and_told(app: App, monkeypatch, caplog) -> None: 
     def broken(*_a, **_k):  # type: ignore[no-untyped-def]
         raise RuntimeError("renderer down")
 
-    monkeypatch.setattr("handlers.slack.kpi.render_png", broken)
+    monkeypatch.setattr("handlers.slack.subcommands.kpi.render_png", broken)
     assert _command(app, "kpi 7d") == 200
-    assert "KPI summary failed" in app.stub.of("response")[-1].params["text"]
-    assert any(r.exc_info and "renderer down" in str(r.exc_info[1]) for r in caplog.records)
+    told = app.ephemerals()[-1]  # the listeners' one error path: the user is told, with the error id
+    assert "Something went wrong" in told
+    eid = told.split("error id ")[1].split(")")[0]
+    assert any(r.exc_info and "renderer down" in str(r.exc_info[1]) and eid in r.getMessage() for r in caplog.records)

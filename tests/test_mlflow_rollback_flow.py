@@ -66,7 +66,7 @@ def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
 
         app.click("U0MLOWNER", prompt, "Approve")  # first approval: nothing runs yet
         assert mlflow_rest.alias_version(model) == "3"
-        with app.rt.service.s.sessions() as s:
+        with app.rt.sessions() as s:
             req = s.get(RemediationRequest, 1)
             assert req is not None and req.status == "pending"
         app.click("U0MLOWNER", prompt, "Approve")  # the same person twice is still one approval
@@ -76,7 +76,7 @@ def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
         app.click("U0MLLEAD", prompt, "Approve")  # second distinct approver: the rollback runs
         app.drain()
         assert mlflow_rest.alias_version(model) == "2"
-        with app.rt.service.s.sessions() as s:
+        with app.rt.sessions() as s:
             req = s.get(RemediationRequest, 1)
             assert req is not None and req.status == "succeeded"
             assert req.result["detail"]["from_version"] == "3" and req.result["detail"]["to_version"] == "2"
@@ -103,13 +103,13 @@ def test_what_runs_is_what_the_prompt_showed_even_if_the_alias_moves_meanwhile(
         app.click("U0ONCALL1", app.posts()[0], "Request:")
         prompt = app.posts()[-1]
         assert "v3 (created" in render_text(prompt.params["blocks"])  # shown: v3 → v2
-        with app.rt.service.s.sessions() as s:
+        with app.rt.sessions() as s:
             params = s.get(RemediationRequest, 1).action["params"]  # type: ignore[union-attr]
         assert params["target_version"] == 2 and params["expected_current_version"] == 3  # pinned when shown
         mlflow_rest.set_alias(model, 4)  # someone promotes v4 before the approval
         app.click("U0MLOWNER", prompt, "Approve")
         assert mlflow_rest.alias_version(model) == "4"  # not rolled back from a version nobody approved
-        with app.rt.service.s.sessions() as s:
+        with app.rt.sessions() as s:
             req = s.get(RemediationRequest, 1)
             assert req is not None and req.status == "failed"
             assert "moved to v4 since the preview showed v3" in req.result["error"]

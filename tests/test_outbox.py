@@ -40,14 +40,16 @@ def _variant(marker: str, *, group: str | None = None) -> dict[str, Any]:
 
 
 def _rows(app: App) -> list[OutboxMessage]:
-    with app.rt.service.s.sessions() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    """The chat messages in the outbox (an incident's advice row, which precedes its post, calls no chat)."""
+    with app.rt.sessions() as session:
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind != Kind.ADVISE)
+                                    .order_by(OutboxMessage.id)))
 
 
 def test_outage_of_slack_keeps_the_post_until_it_recovers(app: App) -> None:
     app.stub.fail("chat.postMessage", status=503)
     created = _post(app, CHECKOUT)["incidents_created"]
-    assert app.drain() == 0 and app.posts() == []
+    assert app.drain() == 1 and app.posts() == []  # the advice (no chat call) is stored; the post is kept
     [row] = _rows(app)
     assert (row.kind, row.status, row.incident_id) == (Kind.POST_INCIDENT, Status.PENDING, created[0])
     assert row.attempts == 1 and "internal_error" in (row.last_error or "")
@@ -152,23 +154,23 @@ def test_hanging_slack_does_not_hold_up_alerts_health_or_acks(app: App) -> None:
 
 
 def test_enqueue_is_part_of_the_callers_transaction(app: App) -> None:
-    sessions = app.rt.service.s.sessions
+    sessions = app.rt.sessions
     _post(app, CHECKOUT)
     before = len(_rows(app))
     with sessions() as session:
         with session.begin():
-            app.rt.service.enqueue_thread_reply(session, 1, "hello")
+            app.rt.messages.queue_thread_reply(session, 1, "hello")
             session.rollback()
     assert len(_rows(app)) == before  # rolled back with the change it belonged to
     with sessions() as session, session.begin():
-        app.rt.service.enqueue_thread_reply(session, 1, "hello <!channel>")
+        app.rt.messages.queue_thread_reply(session, 1, "hello <!channel>")
     app.drain()
     reply = [c for c in app.posts() if c.params.get("thread_ts")]
     assert reply and reply[-1].params["text"] == "hello &lt;!channel&gt;"
 
 
 def test_a_scheduled_job_runs_once_per_period_across_replicas(app: App) -> None:
-    sessions = app.rt.service.s.sessions
+    sessions = app.rt.sessions
     now = utcnow()
     every = timedelta(minutes=10)
     wins = [claim_run(sessions, "digest", every, holder=f"replica-{i}", now=now) for i in range(3)]
@@ -199,9 +201,9 @@ def test_readyz_and_metrics_report_database_schema_and_counters(app: App) -> Non
     app.stub.fail("chat.postMessage", status=500, times=1)
     _post(app, CHECKOUT)
     text = app.client.get("/metrics").text
-    assert "incident_bot_outbox_depth 1.0" in text  # the post waits in the outbox
+    assert "incident_bot_outbox_depth 2.0" in text  # the advice and the post wait in the outbox
     assert 'incident_bot_alerts_received_total{outcome="accepted",source="alertmanager"}' in text
-    assert app.drain() == 0 and app.drain() == 1  # first try answered 500, the retry went through
+    assert app.drain() == 1 and app.drain() == 1  # advice stored, post answered 500; the retry went through
     text = app.client.get("/metrics").text
     assert "incident_bot_outbox_depth 0.0" in text
     assert 'incident_bot_slack_calls_total{method="chat.postMessage",outcome="error"}' in text

@@ -172,7 +172,7 @@ def test_evidently_endpoint_takes_the_model_from_the_query(app: App, evidently_r
     resp = app.client.post("/alerts/evidently?model=fraud-model&version=7&serving_service=fraud-scoring",
                            content=body, headers=AUTH)
     assert resp.status_code == 202 and len(resp.json()["incidents_created"]) == 1
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         incident = s.scalars(select(Incident)).one()
         assert incident.model_name == "fraud-model"
         record = s.scalars(select(AlertRecord)).one()
@@ -240,7 +240,7 @@ def test_generic_endpoint_with_field_map_keeps_valid_items(mapped_app: App) -> N
     assert resp.status_code == 202, resp.text
     assert resp.json()["alerts"] == 1
     assert [(r["index"], r["error"]) for r in resp.json()["rejected"]] == [(1, "alerts[1].name: field required")]
-    with mapped_app.rt.service.s.sessions() as s:
+    with mapped_app.rt.sessions() as s:
         assert s.scalars(select(Incident)).one().service == "billing-worker"
         assert len(s.scalars(select(DeadLetter)).all()) == 1
 

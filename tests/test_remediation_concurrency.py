@@ -51,7 +51,7 @@ def group_app(db_url: str, fake_encoder, target: WebhookTarget, tmp_path: Path) 
 
 
 def _open_requests(app: App) -> int:
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(RemediationRequest).where(
             RemediationRequest.status.in_(["pending", "approved", "running"]))) or 0)
 
@@ -77,7 +77,7 @@ def test_concurrent_request_clicks_make_one_request_and_one_run(group_app: App, 
         _concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in approvers])
         assert len(target.received) == rnd + 1, f"round {rnd}: executed {len(target.received)} times in total"
         assert _open_requests(app) == 0
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(RemediationRequest)) == ROUNDS
         statuses = set(s.scalars(select(RemediationRequest.status)))
     assert statuses == {"succeeded"}
@@ -95,7 +95,7 @@ def test_twenty_concurrent_approvals_run_once(group_app: App, target: WebhookTar
         _concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in GROUP if u != requester]
                       + [lambda p=prompt: app.click("U0OUTSIDER", p, "Approve")])
         assert len(target.received) == rnd + 1, f"round {rnd}"
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         approved = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.approved"))
         running = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.running"))
         outsiders = s.scalar(select(func.count()).select_from(Approval).where(Approval.user_id == "U0OUTSIDER"))

@@ -51,7 +51,7 @@ def _request(app: App, label: str = "Request: Restart PgBouncer", user: str = "U
 
 
 def _req(app: App) -> RemediationRequest:
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         row = s.scalars(select(RemediationRequest).order_by(RemediationRequest.id.desc())).first()
         assert row is not None
         return row
@@ -84,7 +84,7 @@ def test_requester_in_the_group_cannot_approve_own_request(sec: App, target: Web
 
 def test_approval_after_expiry_is_refused_and_prompt_loses_buttons(sec: App, target: WebhookTarget) -> None:
     prompt = _request(sec)
-    with transaction(sec.rt.service.s.sessions) as s:
+    with transaction(sec.rt.sessions) as s:
         s.execute(update(RemediationRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
     sec.click("U0SRE1", prompt, "Approve")
     assert any("expired" in t for t in sec.ephemerals())
@@ -96,7 +96,7 @@ def test_approval_after_expiry_is_refused_and_prompt_loses_buttons(sec: App, tar
 def test_scheduler_job_expires_due_requests_and_updates_slack(sec: App) -> None:
     _request(sec)
     assert sec.rt.service.expire_requests() == []  # not due yet
-    with transaction(sec.rt.service.s.sessions) as s:
+    with transaction(sec.rt.sessions) as s:
         s.execute(update(RemediationRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert sec.rt.service.expire_requests() == [_req(sec).id]
     assert _req(sec).status == "expired" and _req(sec).reason == "not approved before it expired"
@@ -119,22 +119,22 @@ def _slash_response(app: App, user: str, text: str):  # type: ignore[no-untyped-
 
 def test_freeze_blocks_approval_and_an_approved_unstarted_request(sec: App, target: WebhookTarget) -> None:
     _slash(sec, "U0OUTSIDER", "freeze")
-    assert not sec.rt.service.s.remediation.frozen()  # only approvers may flip it
+    assert not sec.rt.remediation.frozen()  # only approvers may flip it
     prompt = _request(sec)
     sec.click("U0SRE1", prompt, "Approve")
     _slash(sec, "U0SRE2", "freeze")  # a group member is an approver
-    assert sec.rt.service.s.remediation.frozen()
+    assert sec.rt.remediation.frozen()
     sec.click("U0SRELEAD", prompt, "Approve")
     assert any("frozen" in t for t in sec.ephemerals()) and target.received == []
     _request(sec, label="Request: Terminate idle")  # cannot even be requested while frozen
     assert any("frozen" in t for t in sec.ephemerals())
     # an approved request that has not started yet is stopped by the switch too
-    with transaction(sec.rt.service.s.sessions) as s:
+    with transaction(sec.rt.sessions) as s:
         s.execute(update(RemediationRequest).values(status="approved"))
-    assert sec.rt.service.s.remediation.run(_req(sec).id) is None
+    assert sec.rt.remediation.run(_req(sec).id) is None
     assert _req(sec).status == "cancelled" and target.received == []
     _slash(sec, "U0SRELEAD", "unfreeze")
-    assert not sec.rt.service.s.remediation.frozen()
+    assert not sec.rt.remediation.frozen()
 
 
 def test_rate_limit_refuses_the_second_run_within_the_hour(sec: App, target: WebhookTarget) -> None:
@@ -153,7 +153,7 @@ def test_kill_switch_and_audit_export_from_the_cli(sec: App, capsys: pytest.Capt
     prompt = _request(sec, label="Request: Terminate idle")
     sec.click("U0SRELEAD", prompt, "Approve")
     assert main(["actions", "freeze", "--reason", "change freeze"]) == 0
-    with sec.rt.service.s.sessions() as s:
+    with sec.rt.sessions() as s:
         assert approvals.is_frozen(s)
     assert main(["actions", "unfreeze"]) == 0
     capsys.readouterr()

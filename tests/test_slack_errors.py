@@ -57,10 +57,10 @@ def test_incident_resolved_by_source_offers_rca_note_that_goes_into_the_kb(app: 
     note = "pgbouncer default_pool_size too small after v1.38 doubled workers; raised to 80."
     resp = app.slack(view_submission_body(user="U0ONCALL1", view=view, values={"rca": {"rca_note": {"value": note}}}))
     assert resp.status_code == 200 and not resp.content
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None and inc.rca_note == note
-    hits = app.rt.service.s.kb.search(Query(text="default_pool_size too small doubled workers"), top_k=3)
+    hits = app.rt.kb.search(Query(text="default_pool_size too small doubled workers"), top_k=3)
     assert hits[0].id == "incident-1"
     assert "Add RCA note" not in json.dumps(app.stub.of("chat.update")[-1].params["blocks"])
 
@@ -84,7 +84,7 @@ def test_error_outside_lazy_listeners_reaches_the_one_error_handler(
 def test_acknowledge_and_resolve_survive_a_slack_outage(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     app.sample("alertmanager", "alertmanager_checkout.json")
     message = app.posts()[0]
-    notifier = app.rt.service.s.notifier
+    notifier = app.rt.chat
 
     def down(*a: object, **kw: object) -> None:
         raise ConnectionError("slack unreachable")
@@ -92,7 +92,7 @@ def test_acknowledge_and_resolve_survive_a_slack_outage(app: App, monkeypatch: p
     monkeypatch.setattr(notifier, "update_incident", down)
     assert app.click("U0ONCALL1", message, "Acknowledge").status_code == 200
     app.rt.service.resolve(incident_id=1, user_id="U0ONCALL1", rca_note="pool size")
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
         assert inc is not None and inc.acknowledged_by == "U0ONCALL1" and inc.status == "resolved"
     assert not any("Something went wrong" in t for t in app.ephemerals())

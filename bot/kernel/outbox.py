@@ -1,5 +1,8 @@
 """A transactional outbox for chat: the state change and the message to send commit together.
 
+It also carries the one piece of work that must precede an incident's first message: its advice
+(``Kind.ADVISE``, bot/advice/messages.py), so the post only renders what is stored.
+
 ``enqueue(session, ...)`` adds a row in the caller's transaction; workers in any replica deliver the rows
 later (a few background threads per process, or ``Outbox.drain()`` in tests). Rules:
 
@@ -37,7 +40,6 @@ from sqlalchemy import ForeignKey, String, Text, bindparam, exists, func, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
-from bot.advice.chat import ChatError
 from bot.kernel import metrics
 from bot.kernel.db import transaction
 from bot.kernel.db_types import JSONType, UTCDateTime, utcnow
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 
 class Kind(StrEnum):
+    ADVISE = "advise"  # compute and store an incident's suggestions (no chat call); precedes its post
     POST_INCIDENT = "post_incident"
     UPDATE_INCIDENT = "update_incident"
     THREAD_REPLY = "thread_reply"
@@ -60,6 +63,16 @@ class Status(StrEnum):
     SENDING = "sending"
     DONE = "done"
     FAILED = "failed"
+
+
+class ChatError(Exception):
+    """A chat call that failed in a way the outbox understands: ``retry_after`` seconds (rate limited),
+    or ``permanent`` (can never succeed as sent, e.g. invalid blocks). Anything else is retried."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
 
 
 class LeaseLost(Exception):

@@ -100,5 +100,10 @@ class Scheduler:
     def start(self) -> None:
         self._aps.start()
 
+    def jobs(self) -> dict[str, Callable[[], Any]]:
+        """The scheduled functions by job name (what each run calls once it has won its period)."""
+        return {job.id: job.args[1] for job in self._aps.get_jobs()}
+
     def shutdown(self) -> None:
-        self._aps.shutdown(wait=False)
+        if self._aps.running:
+            self._aps.shutdown(wait=False)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.advice.chat import Notifier
 from bot.kernel import audit, metrics
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
@@ -29,6 +27,7 @@ from bot.kernel.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
+from bot.remediation.chat import ApprovalChat, ApprovalView
 from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.guardrails import out_of_scope
 from bot.remediation.policy import MODEL_OWNER, Policy, Rule
@@ -38,31 +37,17 @@ from bot.remediation.runbook_store import get_action, get_runbook
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ApprovalView:
-    """Everything the prompt and its confirm dialog state (rendered by handlers/)."""
-
-    request: RemediationRequest
-    incident: Incident
-    preview: Preview
-    approved_by: list[str]
-    required: int
-    why: str
-
-
 class Remediation:
     def __init__(self, *, sessions: sessionmaker[Session], executors: ExecutorRegistry, policy: Policy,
-                 notifier: Notifier, model_owners: dict[str, list[str]], groups: GroupCache,
+                 chat: ApprovalChat, model_owners: dict[str, list[str]], groups: GroupCache,
                  outbox: Outbox) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self.executors = executors
         self.policy = policy
-        self._notifier = notifier
+        self._chat = chat
         self._model_owners = model_owners
         self._groups = groups
-        outbox.register(Kind.POST_APPROVAL, self._deliver_prompt)
-        outbox.register(Kind.UPDATE_APPROVAL, self._deliver_prompt_update)
 
     def rule(self, action: ActionSpec) -> Rule:
         return self.policy.rule_for(action_id=action.id, action_type=action.type, runbook_approvers=action.approvers)
@@ -81,7 +66,7 @@ class Remediation:
                              coalesce_key=f"approval:{req.id}:prompt",
                              payload={"request_id": req.id, **({"actor": actor} if actor else {})})
 
-    def _deliver_prompt(self, msg: OutboxMessage) -> Callable[[Session], None] | None:
+    def deliver_prompt(self, msg: OutboxMessage) -> Callable[[Session], None] | None:
         request_id = int((msg.payload or {})["request_id"])
         with self._sessions() as session:
             req = session.get(RemediationRequest, request_id)
@@ -89,7 +74,7 @@ class Remediation:
                 return None
         view = self.view(request_id)  # the dry run (e.g. MLflow reads) happens here, outside any transaction
         self._outbox.renew(msg)
-        ts = self._notifier.post_approval_prompt(view)
+        ts = self._chat.post_approval_prompt(view)
 
         pin = view.preview.pin if view.preview.error is None else None
 
@@ -104,7 +89,7 @@ class Remediation:
                              request_id=row.id, params=pin)
         return record
 
-    def _deliver_prompt_update(self, msg: OutboxMessage) -> None:
+    def deliver_prompt_update(self, msg: OutboxMessage) -> None:
         payload = msg.payload or {}
         try:
             view = self.view(int(payload["request_id"]))
@@ -113,7 +98,7 @@ class Remediation:
         if not approvals.is_posted(view.request):
             return None  # the prompt never reached Slack (its post failed for good): nothing to update
         actor = str(payload.get("actor") or (view.approved_by[-1] if view.approved_by else "someone"))
-        self._notifier.update_approval(view, actor=actor)
+        self._chat.update_approval(view, actor=actor)
         return None
 
     # ---- request ---------------------------------------------------------------------------------

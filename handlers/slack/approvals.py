@@ -12,7 +12,7 @@ from handlers.slack.common import ack_only, clicked, user_errors
 
 
 def register(app: App, service: IncidentService) -> None:
-    guarded = user_errors(service)
+    guarded = user_errors(app.client)
 
     @guarded
     def request(body: dict[str, Any]) -> None:

@@ -1,63 +1,62 @@
-"""The /incident slash command: list | show <id> | kpi [Nd] | help."""
+"""The ``/incident`` slash command: each subcommand of the table (handlers/slack/subcommands/) gets a listener
+matching its verbs; anything else is answered with the help made from the same table. Mentions get the help."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
-from sqlalchemy import select
+from slack_sdk import WebClient
 
-from bot.kernel.errors import DomainError
-from bot.kernel.models import Incident, IncidentStatus
 from bot.service import IncidentService
-from handlers.blocks.mrkdwn import escape
-from handlers.slack import kpi as slack_kpi
+from handlers.slack.common import user_errors
+from handlers.slack.subcommands import SUBCOMMANDS, Call, Subcommand, help_text
 
-HELP = ("*/incident* commands:\n• `list` open incidents\n• `show <id>` one incident\n"
-        "• `kpi [7d|30d|90d] [service]` MTTD, MTTA, MTTR, noise funnel, auto-triage/remediation, MLOps, "
-        "with a chart\n• `freeze` / `unfreeze` every remediation action (kill switch; approvers only)\n• `help`")
+
+def _verb(body: dict[str, Any]) -> str:
+    words = (body.get("text") or "").split()
+    return words[0].lower() if words else "help"
 
 
 def register(app: App, service: IncidentService) -> None:
     register_mentions(app)
-    slack_kpi.register(app, service)  # before the catch-all below: Bolt runs the first matching listener
+    guarded = user_errors(app.client)
+    for sub in SUBCOMMANDS:  # Bolt runs the first matching listener: the catch-all help comes last
+        _register(app, service, sub, guarded)
 
     @app.command("/incident")
-    def incident_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def incident_help(ack: Ack, respond: Respond) -> None:
         ack()
-        words = (command.get("text") or "").split()
-        verb = words[0].lower() if words else "help"
-        if verb in {"freeze", "unfreeze"}:
-            respond(_freeze(service, str(command.get("user_id", "")), verb == "freeze"), response_type="in_channel")
-            return
-        with service.s.sessions() as session:
-            if verb == "list":
-                rows = list(session.scalars(select(Incident).where(
-                    Incident.status != IncidentStatus.RESOLVED.value).order_by(Incident.id.desc()).limit(20)))
-                text = "\n".join(f"• #{i.id} [{i.severity}] {escape(i.title)} ({i.status})" for i in rows)
-                respond(text or "No open incidents.", response_type="ephemeral")
-            elif verb == "show" and len(words) > 1 and words[1].lstrip("#").isdigit():
-                inc = session.get(Incident, int(words[1].lstrip("#")))
-                respond(_show(inc) if inc else f"No incident #{escape(words[1])}.", response_type="ephemeral")
-            else:
-                respond(HELP, response_type="ephemeral")
+        respond(help_text(), response_type="ephemeral")
 
 
-def _freeze(service: IncidentService, user: str, frozen: bool) -> str:
-    try:
-        changed = service.set_actions_frozen(frozen=frozen, user_id=user)
-    except DomainError as exc:
-        return f"⚠️ {escape(str(exc))}"
-    state = "frozen: nothing will be requested or run until unfrozen" if frozen else "unfrozen"
-    return f"Remediation actions {state}" + ("" if changed else " (already)") + f" (by <@{escape(user)}>)."
+def _register(app: App, service: IncidentService, sub: Subcommand,
+              guarded: Callable[[Callable[..., None]], Callable[..., None]]) -> None:
+    def matches(body: dict[str, Any]) -> bool:
+        return _verb(body) in sub.verbs
 
+    def run(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        words = (body.get("text") or "").split()
+        sub.run(service, Call(verb=_verb(body), args=words[1:], user_id=str(body.get("user_id", "")),
+                              channel_id=str(body.get("channel_id", "")), respond=respond, client=client,
+                              help_text=help_text()))
 
-def _show(inc: Incident) -> str:
-    return (f"*#{inc.id} {escape(inc.title)}*\nstatus {inc.status} · severity {inc.severity} · "
-            f"service {escape(inc.service or '-')} · alerts {len(inc.alerts)} · opened {inc.created_at:%Y-%m-%d %H:%M} UTC")
+    if sub.lazy:
+        def ack_now(ack: Ack) -> None:
+            ack()
+
+        app.command("/incident", matchers=[matches])(ack=ack_now, lazy=[guarded(run)])
+        return
+
+    def inline(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        run(body=body, respond=respond, client=client)  # what escapes reaches the one @app.error handler
+
+    app.command("/incident", matchers=[matches])(inline)
 
 
 def register_mentions(app: App) -> None:
     @app.event("app_mention")
     def mentioned(event: dict[str, Any], say: Any) -> None:
-        say(text=HELP, thread_ts=event.get("thread_ts") or event.get("ts"))
+        say(text=help_text(), thread_ts=event.get("thread_ts") or event.get("ts"))

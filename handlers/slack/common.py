@@ -1,10 +1,11 @@
 """Shared bits of the Slack listeners: who clicked where, and errors that never vanish.
 
-Every listener (lazy ones included) is wrapped by :func:`user_errors`: known errors (DomainError, InvalidValue)
-become a private reply to the clicking user; anything else is logged with its traceback and an error id, and
-the user is told that something failed, with that id. Bolt logs an exception in a lazy listener as one line
-and never calls ``@app.error``, which is why the wrapper exists; :func:`register_error_handler` is the one
-``@app.error`` for what escapes outside listeners (middleware, acks).
+The one error path of the listeners: every lazy listener (buttons, modals, slash subcommands, the App Home)
+is wrapped by :func:`user_errors`: known errors (DomainError, InvalidValue) become a private reply to the user;
+anything else is logged with its traceback and an error id, and the user is told that something failed, with
+that id. Bolt logs an exception in a lazy listener as one line and never calls ``@app.error``, which is why the
+wrapper exists; :func:`register_error_handler` is the one ``@app.error`` for what escapes outside listeners
+(middleware, acks).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
+from slack_sdk import WebClient
 
 from bot.kernel.errors import DomainError
-from bot.service import IncidentService
+from handlers.blocks import ephemeral_error
 from handlers.blocks.ids import InvalidValue
+from handlers.blocks.mrkdwn import escape
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +40,25 @@ def error_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def _tell(service: IncidentService, body: dict[str, Any], text: str) -> None:
+def tell(client: WebClient, *, channel: str | None, user: str, text: str) -> None:
+    """A message only ``user`` sees (ephemeral in ``channel``; a direct message without one, e.g. a modal)."""
+    if not channel:
+        client.chat_postMessage(channel=user, text=escape(text), blocks=ephemeral_error(text))
+        return
+    client.chat_postEphemeral(channel=channel, user=user, text=escape(text), blocks=ephemeral_error(text))
+
+
+def _tell(client: WebClient, body: dict[str, Any], text: str) -> None:
     user, channel, _ = clicked(body)
     if not user:
         return
     try:
-        service.tell_user(channel=channel or None, user=user, text=text)
+        tell(client, channel=channel or None, user=user, text=text)
     except Exception:
         log.exception("could not tell %s: %s", user, text)
 
 
-def user_errors(service: IncidentService) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def user_errors(client: WebClient) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Known errors → a private reply; unexpected ones → traceback + error id in the log, and the user is told."""
 
     def wrap(fn: Callable[..., None]) -> Callable[..., None]:
@@ -57,24 +68,24 @@ def user_errors(service: IncidentService) -> Callable[[Callable[..., None]], Cal
                 fn(body=body, **kwargs)
             except (DomainError, InvalidValue) as exc:
                 log.info("refused %s for %s: %s", fn.__name__, clicked(body)[0], exc)
-                _tell(service, body, str(exc))
+                _tell(client, body, str(exc))
             except Exception:
                 eid = error_id()
                 log.exception("listener %s failed (error id %s)", fn.__name__, eid)
-                _tell(service, body, f"Something went wrong while handling that (error id {eid}). "
-                                     "It has been logged; nothing was half-done silently, please retry or ask an admin.")
+                _tell(client, body, f"Something went wrong while handling that (error id {eid}). "
+                                    "It has been logged; nothing was half-done silently, please retry or ask an admin.")
 
         return inner
 
     return wrap
 
 
-def register_error_handler(app: App, service: IncidentService) -> None:
+def register_error_handler(app: App) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         eid = error_id()
         log.error("unhandled Slack error (error id %s)", eid, exc_info=error)
-        _tell(service, body or {}, f"Something went wrong (error id {eid}).")
+        _tell(app.client, body or {}, f"Something went wrong (error id {eid}).")
 
 
 def ack_only(ack: Callable[..., None]) -> None:

@@ -11,11 +11,12 @@ from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock, MarkdownTe
 from slack_sdk.models.views import View
 
 from bot.kernel.db_types import utcnow
-from bot.reports.home import HomeData, home_data
+from bot.reports.home import HomeData
 from bot.service import IncidentService
 from handlers.blocks import kpi as blocks_kpi
 from handlers.blocks.common import SEVERITY_EMOJI
 from handlers.blocks.mrkdwn import escape, is_user_id
+from handlers.slack.common import user_errors
 
 
 def home_view(d: HomeData) -> View:
@@ -41,12 +42,11 @@ def register(app: App, service: IncidentService) -> None:
     def ack_now(ack: Ack) -> None:
         ack()
 
-    def publish(event: dict[str, Any], client: WebClient) -> None:
+    @user_errors(app.client)
+    def publish(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         user = str(event.get("user", ""))
         if event.get("tab", "home") != "home" or not is_user_id(user):
             return
-        with service.s.sessions() as session:
-            view = home_view(home_data(session, user_id=user, now=utcnow()))
-        client.views_publish(user_id=user, view=view)
+        client.views_publish(user_id=user, view=home_view(service.home(user_id=user)))
 
     app.event("app_home_opened")(ack=ack_now, lazy=[publish])

@@ -28,7 +28,7 @@ def _note(view: dict[str, Any]) -> str | None:
 
 
 def register(app: App, service: IncidentService) -> None:
-    guarded = user_errors(service)
+    guarded = user_errors(app.client)
 
     @guarded
     def acknowledge(body: dict[str, Any]) -> None:

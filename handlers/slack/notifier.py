@@ -1,4 +1,5 @@
-"""The Slack implementation of the core's Notifier: render with the pure builders, send with WebClient."""
+"""The Slack implementation of the core's chat ports (bot/advice/chat.py IncidentChat, bot/remediation/chat.py
+ApprovalChat): render with the pure builders, send with WebClient."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from contextlib import contextmanager
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.advice.chat import ChatError, IncidentView
+from bot.advice.chat import IncidentView
 from bot.kernel import metrics
 from bot.kernel.models import Incident, RequestStatus
-from bot.remediation.flow import ApprovalView
+from bot.kernel.outbox import ChatError
+from bot.remediation.chat import ApprovalView
 from handlers import blocks
 from handlers.blocks.mrkdwn import escape
 
@@ -46,12 +48,12 @@ def slack_errors(method: str) -> Iterator[None]:
 
 class SlackNotifier:
     def __init__(self, *, client: WebClient, channel: str) -> None:
-        self._client = client
+        self.client = client
         self._channel = channel
 
     def post_incident(self, view: IncidentView) -> tuple[str, str]:
         with slack_errors("chat.postMessage"):
-            resp = self._client.chat_postMessage(
+            resp = self.client.chat_postMessage(
                 channel=self._channel, text=blocks.incident_fallback_text(view.incident),
                 blocks=blocks.incident_message(view.incident, view.alerts, view.matches, view.runbook,
                                                offered=view.actions, context=view.context),
@@ -64,7 +66,7 @@ class SlackNotifier:
         if inc.slack_channel is None or inc.slack_ts is None:
             return
         with slack_errors("chat.update"):
-            self._client.chat_update(
+            self.client.chat_update(
                 channel=inc.slack_channel, ts=inc.slack_ts, text=blocks.incident_fallback_text(inc),
                 blocks=blocks.incident_message(inc, view.alerts, view.matches, view.runbook,
                                                offered=view.actions, context=view.context),
@@ -80,7 +82,7 @@ class SlackNotifier:
     def post_approval_prompt(self, view: ApprovalView) -> str:
         req, incident = view.request, view.incident
         with slack_errors("chat.postMessage"):
-            resp = self._client.chat_postMessage(
+            resp = self.client.chat_postMessage(
                 channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
                 text=f"Approval needed: {escape(req.action_title)} (request #{req.id})",
                 blocks=self._prompt(view),
@@ -93,7 +95,7 @@ class SlackNotifier:
             return
         pending = req.status == RequestStatus.PENDING.value
         with slack_errors("chat.update"):
-            self._client.chat_update(
+            self.client.chat_update(
                 channel=incident.slack_channel or self._channel, ts=req.slack_ts,
                 text=f"Request #{req.id}: {req.status}",
                 blocks=self._prompt(view) if pending else blocks.approval_outcome(req, actor=actor),
@@ -101,16 +103,9 @@ class SlackNotifier:
 
     def post_in_thread(self, incident: Incident, text: str) -> None:
         with slack_errors("chat.postMessage"):
-            self._client.chat_postMessage(channel=incident.slack_channel or self._channel,
+            self.client.chat_postMessage(channel=incident.slack_channel or self._channel,
                                           thread_ts=incident.slack_ts, text=escape(text))
 
-    def tell_user(self, *, channel: str | None, user: str, text: str) -> None:
-        if not channel:  # e.g. a modal submission: no channel to be ephemeral in, so a direct message
-            self._client.chat_postMessage(channel=user, text=escape(text), blocks=blocks.ephemeral_error(text))
-            return
-        self._client.chat_postEphemeral(channel=channel, user=user, text=escape(text),
-                                        blocks=blocks.ephemeral_error(text))
-
     def usergroup_members(self, group_id: str) -> list[str]:
-        resp = self._client.usergroups_users_list(usergroup=group_id)
+        resp = self.client.usergroups_users_list(usergroup=group_id)
         return [str(u) for u in resp.get("users") or []]

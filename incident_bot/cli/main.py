@@ -39,37 +39,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        rt.service.s.kb.encoder.encode(["warm up"])  # load the model now, not at the first page
+        rt.kb.encoder.encode(["warm up"])  # load the model now, not at the first page
     except Exception as exc:
         print(f"error: EMBEDDING_MODEL_PATH/EMBEDDING_BACKEND: cannot load the embedding model "
               f"({type(exc).__name__}: {str(exc)[:160]})", file=sys.stderr)
         rt.close()
         return 2
-    from datetime import timedelta
-
-    from bot.kernel.db import make_sessionmaker
-    from bot.kernel.scheduler import Scheduler
-
-    scheduler = Scheduler(make_sessionmaker(rt.engine))  # each job runs once per period across replicas
-    kb = rt.service.s.kb
-
-    def refit() -> None:
-        report = kb.refit_weights()
-        if report is not None:
-            logging.getLogger("bot.refit").info("fusion weights refit from feedback: %s", report)
-
-    scheduler.add("refit-weights", refit, every=timedelta(hours=6), run_now=True)
-    scheduler.add("retry-unposted", rt.service.retry_unposted, every=timedelta(seconds=60))
-    scheduler.add("expire-requests", rt.service.expire_requests, every=timedelta(seconds=30))
-    try:
-        add_kpi_jobs(scheduler, rt)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        rt.close()
-        return 2
-    register_kpi_metrics(rt)
-    scheduler.start()
-    rt.service.outbox.start(threads=settings.outbox_workers)  # Slack delivery, off the request path
+    rt.start(outbox_threads=settings.outbox_workers)  # Slack delivery and scheduled jobs, off the request path
     app_token = secret_value(settings.slack_app_token)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -80,7 +56,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(),
                     log_config=None)  # uvicorn's loggers go through our handler (JSON when asked)
     finally:
-        scheduler.shutdown()
         rt.close()
     return 0
 
@@ -96,38 +71,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     checks = run_checks(settings, embeddings=not args.skip_model)
     print(table(checks))
     return 1 if any(c.status == "fail" for c in checks) else 0
-def register_kpi_metrics(rt) -> None:  # type: ignore[no-untyped-def]
-    from prometheus_client import REGISTRY
-
-    from bot.reports.collector import KpiCollector
-
-    REGISTRY.register(KpiCollector(rt.service.s.sessions))  # served on /metrics
-
-
-def add_kpi_jobs(scheduler, rt) -> None:  # type: ignore[no-untyped-def]
-    """Weekly digest, ack reminder/escalation, RCA reminder (bot/reports/reminders.py); each off when its setting is 0/""."""
-    from datetime import timedelta
-
-    from bot.kernel.db_types import utcnow
-    from bot.reports import reminders as jobs
-    from handlers.slack.jobs import SlackJobChat
-
-    s = rt.settings
-    outbox = rt.service.outbox
-    jobs.register_delivery(outbox, chat=SlackJobChat(client=rt.bolt.client, channel=s.incident_channel),
-                           sessions=rt.service.s.sessions, settings=s)  # any replica delivers what any queued
-    kw = {"sessions": rt.service.s.sessions, "settings": s, "outbox": outbox}
-
-    def run(fn):  # type: ignore[no-untyped-def]
-        return lambda: fn(now=utcnow(), **kw)
-
-    if s.ack_reminder_minutes > 0 or s.ack_escalation_minutes > 0:
-        scheduler.add("ack-reminders", run(jobs.ack_reminders), every=timedelta(minutes=1))
-    if s.rca_reminder_hours > 0:
-        scheduler.add("rca-reminders", run(jobs.rca_reminders), every=timedelta(minutes=15))
-    trigger = jobs.digest_trigger(s.digest_schedule)
-    if trigger is not None:  # the digest also claims its ISO week in audit_events: once across replicas
-        scheduler.add_cron("weekly-digest", run(jobs.weekly_digest), every=timedelta(days=7), **trigger)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

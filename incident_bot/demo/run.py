@@ -136,8 +136,8 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         print("loading the embedding model (all-MiniLM-L6-v2, bundled) ...")
         rt = build_runtime(settings)
         stack.callback(rt.close)
-        rt.service.outbox.start(threads=1)  # Slack messages leave through the outbox, as in `serve`
-        report = rt.service.s.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
+        rt.outbox.start(threads=1)  # Slack messages leave through the outbox, as in `serve`
+        report = rt.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
         print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -247,13 +247,13 @@ def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
     resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
     print(f"<U0MLOWNER> submits the resolve form -> HTTP {resp.status_code}")
     demo.wait_calls("chat.update", n_updates + 2)
-    hits = demo.rt.service.s.kb.search(Query(text="merchant_category mapping changed fraud-model drift"), top_k=3)
+    hits = demo.rt.kb.search(Query(text="merchant_category mapping changed fraud-model drift"), top_k=3)
     print("kb search 'merchant_category mapping changed fraud-model drift':")
     for m in hits:
         print(f"  {m.score:.3f}  {m.id:14} {m.title[:60]}  [{'; '.join(m.why[:3])}]")
 
     _rule("11. Audit trail")
-    with demo.rt.service.s.sessions() as session:
+    with demo.rt.sessions() as session:
         for incident in session.scalars(select(Incident).order_by(Incident.id)):
             print(f"incident #{incident.id} {incident.title[:60]} [{incident.status}]")
             for ev in audit.trail(session, incident_id=incident.id):

@@ -1,0 +1,118 @@
+"""An incident's chat message, through the outbox: advice first, then the post that only renders it.
+
+Everything is queued in the transaction of the state change that causes it (bot/kernel/outbox.py) and
+delivered later by any replica's workers, in order per incident:
+
+- ``advise`` computes the incident's suggestions (similar past incidents, the best runbook and the actions it
+  may offer) and stores them; when the incident is already posted (a 👎 asked for new advice) it queues an
+  update of the message. No chat call, so Slack being down never holds advice back.
+- ``post_incident`` renders the stored advice and posts; the ts is recorded with the row marked done.
+- ``update_incident`` re-renders the stored advice (coalesced per incident); ``thread_reply`` posts a line.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.advice.advisor import Advisor
+from bot.advice.chat import IncidentChat
+from bot.kernel import audit
+from bot.kernel.db import transaction
+from bot.kernel.errors import NotFound
+from bot.kernel.models import Incident
+from bot.kernel.outbox import Finalizer, Handler, Kind, Outbox, OutboxMessage
+
+
+class IncidentMessages:
+    def __init__(self, *, sessions: sessionmaker[Session], outbox: Outbox, advisor: Advisor,
+                 chat: IncidentChat) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._advisor = advisor
+        self._chat = chat
+
+    def handlers(self) -> dict[Kind, Handler]:
+        """The outbox handlers, registered by the composition root."""
+        return {Kind.ADVISE: self.deliver_advice, Kind.POST_INCIDENT: self.deliver_post,
+                Kind.UPDATE_INCIDENT: self.deliver_update, Kind.THREAD_REPLY: self.deliver_thread_reply}
+
+    # ---- queued in the caller's transaction ------------------------------------------------------------
+    def queue_new(self, session: Session, incident_id: int) -> list[OutboxMessage | None]:
+        """A new incident: its advice, then its first post (each once: unique dedup keys)."""
+        return [self._outbox.enqueue(session, kind=Kind.ADVISE, incident_id=incident_id,
+                                     dedup_key=f"advise:{incident_id}"),
+                self.queue_post(session, incident_id)]
+
+    def queue_post(self, session: Session, incident_id: int) -> OutboxMessage | None:
+        return self._outbox.enqueue(session, kind=Kind.POST_INCIDENT, incident_id=incident_id,
+                                    dedup_key=f"post_incident:{incident_id}")
+
+    def queue_update(self, session: Session, incident_id: int) -> OutboxMessage | None:
+        return self._outbox.enqueue(session, kind=Kind.UPDATE_INCIDENT, incident_id=incident_id,
+                                    coalesce_key=f"incident:{incident_id}:message")
+
+    def queue_advice(self, session: Session, incident_id: int) -> OutboxMessage | None:
+        """Advise again (e.g. after a 👎 excluded a match); the job updates the message once it is done."""
+        return self._outbox.enqueue(session, kind=Kind.ADVISE, incident_id=incident_id)
+
+    def queue_thread_reply(self, session: Session, incident_id: int, text: str) -> None:
+        self._outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=incident_id, payload={"text": text})
+
+    # ---- outbox handlers ----------------------------------------------------------------------------------
+    def deliver_advice(self, msg: OutboxMessage) -> None:
+        with transaction(self._sessions) as session:
+            incident = _incident(session, _incident_id(msg))
+            self._advisor.advise(session, incident)
+            if incident.slack_ts is not None:
+                self.queue_update(session, incident.id)
+        self._outbox.wake()
+        return None
+
+    def deliver_post(self, msg: OutboxMessage) -> Finalizer | None:
+        incident_id = _incident_id(msg)
+        with self._sessions() as session:
+            incident = _incident(session, incident_id)
+            if incident.slack_ts is not None:
+                return None  # already posted
+            # An incident that opened and resolved before its post went out (a short blip, or both during
+            # a Slack outage) is still posted, showing it resolved: the channel is the on-call's record,
+            # and nothing the bot opened may vanish from it. The scheduler's safety net (retry_unposted)
+            # stays with open incidents, so an upgrade does not post years of old ones.
+            view = self._advisor.stored_view(session, incident)
+        self._outbox.renew(msg)  # the render may have been slow: never post on an expired claim
+        channel, ts = self._chat.post_incident(view)
+
+        def record(session: Session) -> None:  # same transaction as marking the outbox row done
+            row = _incident(session, incident_id)
+            row.slack_channel, row.slack_ts = channel, ts
+            audit.record(session, event="incident.posted", actor="bot", incident_id=row.id, channel=channel)
+        return record
+
+    def deliver_update(self, msg: OutboxMessage) -> None:
+        with self._sessions() as session:
+            incident = _incident(session, _incident_id(msg))
+            if incident.slack_ts is None:
+                return None  # not posted yet: the post, when it goes out, renders the latest state
+            view = self._advisor.stored_view(session, incident)
+        self._chat.update_incident(view)
+        return None
+
+    def deliver_thread_reply(self, msg: OutboxMessage) -> None:
+        with self._sessions() as session:
+            incident = _incident(session, _incident_id(msg))
+        if incident.slack_ts is not None:
+            self._chat.post_in_thread(incident, str((msg.payload or {}).get("text", "")))
+        return None
+
+
+def _incident_id(msg: OutboxMessage) -> int:
+    if msg.incident_id is None:
+        raise ValueError(f"outbox #{msg.id} ({msg.kind}) has no incident")
+    return msg.incident_id
+
+
+def _incident(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"Incident #{incident_id} does not exist.")
+    return incident
