@@ -32,6 +32,8 @@ def test_without_policy_the_runbook_approvers_apply_with_two_people() -> None:
     ("defaults:\n  approvals_required: 0\n", r"policy\.yml: defaults\.approvals_required: .*greater than or equal to 1"),
     ("defaults:\n  ttl: 5\n", r"policy\.yml: defaults\.ttl: Extra inputs are not permitted"),
     ("types:\n  nope: {}\n", r"policy\.yml: types\.nope: unknown action type"),
+    # a list index reads as everywhere else (bot/kernel/validation.py format_loc): services[0], not services.0
+    ("defaults:\n  services: [1]\n", r"policy\.yml: defaults\.services\[0\]: Input should be a valid string"),
     ("- a\n", r"policy\.yml: must be a mapping"),
     ("a: [\n", r"policy\.yml: invalid YAML"),
 ])
