@@ -29,6 +29,8 @@ from pydantic import Field
 
 from bot.intake.alerts import Alert, AlertKind, AlertStatus, Severity
 from handlers.parsers._common import LooseMap, Text, Timestamp, WireModel, or_none, validate_batch
+from handlers.parsers.mapping import FieldMap
+from handlers.parsers.source import Rewrite, Source
 
 
 class GenericAlert(WireModel):
@@ -71,3 +73,12 @@ def _to_alert(item: GenericAlert) -> Alert:
         url=or_none(item.url),
         kind=AlertKind(item.kind),
     )
+
+
+def field_map(settings: Any) -> Rewrite | None:
+    """With ``GENERIC_FIELD_MAP`` set, a foreign body is first rewritten into the generic format
+    (handlers/parsers/mapping.py); a bad map raises ``ValueError`` when the edge is built."""
+    return FieldMap(settings.generic_field_map).apply if settings.generic_field_map else None
+
+
+SOURCE = Source("generic", parse_generic, prepare=field_map)
