@@ -61,9 +61,8 @@ def alert_router(service: IncidentService, settings: Settings) -> APIRouter:
                 raise Rejected(404, f"unknown alert source '{printable(source)}'; known: {known}",
                                delivery.raw[:EXCERPT])
             body = delivery.body()
-            parser = configured.parser(request.query_params)
-            parsed = delivery.parse(lambda: parse_partial(parser, body, configured.prepare),
-                                    invalid=f"invalid {source} payload")
+            parser, prepare = configured.parser(request.query_params), configured.prepare
+            parsed = delivery.parse(lambda: parse_partial(parser, body, prepare), invalid=f"invalid {source} payload")
             rejected = [RejectedAlert(index=i, error=err, excerpt=text) for i, err, text in parsed.rejected]
             outcome = await delivery.store(
                 lambda: service.accept(source=source, body=body, alerts=parsed.alerts, rejected=rejected),

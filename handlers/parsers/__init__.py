@@ -9,8 +9,7 @@ name, parser, query, settings, signature), and one line here serves it at ``POST
 
 from __future__ import annotations
 
-from typing import Any
-
+from bot.kernel.config import Settings
 from handlers.parsers import (
     alertmanager,
     datadog,
@@ -39,7 +38,7 @@ def known_sources() -> list[str]:
     return sorted(s.name for s in SOURCES)
 
 
-def configure_sources(settings: Any) -> dict[str, ConfiguredSource]:
+def configure_sources(settings: Settings) -> dict[str, ConfiguredSource]:
     """Every registered source by name, with ``settings`` applied (``ValueError`` for one it cannot use)."""
     names = [s.name for s in SOURCES]
     if len(set(names)) != len(names):

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.intake.alerts import Alert
+from bot.kernel.config import Settings
 
 Parser = Callable[[Any], list[Alert]]
 Rewrite = Callable[[Any], Any]
@@ -49,15 +50,15 @@ class Source:
     name: str  # the path segment: POST /alerts/<name>
     parse: Callable[..., list[Alert]]  # parse(body), or parse(body, query) when reads_query
     reads_query: bool = False  # the parser also reads the query parameters (Evidently: the model's name)
-    prepare: Callable[[Any], Rewrite | None] | None = None  # settings -> a Rewrite, or None when not configured
+    prepare: Callable[[Settings], Rewrite | None] | None = None  # settings -> a Rewrite, or None when not set
     signature: SignatureAuth | None = None
 
-    def configure(self, settings: Any) -> ConfiguredSource:
+    def configure(self, settings: Settings) -> ConfiguredSource:
         """This source with ``settings`` applied; a setting it cannot use raises ``ValueError``."""
         return ConfiguredSource(source=self, prepare=self.prepare(settings) if self.prepare else None,
                                 signature=self._signature(settings))
 
-    def _signature(self, settings: Any) -> SignatureCheck | None:
+    def _signature(self, settings: Settings) -> SignatureCheck | None:
         if self.signature is None:
             return None
         if not hasattr(settings, self.signature.setting):
