@@ -42,11 +42,14 @@ class SignatureCheck:
         return self.auth.header
 
     def ok(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """``headers``: the request's (Starlette's are case-insensitive)."""
         return self.auth.verify(self.secret, body, headers.get(self.auth.header))
 
 
 @dataclass(frozen=True)
 class Source:
+    """One alert source, declared at the end of its parser module and listed once in ``SOURCES``."""
+
     name: str  # the path segment: POST /alerts/<name>
     parse: Callable[..., list[Alert]]  # parse(body), or parse(body, query) when reads_query
     reads_query: bool = False  # the parser also reads the query parameters (Evidently: the model's name)
