@@ -24,17 +24,15 @@ from bot.kernel import locks
 from bot.kernel.config import Settings, secret_value
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.kernel.db_types import utcnow
+from bot.kernel.errors import ConfigError
 from bot.kernel.outbox import Kind, Outbox
 from bot.kernel.scheduler import Scheduler
 from bot.remediation import runbook_store
 from bot.remediation.directory import GroupCache
-from bot.remediation.executors.kubernetes import K8sRestartExecutor, K8sScaleExecutor
-from bot.remediation.executors.mlflow import MlflowRollbackExecutor
-from bot.remediation.executors.webhook import WebhookExecutor
 from bot.remediation.flow import Remediation
 from bot.remediation.guardrails import Offer
 from bot.remediation.policy import Policy, PolicyError, load_policy
-from bot.remediation.registry import ExecutorRegistry
+from bot.remediation.registry import EXECUTOR_FACTORIES, ExecutorRegistry
 from bot.reports import reminders
 from bot.reports.collector import KpiCollector
 from bot.service import IncidentService
@@ -47,10 +45,6 @@ from retrieval.encoder import Encoder, make_encoder
 from retrieval.runbook_rank import RunbookIndex
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -104,19 +98,12 @@ def build_kb(settings: Settings, *, encoder: Encoder | None = None, engine: Engi
 
 
 def build_executors(settings: Settings, http_client: httpx.Client) -> ExecutorRegistry:
-    """The executor registry: one line per action type (like the alert-parser table)."""
+    """The executor registry: every executor module's factory in turn (bot/remediation/registry.py's table);
+    a module that is not configured adds nothing."""
     registry = ExecutorRegistry()
-    registry.add(WebhookExecutor(client=http_client, base_url=settings.action_base_url,
-                                 secret=settings.executor_hmac_secret, timeout=settings.executor_timeout_seconds))
-    timeout = settings.executor_timeout_seconds
-    if settings.mlflow_tracking_uri:  # registered only when configured
-        registry.add(MlflowRollbackExecutor(client=http_client, tracking_uri=settings.mlflow_tracking_uri,
-                                            token=settings.mlflow_tracking_token, timeout=timeout))
-    if settings.k8s_api_url:
-        k8s = {"api_url": settings.k8s_api_url, "token": settings.k8s_token, "namespaces": settings.k8s_namespaces,
-               "ca_cert": settings.k8s_ca_cert, "verify_tls": settings.k8s_verify_tls, "timeout": timeout}
-        registry.add(K8sRestartExecutor(**k8s))  # type: ignore[arg-type]
-        registry.add(K8sScaleExecutor(**k8s))  # type: ignore[arg-type]
+    for from_settings in EXECUTOR_FACTORIES:
+        for executor in from_settings(settings, http_client):
+            registry.add(executor)
     return registry
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.kernel.models import ChangeKind
-from handlers.parsers import PayloadError, parse_model
 from handlers.parsers.changes import parse_changes
+from handlers.parsers.errors import PayloadError
+from handlers.parsers.model import parse_model
 
 MODEL = {"model": "fraud-model", "metric": "psi", "value": 0.3, "threshold": 0.2}
 

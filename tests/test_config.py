@@ -27,7 +27,8 @@ def test_secrets_never_render(monkeypatch: pytest.MonkeyPatch, caplog: pytest.Lo
 
 
 def test_build_runtime_without_slack_credentials_says_what_to_set(sqlite_url: str, fake_encoder) -> None:  # type: ignore[no-untyped-def]
-    from incident_bot.runtime import ConfigError, build_runtime
+    from bot.kernel.errors import ConfigError
+    from incident_bot.runtime import build_runtime
 
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         build_runtime(Settings(_env_file=None, database_url=sqlite_url), encoder=fake_encoder)

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.kernel.models import AlertPayload, AlertRecord, DeadLetter, Incident
-from handlers.http.app import MAX_BODY, UNSIGNED_DEAD_LETTERS_PER_MINUTE
-from handlers.http.edge import DeadLetterBudget, pagerduty_signature_ok
+from handlers.http.app import UNSIGNED_DEAD_LETTERS_PER_MINUTE
+from handlers.http.edge import MAX_BODY, DeadLetterBudget
+from handlers.parsers import pagerduty
 from incident_bot.demo.slack_stub import signed_headers
 from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.encoder import HashingEncoder
@@ -193,11 +194,11 @@ def test_pagerduty_signature_authenticates_without_bearer(pd_app: App) -> None:
 def test_pagerduty_signature_parsing() -> None:
     body = b'{"event": {}}'
     good = _pd_sig("s", body)
-    assert pagerduty_signature_ok("s", body, good)
-    assert pagerduty_signature_ok("s", body, f"v1=00, {good}")
-    assert not pagerduty_signature_ok("s", body, None)
-    assert not pagerduty_signature_ok("s", body, good.removeprefix("v1="))
-    assert not pagerduty_signature_ok("s", body, "v1=" + "0" * 64)
+    assert pagerduty.signature_ok("s", body, good)
+    assert pagerduty.signature_ok("s", body, f"v1=00, {good}")
+    assert not pagerduty.signature_ok("s", body, None)
+    assert not pagerduty.signature_ok("s", body, good.removeprefix("v1="))
+    assert not pagerduty.signature_ok("s", body, "v1=" + "0" * 64)
 
 
 # --- /slack/events --------------------------------------------------------------------------------

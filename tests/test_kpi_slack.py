@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from handlers.slack.subcommands.kpi import parse_args
-
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.reports.kpi import percentile
+from handlers.slack.subcommands.kpi import parse_args
 from tests.apphelpers import App
 from tests.kpi_seed import add_incident, m
 

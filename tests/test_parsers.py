@@ -12,20 +12,17 @@ from typing import Any
 import pytest
 
 from bot.intake.alerts import Alert, AlertKind, AlertStatus, ModelInfo, Severity
-from handlers.parsers import (
-    PARSERS,
-    QUERY_PARSERS,
-    PayloadError,
-    parse_alertmanager,
-    parse_datadog,
-    parse_evidently,
-    parse_generic,
-    parse_grafana,
-    parse_model,
-    parse_opsgenie,
-    parse_pagerduty,
-)
+from handlers.parsers import SOURCES
 from handlers.parsers._common import MAX_ENTRIES, MAX_TEXT
+from handlers.parsers.alertmanager import parse_alertmanager
+from handlers.parsers.datadog import parse_datadog
+from handlers.parsers.errors import PayloadError
+from handlers.parsers.evidently import parse_evidently
+from handlers.parsers.generic import parse_generic
+from handlers.parsers.grafana import parse_grafana
+from handlers.parsers.model import parse_model
+from handlers.parsers.opsgenie import parse_opsgenie
+from handlers.parsers.pagerduty import parse_pagerduty
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "payloads"
 OWN = Path(__file__).resolve().parent / "fixtures" / "payloads"
@@ -513,7 +510,7 @@ def test_strings_and_labels_are_capped_but_kept_verbatim() -> None:
 
 
 def test_registry_maps_every_format() -> None:
-    assert PARSERS == {
+    assert {s.name: s.parse for s in SOURCES if not s.reads_query} == {
         "alertmanager": parse_alertmanager,
         "generic": parse_generic,
         "model": parse_model,
@@ -522,5 +519,5 @@ def test_registry_maps_every_format() -> None:
         "pagerduty": parse_pagerduty,
         "opsgenie": parse_opsgenie,
     }
-    assert QUERY_PARSERS == {"evidently": parse_evidently}
+    assert {s.name: s.parse for s in SOURCES if s.reads_query} == {"evidently": parse_evidently}
     assert issubclass(PayloadError, ValueError)

@@ -14,8 +14,11 @@ from sqlalchemy import select
 
 from bot.intake.alerts import AlertKind, AlertStatus, Severity
 from bot.kernel.models import AlertRecord, DeadLetter, Incident
-from handlers.parsers import PayloadError, parse_evidently, parse_generic, parse_opsgenie
+from handlers.parsers.errors import PayloadError
+from handlers.parsers.evidently import parse_evidently
+from handlers.parsers.generic import parse_generic
 from handlers.parsers.mapping import FieldMap, compile_path, resolve
+from handlers.parsers.opsgenie import parse_opsgenie
 from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.encoder import HashingEncoder
 from tests.apphelpers import ALERT_TOKEN, App, running_app
@@ -218,7 +221,8 @@ def test_generic_field_map_batch_and_errors() -> None:
 
 def test_bad_generic_field_map_is_a_config_error(sqlite_url: str, fake_encoder: HashingEncoder) -> None:
     from bot.kernel.config import Settings
-    from incident_bot.runtime import ConfigError, build_runtime
+    from bot.kernel.errors import ConfigError
+    from incident_bot.runtime import build_runtime
 
     settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t",  # noqa: S106
                         slack_signing_secret="s", generic_field_map={"name": "rule.title"})  # noqa: S106
@@ -247,7 +251,7 @@ def test_generic_endpoint_with_field_map_keeps_valid_items(mapped_app: App) -> N
 
 # --- Alertmanager truncatedAlerts --------------------------------------------------------------
 def test_alertmanager_truncated_alerts_is_carried_but_not_identity() -> None:
-    from handlers.parsers import parse_alertmanager
+    from handlers.parsers.alertmanager import parse_alertmanager
 
     body = own("alertmanager_two_alerts.json")
     plain = parse_alertmanager(body)

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.kernel.config import SAMPLE_DATA, Settings
+from bot.kernel.errors import ConfigError
 from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.policy import PolicyError, load_policy
-from incident_bot.runtime import ConfigError, build_runtime
+from incident_bot.runtime import build_runtime
 
 
 def test_sample_policy_reads_as_documented() -> None:
@@ -32,6 +33,8 @@ def test_without_policy_the_runbook_approvers_apply_with_two_people() -> None:
     ("defaults:\n  approvals_required: 0\n", r"policy\.yml: defaults\.approvals_required: .*greater than or equal to 1"),
     ("defaults:\n  ttl: 5\n", r"policy\.yml: defaults\.ttl: Extra inputs are not permitted"),
     ("types:\n  nope: {}\n", r"policy\.yml: types\.nope: unknown action type"),
+    # a list index reads as everywhere else (bot/kernel/validation.py format_loc): services[0], not services.0
+    ("defaults:\n  services: [1]\n", r"policy\.yml: defaults\.services\[0\]: Input should be a valid string"),
     ("- a\n", r"policy\.yml: must be a mapping"),
     ("a: [\n", r"policy\.yml: invalid YAML"),
 ])

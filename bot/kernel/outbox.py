@@ -43,6 +43,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 from bot.kernel import metrics
 from bot.kernel.db import transaction
 from bot.kernel.db_types import JSONType, UTCDateTime, utcnow
+from bot.kernel.errors import OperationalError
 from bot.kernel.models import Base
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-class ChatError(Exception):
+class ChatError(OperationalError):
     """A chat call that failed in a way the outbox understands: ``retry_after`` seconds (rate limited),
     or ``permanent`` (can never succeed as sent, e.g. invalid blocks). Anything else is retried."""
 
@@ -75,7 +76,7 @@ class ChatError(Exception):
         self.permanent = permanent
 
 
-class LeaseLost(Exception):
+class LeaseLost(OperationalError):
     """Raised by a handler (via ``Outbox.renew``) when its claim expired and another worker took the row."""
 
 

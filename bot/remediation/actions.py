@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.kernel.errors import ConfigError
+from bot.kernel.validation import format_loc
 from bot.remediation.base import Executor
 
 ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -39,13 +40,6 @@ class ActionSpec(BaseModel):
     def stored(self) -> dict[str, Any]:
         """The JSON kept on the request (``"type"`` is part of the contract other features read)."""
         return self.model_dump(mode="json")
-
-
-def _loc(err: Any) -> str:
-    out = ""
-    for part in err["loc"]:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -> ActionSpec:
@@ -78,13 +72,13 @@ def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -
         typed = registry[a_type].Params.model_validate(params)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ActionError(f"{where}.params{_loc(first)}: {first['msg']}") from None
+        raise ActionError(f"{format_loc(first['loc'], (where, 'params'))}: {first['msg']}") from None
     try:
         return ActionSpec(id=str(data["id"]), title=str(data["title"]), type=a_type, approvers=tuple(approvers),
                           params=typed.model_dump(mode="json"))
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ActionError(f"{where}{_loc(first)}: {first['msg']}") from None
+        raise ActionError(f"{format_loc(first['loc'], (where,))}: {first['msg']}") from None
 
 
 def validate_actions(raw_actions: Any, registry: Mapping[str, Executor], *, path: str) -> list[ActionSpec]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.kernel.errors import ConfigError
+from bot.kernel.validation import format_loc
 
 MODEL_OWNER = "model-owner"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -86,10 +86,6 @@ class Policy(BaseModel):
         return Rule.model_validate(fields)
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
 def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> Policy:
     """The policy at ``path`` (None: defaults only). Raises PolicyError naming the file and the field."""
     if path is None:
@@ -106,7 +102,7 @@ def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> P
         policy = Policy.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise PolicyError(f"{path}: {_where(err['loc'])}: {err['msg']}") from None
+        raise PolicyError(f"{path}: {format_loc(err['loc'])}: {err['msg']}") from None
     if action_types is not None:
         for t in policy.types:
             if t not in action_types:

@@ -1,14 +1,29 @@
 """The executor registry: action type → executor instance, built once in the composition root.
 
-The same pattern as the alert-parser table (handlers/parsers/__init__.py): adding an executor is one
-module under ``bot/remediation/executors/`` plus one ``registry.add(...)`` line in ``incident_bot/runtime.py``.
+``EXECUTOR_FACTORIES`` is the table, one line per module under ``bot/remediation/executors/``: each module
+declares a small settings model (the ``Settings`` fields it reads, by name) and a factory
+``from_settings(settings, http_client) -> list[Executor]`` that returns nothing when it is not configured.
+``incident_bot/runtime.py::build_executors`` runs the table. Adding an executor touches its module, one
+line here, and its settings in ``bot/kernel/config.py`` (and the README's settings table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
+import httpx
+
+from bot.kernel.config import Settings
 from bot.remediation.base import Executor
+from bot.remediation.executors import kubernetes, mlflow, webhook
+
+ExecutorFactory = Callable[[Settings, httpx.Client], list[Executor]]
+
+EXECUTOR_FACTORIES: tuple[ExecutorFactory, ...] = (
+    webhook.from_settings,  # always
+    mlflow.from_settings,  # when MLFLOW_TRACKING_URI is set
+    kubernetes.from_settings,  # when K8S_API_URL is set
+)
 
 
 class ExecutorRegistry(Mapping[str, Executor]):

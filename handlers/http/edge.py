@@ -1,25 +1,41 @@
-"""Small pieces of the HTTP edge: bounded body reads, content types, source signatures, and a
-budget for dead letters written on behalf of unauthenticated clients."""
+"""The HTTP edge's shared pieces: bounded body reads, content types, error answers, a budget for dead
+letters written on behalf of unauthenticated clients, and the steps every webhook route runs
+(``WebhookEdge``: ``/alerts/<source>`` and ``/changes``)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import json
+import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from bot.service import IncidentService
+from handlers.parsers.errors import PayloadError
+from handlers.parsers.source import SignatureCheck
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1_000_000  # bytes, every endpoint; Alertmanager groups are far smaller
+BEARER_REFUSED = "missing or wrong bearer token (Authorization: Bearer <ALERT_WEBHOOK_TOKEN>)"
 _UNSTORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+T = TypeVar("T")
 
 
-async def read_limited(request: Request, limit: int) -> tuple[bytes, bool]:
+async def read_limited(request: Request, limit: int, keep: int = 0) -> tuple[bytes, bool]:
     """The body, read at most ``limit + 1`` bytes far: ``(body, too_large)``.
 
-    A declared ``Content-Length`` over the limit is not read at all beyond the first chunk, and a
-    chunked body is cut as soon as it passes the limit, so nobody can make us buffer gigabytes."""
+    A declared ``Content-Length`` over the limit is read no further than ``keep`` bytes (what the caller
+    keeps of a body it refuses; at least the first chunk), and a chunked body is cut as soon as it passes
+    the limit, so nobody can make us buffer gigabytes."""
     length = request.headers.get("content-length", "")
     declared_too_large = length.isdigit() and int(length) > limit
     chunks: list[bytes] = []
@@ -27,7 +43,7 @@ async def read_limited(request: Request, limit: int) -> tuple[bytes, bool]:
     async for chunk in request.stream():
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit or declared_too_large:
+        if size > limit or (declared_too_large and size >= keep):
             return b"".join(chunks)[: limit + 1], True
     return b"".join(chunks), False
 
@@ -48,13 +64,111 @@ def printable(text: str, limit: int = 64) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def pagerduty_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
-    """PagerDuty v3: ``X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the raw body>``; several
-    signatures may be listed, comma-separated (during a secret rotation). Any valid one is enough."""
-    if not header:
-        return False
-    expected = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected.encode(), part.strip().encode()) for part in header.split(","))
+def error_response(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": detail, **extra})
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+# --- the shared steps of the webhook routes ---------------------------------------------------------
+@dataclass(frozen=True)
+class EdgeRules:
+    """How one webhook route answers. ``noun`` names the route in messages; the other three fields are the
+    observable differences between ``/alerts/*`` and ``/changes``, kept as they were until they are aligned
+    (a one-line change each where a route sets them: ``ALERT_RULES`` in handlers/http/app.py,
+    ``CHANGE_RULES`` in handlers/http/changes.py)."""
+
+    noun: str  # "<noun> webhooks are disabled: set ALERT_WEBHOOK_TOKEN"
+    json_content_type_only: bool  # True: a Content-Type that is not JSON is a 415; False: any is read as JSON
+    invalid_status: int  # the answer to valid JSON that is not a valid payload for the route (400 or 422)
+    oversize_kept: int  # bytes of an over-limit body kept in its dead letter (and read, when Content-Length says over)
+
+    def too_large_reason(self) -> str:
+        if self.oversize_kept < MAX_BODY:
+            return f"payload too large: more than {MAX_BODY} bytes; the first {self.oversize_kept} bytes are kept"
+        return f"payload too large: over {MAX_BODY} bytes"
+
+
+class Rejected(Exception):
+    """A request refused after it was read: answered ``status`` with ``reason``, and kept as a dead letter
+    (``kept``: what of the body is kept; None: all of it)."""
+
+    def __init__(self, status: int, reason: str, kept: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.kept = status, reason, kept
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One authenticated request whose body was read (bounded). Its steps raise ``Rejected``."""
+
+    raw: bytes
+    too_large: bool
+    content_type: str | None
+    label: str  # the dead letters' source, e.g. "alerts/generic" or "changes"
+    rules: EdgeRules
+
+    def body(self) -> Any:
+        """The body as JSON, after the size and content-type checks (413, 415, then 400)."""
+        if self.too_large:
+            raise Rejected(413, self.rules.too_large_reason(), self.raw[: self.rules.oversize_kept])
+        if self.rules.json_content_type_only and not is_json_content_type(self.content_type):
+            raise Rejected(415, f"content type must be application/json, got '{printable(self.content_type or '', 80)}'")
+        try:
+            return json.loads(self.raw, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise Rejected(400, f"body is not valid JSON: {str(exc)[:200]}") from None
+
+    def parse(self, parse: Callable[[], T], *, invalid: str) -> T:
+        """``parse()``; a ``PayloadError`` (or any ValueError) is refused as ``"<invalid>: <problem>"``."""
+        try:
+            return parse()
+        except PayloadError as exc:
+            raise Rejected(self.rules.invalid_status, f"{invalid}: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise Rejected(self.rules.invalid_status, f"{invalid}: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+    async def store(self, store: Callable[[], T], *, failed: str) -> T:
+        """``store()`` in the thread pool; a database refusal is a 422 whose reason is ``failed`` with
+        ``{error}`` replaced by the exception's name (a NUL or an over-long field, not a server fault)."""
+        try:
+            return await run_in_threadpool(store)
+        except (SQLAlchemyError, RecursionError) as exc:
+            log.warning("could not store %s payload: %s", self.label, type(exc).__name__)
+            raise Rejected(422, failed.format(error=type(exc).__name__)) from None
+
+
+class WebhookEdge:
+    """What ``/alerts/<source>`` and ``/changes`` share: the bearer token (or a source's own signature),
+    the bounded read, and every refusal after the read answered 4xx with a dead letter."""
+
+    def __init__(self, *, service: IncidentService, token: str | None, rules: EdgeRules) -> None:
+        self._service, self._token, self.rules = service, token, rules
+
+    async def receive(self, request: Request, *, label: str, handle: Callable[[Delivery], Awaitable[JSONResponse]],
+                      signature: SignatureCheck | None = None) -> JSONResponse:
+        """Authenticate, read, then ``handle``; refusals before the read are answered and not kept
+        (anyone can send them)."""
+        if self._token is None and signature is None:
+            return error_response(503, f"{self.rules.noun} webhooks are disabled: set ALERT_WEBHOOK_TOKEN")
+        supplied = request.headers.get("authorization", "")
+        bearer_ok = self._token is not None and hmac.compare_digest(supplied.encode(),
+                                                                    f"Bearer {self._token}".encode())
+        if not bearer_ok and signature is None:
+            return error_response(401, BEARER_REFUSED)
+        raw, too_large = await read_limited(request, MAX_BODY, keep=self.rules.oversize_kept)
+        if not bearer_ok and signature is not None and not signature.ok(raw, request.headers):
+            return error_response(401, f"missing or wrong bearer token or {signature.header}")
+        delivery = Delivery(raw=raw, too_large=too_large, content_type=request.headers.get("content-type"),
+                            label=label, rules=self.rules)
+        try:
+            return await handle(delivery)
+        except Rejected as exc:
+            dl = await run_in_threadpool(self._service.dead_letter, source=label, reason=exc.reason,
+                                         raw=raw if exc.kept is None else exc.kept, content_type=delivery.content_type)
+            return error_response(exc.status, exc.reason, dead_letter_id=dl)
 
 
 class DeadLetterBudget:

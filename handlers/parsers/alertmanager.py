@@ -27,6 +27,7 @@ from handlers.parsers._common import (
     validate,
 )
 from handlers.parsers.errors import MAX_PROBLEMS, PayloadError
+from handlers.parsers.source import Source
 
 Status = Literal["firing", "resolved"]
 
@@ -114,3 +115,6 @@ def build_alerts(
 def _pick(own: dict[str, str], common: dict[str, str], keys: tuple[str, ...]) -> str:
     """The alert's own annotation, else the group's common one, else empty."""
     return first_of(own, keys) or first_of(common, keys) or ""
+
+
+SOURCE = Source("alertmanager", parse_alertmanager)

@@ -20,6 +20,7 @@ from typing import Any
 from bot.intake.alerts import Alert, AlertStatus, Severity
 from handlers.parsers._common import LooseText, WireModel, cap_map, parse_timestamp, require_object, validate
 from handlers.parsers.errors import PayloadError
+from handlers.parsers.source import Source
 
 _UNRENDERED = re.compile(r"\$[A-Z][A-Z0-9_]*")
 _LEADING_TAG = re.compile(r"^\s*\[([^\]]*)\]")
@@ -177,3 +178,6 @@ def _strip_markdown_fence(text: str) -> str:
     if stripped.startswith("%%%") and stripped.endswith("%%%") and len(stripped) >= 6:
         return stripped[3:-3].strip()
     return text
+
+
+SOURCE = Source("datadog", parse_datadog)

@@ -7,12 +7,13 @@ a colon, and what is wrong. Several problems are joined with ``"; "``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from bot.kernel.errors import DomainError
+from bot.kernel.validation import format_loc
 
 MAX_PROBLEMS = 5
 _MAX_SHOWN_INPUT = 60
@@ -59,17 +60,6 @@ def json_type(value: object) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return type(value).__name__
-
-
-def format_loc(loc: Iterable[int | str], prefix: Sequence[int | str] = ()) -> str:
-    """``("alerts", 1, "labels")`` -> ``alerts[1].labels``; the empty path is ``body``."""
-    out = ""
-    for part in (*prefix, *loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
 
 
 def _shown(value: Any) -> str:

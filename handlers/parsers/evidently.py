@@ -31,6 +31,7 @@ from bot.intake.alerts import Alert
 from handlers.parsers._common import require_object, scalar_to_str
 from handlers.parsers.errors import PayloadError, json_type
 from handlers.parsers.model import parse_model
+from handlers.parsers.source import Source
 
 CONTEXT_KEYS = ("model", "version", "serving_service", "service", "owner", "severity", "alert_name", "url")
 DEFAULT_DRIFT_SHARE = 0.5
@@ -151,3 +152,6 @@ def _number(value: Any, where: str) -> float:
 
 def _num(value: float) -> str:
     return f"{value:.3g}"
+
+
+SOURCE = Source("evidently", parse_evidently, reads_query=True)  # the model is named in the query

@@ -28,7 +28,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from bot.intake.alerts import Alert, AlertKind, AlertStatus, Severity
+from bot.kernel.config import Settings
 from handlers.parsers._common import LooseMap, Text, Timestamp, WireModel, or_none, validate_batch
+from handlers.parsers.mapping import FieldMap
+from handlers.parsers.source import Rewrite, Source
 
 
 class GenericAlert(WireModel):
@@ -71,3 +74,12 @@ def _to_alert(item: GenericAlert) -> Alert:
         url=or_none(item.url),
         kind=AlertKind(item.kind),
     )
+
+
+def field_map(settings: Settings) -> Rewrite | None:
+    """With ``GENERIC_FIELD_MAP`` set, a foreign body is first rewritten into the generic format
+    (handlers/parsers/mapping.py); a bad map raises ``ValueError`` when the edge is built."""
+    return FieldMap(settings.generic_field_map).apply if settings.generic_field_map else None
+
+
+SOURCE = Source("generic", parse_generic, prepare=field_map)

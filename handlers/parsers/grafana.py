@@ -26,6 +26,7 @@ from handlers.parsers._common import (
     validate,
 )
 from handlers.parsers.alertmanager import AlertmanagerAlert, AlertmanagerPayload, build_alerts
+from handlers.parsers.source import Source
 
 
 class GrafanaAlert(AlertmanagerAlert):
@@ -80,3 +81,6 @@ def _format_values(values: dict[str, Any] | None) -> str | None:
         shown = f"{value:.6g}" if isinstance(value, float) else scalar_to_str(value)
         parts.append(f"{key}={shown}")
     return or_none(cap_text(", ".join(parts)))
+
+
+SOURCE = Source("grafana", parse_grafana)

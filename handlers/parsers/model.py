@@ -38,6 +38,7 @@ from handlers.parsers._common import (
     or_none,
     validate_batch,
 )
+from handlers.parsers.source import Source
 
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 NonEmpty = Annotated[Text, Field(min_length=1)]
@@ -114,3 +115,6 @@ def _num(value: float) -> str:
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.6g}"
+
+
+SOURCE = Source("model", parse_model)

@@ -29,6 +29,7 @@ from handlers.parsers._common import (
     require_object,
     validate,
 )
+from handlers.parsers.source import Source
 
 RESOLVING_ACTIONS = frozenset({"close", "delete"})
 
@@ -116,3 +117,6 @@ def _service(item: OpsgenieAlert) -> str | None:
         if sep and key.strip().lower() == "service" and value.strip():
             return value.strip()
     return or_none(item.entity)
+
+
+SOURCE = Source("opsgenie", parse_opsgenie)

@@ -9,6 +9,8 @@ state, so they parse to an empty list and the endpoint can still answer 2xx.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Annotated, Any
 
@@ -25,6 +27,7 @@ from handlers.parsers._common import (
     require_object,
     validate,
 )
+from handlers.parsers.source import SignatureAuth, Source
 
 _PRIORITY = re.compile(r"\s*p[1-5]\s*", re.IGNORECASE)
 
@@ -118,3 +121,16 @@ def _severity(priority: str | None, urgency: str | None) -> Severity:
 
 def _names(refs: list[Reference]) -> str | None:
     return cap_text(", ".join(r.summary for r in refs if r.summary)) or None
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """PagerDuty v3: ``X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the raw body>``; several
+    signatures may be listed, comma-separated (during a secret rotation). Any valid one is enough."""
+    if not header:
+        return False
+    expected = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected.encode(), part.strip().encode()) for part in header.split(","))
+
+
+SOURCE = Source("pagerduty", parse_pagerduty, signature=SignatureAuth(
+    setting="pagerduty_webhook_secret", header="X-PagerDuty-Signature", verify=signature_ok))

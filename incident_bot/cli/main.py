@@ -19,9 +19,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.kernel.config import secret_value
+    from bot.kernel.errors import ConfigError
     from incident_bot.doctor import run_checks
     from incident_bot.logging_setup import configure
-    from incident_bot.runtime import ConfigError, build_runtime
+    from incident_bot.runtime import build_runtime
 
     try:
         settings = _settings()

@@ -1,2 +1,2 @@
-"""One module per action type (webhook, mlflow, kubernetes); each is registered with one line in the
-composition root, ``incident_bot/runtime.py::build_executors``, and only when its settings are present."""
+"""One module per action type (webhook, mlflow, kubernetes). Each declares the settings it reads and a
+``from_settings`` factory, listed with one line in ``bot/remediation/registry.py::EXECUTOR_FACTORIES``."""

@@ -23,13 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from bot.kernel.config import Settings
 from bot.kernel.errors import OperationalError
-from bot.remediation.base import ActionContext, ExecutionResult, Preview
+from bot.remediation.base import ActionContext, ExecutionResult, Executor, Preview
 
 log = logging.getLogger(__name__)
 
@@ -234,3 +236,25 @@ def _status_message(exc: ApiException) -> str:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+class K8sSettings(BaseModel):
+    """The settings these executors read: Settings fields by name (declared in bot/kernel/config.py)."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+    k8s_api_url: str | None
+    k8s_token: SecretStr | None
+    k8s_namespaces: list[str]
+    k8s_ca_cert: Path | None
+    k8s_verify_tls: bool
+    executor_timeout_seconds: float
+
+
+def from_settings(settings: Settings, http_client: httpx.Client) -> list[Executor]:
+    """Restart and scale, registered only when K8S_API_URL is set (they use the kubernetes client, not httpx)."""
+    s = K8sSettings.model_validate(settings)
+    if not s.k8s_api_url:
+        return []
+    kinds: tuple[type[K8sRestartExecutor | K8sScaleExecutor], ...] = (K8sRestartExecutor, K8sScaleExecutor)
+    return [kind(api_url=s.k8s_api_url, token=s.k8s_token, namespaces=s.k8s_namespaces, ca_cert=s.k8s_ca_cert,
+                 verify_tls=s.k8s_verify_tls, timeout=s.executor_timeout_seconds) for kind in kinds]

@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from bot.kernel.config import Settings
 from bot.kernel.errors import OperationalError
-from bot.remediation.base import ActionContext, ExecutionResult, Preview
+from bot.remediation.base import ActionContext, ExecutionResult, Executor, Preview
 
 log = logging.getLogger(__name__)
 
@@ -269,3 +270,21 @@ def _quote(name: str) -> str:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+class MlflowSettings(BaseModel):
+    """The settings this executor reads: Settings fields by name (declared in bot/kernel/config.py)."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+    mlflow_tracking_uri: str | None
+    mlflow_tracking_token: SecretStr | None
+    executor_timeout_seconds: float
+
+
+def from_settings(settings: Settings, http_client: httpx.Client) -> list[Executor]:
+    """Registered only when MLFLOW_TRACKING_URI is set."""
+    s = MlflowSettings.model_validate(settings)
+    if not s.mlflow_tracking_uri:
+        return []
+    return [MlflowRollbackExecutor(client=http_client, tracking_uri=s.mlflow_tracking_uri,
+                                   token=s.mlflow_tracking_token, timeout=s.executor_timeout_seconds)]

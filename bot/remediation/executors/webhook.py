@@ -23,7 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from bot.remediation.base import ActionContext, ExecutionResult, Preview
+from bot.kernel.config import Settings
+from bot.remediation.base import ActionContext, ExecutionResult, Executor, Preview
 from bot.remediation.secrets import mask
 
 log = logging.getLogger(__name__)
@@ -135,3 +136,19 @@ class WebhookExecutor:
     def _failed(started: float, error: str) -> ExecutionResult:
         log.warning("action webhook failed: %s", error)
         return ExecutionResult(False, None, (time.perf_counter() - started) * 1000, error=error)
+
+
+class WebhookSettings(BaseModel):
+    """The settings this executor reads: Settings fields by name (declared in bot/kernel/config.py)."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+    action_base_url: str | None
+    executor_hmac_secret: SecretStr | None
+    executor_timeout_seconds: float
+
+
+def from_settings(settings: Settings, http_client: httpx.Client) -> list[Executor]:
+    """Always registered: an absolute action URL needs no setting (a relative one needs ACTION_BASE_URL)."""
+    s = WebhookSettings.model_validate(settings)
+    return [WebhookExecutor(client=http_client, base_url=s.action_base_url, secret=s.executor_hmac_secret,
+                            timeout=s.executor_timeout_seconds)]
