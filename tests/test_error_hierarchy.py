@@ -13,6 +13,7 @@ import pkgutil
 from bot.kernel.errors import ConfigError, DomainError, IncidentBotError, OperationalError
 from retrieval.errors import RetrievalError
 
+
 def _exception_classes(package: str) -> dict[str, type[BaseException]]:
     found: dict[str, type[BaseException]] = {}
     root = importlib.import_module(package)

@@ -1,7 +1,8 @@
 """The KPI chart, rendered server-side to PNG (matplotlib, Agg backend: no display, thread-safe figures).
 
 Three panels: incidents opened per day stacked by severity, the daily median MTTA/MTTR trend, and
-the noise funnel (deliveries → unique alerts → incidents).
+the noise funnel (the catalogue's noise reduction KPI and the counts it comes from: deliveries → alerts →
+incidents).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bot.intake.alerts import Severity  # noqa: E402
+from bot.reports import catalogue  # noqa: E402
 from bot.reports.kpi import Daily, KpiReport  # noqa: E402
 
 SEVERITY_COLOUR: dict[str, str] = {Severity.CRITICAL: "#d62728", Severity.HIGH: "#ff7f0e",
                                    Severity.WARNING: "#e6b800", Severity.INFO: "#1f77b4"}
+FUNNEL = "noise_reduction_ratio"  # the catalogue's KPI the third panel draws, with its stages
+BLUES = ["#1f77b4", "#6baed6", "#c6dbef"]  # funnel stages, dark to light
 
 
 def render_png(r: KpiReport, d: Daily) -> bytes:
@@ -55,13 +59,14 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     if ax2.lines:
         ax2.legend(fontsize=8, loc="upper left")
 
-    f = r.funnel
-    stages = ["deliveries", "unique alerts", "incidents"]
-    values = [f.deliveries, f.unique_alerts, f.incidents]
-    bars = ax3.barh(stages[::-1], values[::-1], color=["#1f77b4", "#6baed6", "#c6dbef"][::-1])
+    funnel = catalogue.kpi(FUNNEL)  # its stages are the counts the catalogue shows it with
+    stages = [catalogue.kpi(name) for name in funnel.of]
+    values = [s.value(r) for s in stages]
+    colours = [BLUES[i % len(BLUES)] for i in range(len(stages))]
+    bars = ax3.barh([s.label for s in stages][::-1], values[::-1], color=colours[::-1])
     ax3.bar_label(bars, labels=[str(v) for v in values[::-1]], padding=3)
-    red = "n/a" if f.noise_reduction is None else f"{f.noise_reduction * 100:.0f}%"
-    ax3.set_title(f"Noise funnel (reduction {red})")
+    ratio = funnel.value(r)
+    ax3.set_title(f"Noise funnel ({funnel.label} {'n/a' if ratio is None else f'{ratio * 100:.0f}%'})")
     ax3.set_xlim(0, max(values + [1]) * 1.2)
 
     buf = io.BytesIO()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.reports.kpi import Durations, KpiReport, Rate
+from bot.reports import summary
+from bot.reports.kpi import Durations, KpiReport
+from bot.reports.summary import Style
 from handlers.blocks.mrkdwn import escape
 
 
@@ -29,41 +33,7 @@ def durations(d: Durations) -> str:
     return f"avg {dur(d.mean_s)} · p50 {dur(d.median_s)} · p90 {dur(d.p90_s)} (n={d.count})"
 
 
-def rate(r: Rate) -> str:
-    return f"{pct(r.value)} ({r.numerator}/{r.denominator})"
-
-
-def _delta(now: float | None, before: float | None, *, seconds: bool) -> str:
-    if now is None or before is None:
-        return ""
-    diff = now - before
-    arrow = "▲" if diff > 0 else ("▼" if diff < 0 else "=")
-    return f" {arrow}{dur(abs(diff)) if seconds else pct(abs(diff))}"
-
-
-def kpi_lines(r: KpiReport, previous: KpiReport | None = None) -> list[str]:
-    """The figures as mrkdwn lines (also the notification fallback text). ``previous`` adds ▲/▼ deltas."""
-    p = previous
-    f, mk = r.funnel, r.model
-    return [
-        f"*Incidents* {r.incidents} ({r.open_incidents} open, {r.resolved_incidents} resolved, "
-        f"{r.resolved_before_opened} resolved before opened, {r.flapping_incidents} flapping) · "
-        f"change events {r.change_events} (not incidents)"
-        + (f" · previous period {p.incidents}" if p else ""),
-        f"*MTTD* (impact start → detection) {durations(r.mttd)}"
-        + (_delta(r.mttd.mean_s, p.mttd.mean_s, seconds=True) if p else ""),
-        f"*MTTA* (detection → ack) {durations(r.mtta)}" + (_delta(r.mtta.mean_s, p.mtta.mean_s, seconds=True) if p else ""),
-        f"*MTTR* (impact start → resolved) {durations(r.mttr)}"
-        + (_delta(r.mttr.mean_s, p.mttr.mean_s, seconds=True) if p else ""),
-        f"*MTTR from detection* {durations(r.mttr_from_detection)}",
-        f"*Noise* {f.deliveries} deliveries → {f.unique_alerts} alerts → {f.incidents} incidents: "
-        f"reduction {pct(f.noise_reduction)}"
-        + (_delta(f.noise_reduction, p.funnel.noise_reduction, seconds=False) if p else ""),
-        f"*Auto-triaged* {rate(r.auto_triaged)} · *auto-remediated* {rate(r.auto_remediated)}",
-        f"*Models* {mk.model_incidents} incidents · drift detection {durations(mk.drift_detection_latency)} · "
-        f"rollback rate {pct(mk.rollback_rate)} ({mk.rollbacks} rollbacks / {mk.promotions} promotions) · "
-        f"lead time {durations(mk.lead_time)} · linked to infra {rate(mk.linked_to_infra)}",
-    ]
+SLACK = Style(durations=durations, seconds=dur, ratio=pct, strong=lambda s: f"*{s}*", capitalize=True)
 
 
 def period_label(r: KpiReport) -> str:
@@ -73,13 +43,10 @@ def period_label(r: KpiReport) -> str:
 
 
 def kpi_summary(r: KpiReport, previous: KpiReport | None = None, *, title: str = "Incident KPIs") -> list[Block]:
-    lines = kpi_lines(r, previous)
-    out: list[Block] = [
-        HeaderBlock(text=title),
-        ContextBlock(elements=[MarkdownTextObject(text=period_label(r))]),
-        SectionBlock(text=MarkdownTextObject(text="\n".join(lines[:5]))),
-        SectionBlock(text=MarkdownTextObject(text="\n".join(lines[5:]))),
-    ]
+    """The catalogue's KPIs, a section block per summary section. ``previous`` adds ▲/▼ changes."""
+    out: list[Block] = [HeaderBlock(text=title), ContextBlock(elements=[MarkdownTextObject(text=period_label(r))])]
+    for _, group in groupby(summary.lines(r, SLACK, previous), key=itemgetter(0)):
+        out.append(SectionBlock(text=MarkdownTextObject(text="\n".join(text for _, text in group))))
     if r.by_service:
         top = sorted(r.by_service.items(), key=lambda kv: -kv[1].incidents)[:8]
         per = " · ".join(f"{escape(svc, max_len=60)} {x.incidents} (MTTR {dur(x.mttr.mean_s)})" for svc, x in top)
@@ -88,8 +55,7 @@ def kpi_summary(r: KpiReport, previous: KpiReport | None = None, *, title: str =
 
 
 def kpi_fallback(r: KpiReport) -> str:
-    return (f"KPIs {period_label(r)}: {r.incidents} incidents, MTTD {dur(r.mttd.mean_s)}, "
-            f"MTTA {dur(r.mtta.mean_s)}, MTTR {dur(r.mttr.mean_s)}, noise reduction {pct(r.funnel.noise_reduction)}")
+    return f"KPIs {period_label(r)}: {summary.headline(r, SLACK)}"
 
 
 def digest(r: KpiReport, previous: KpiReport, top: list[tuple[str, str, int]],

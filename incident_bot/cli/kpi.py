@@ -1,5 +1,5 @@
 """``incident-bot kpi --since 30d [--service S] [--json] [--chart PATH]``: the same figures as the slash
-command and the Prometheus gauges (one definition: bot/reports/kpi.py)."""
+command and the Prometheus gauges (computed in bot/reports/kpi.py, listed in bot/reports/catalogue.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.reports import summary
 from bot.reports.kpi import Durations, KpiReport, daily, last, parse_period
+from bot.reports.summary import Style
 
 Sessions = Callable[[], sessionmaker[Session]]
 
@@ -57,22 +59,10 @@ def _p(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.1f}%"
 
 
+PLAIN = Style(durations=_d, seconds=lambda s: "n/a" if s is None else f"{s / 60:.1f} min", ratio=_p,
+              arrow="->", sep="; ", pad=34)  # ASCII only: any terminal, any pipe
+
+
 def text_lines(r: KpiReport) -> list[str]:
-    f, mk = r.funnel, r.model
-    return [
-        f"period {r.since:%Y-%m-%d %H:%M} -> {r.until:%Y-%m-%d %H:%M} UTC" + (f", service {r.service}" if r.service else ""),
-        f"incidents {r.incidents} (open {r.open_incidents}, resolved {r.resolved_incidents}, resolved before opened "
-        f"{r.resolved_before_opened}, flapping {r.flapping_incidents}); change events {r.change_events}",
-        f"MTTD (impact start -> detection)   {_d(r.mttd)}",
-        f"MTTA (detection -> ack)            {_d(r.mtta)}",
-        f"MTTR (impact start -> resolved)    {_d(r.mttr)}",
-        f"MTTR (detection -> resolved)       {_d(r.mttr_from_detection)}",
-        f"noise funnel {f.deliveries} deliveries -> {f.unique_alerts} alerts -> {f.incidents} incidents, "
-        f"reduction {_p(f.noise_reduction)}",
-        f"auto-triaged {_p(r.auto_triaged.value)} ({r.auto_triaged.numerator}/{r.auto_triaged.denominator}), "
-        f"auto-remediated {_p(r.auto_remediated.value)} ({r.auto_remediated.numerator}/{r.auto_remediated.denominator})",
-        f"model incidents {mk.model_incidents}; drift detection latency {_d(mk.drift_detection_latency)}",
-        f"model rollback rate {_p(mk.rollback_rate)} ({mk.rollbacks} rollbacks / {mk.promotions} promotions); "
-        f"lead time {_d(mk.lead_time)}; linked to infra {_p(mk.linked_to_infra.value)} "
-        f"({mk.linked_to_infra.numerator}/{mk.linked_to_infra.denominator})",
-    ]
+    period = f"period {r.since:%Y-%m-%d %H:%M} -> {r.until:%Y-%m-%d %H:%M} UTC"
+    return [period + (f", service {r.service}" if r.service else ""), *(text for _, text in summary.lines(r, PLAIN))]
