@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel.db import transaction
+from bot.reports import catalogue
 from bot.reports.kpi import KpiReport, parse_period, percentile, report
 from tests.kpi_seed import SINCE, T0, UNTIL, add_incident, m, seed
 
@@ -115,7 +116,7 @@ def test_no_incidents(sessions: sessionmaker[Session]) -> None:
         r = report(s, since=SINCE, until=UNTIL)
     assert r.incidents == 0 and r.mttd.count == 0 and r.mttd.mean_s is None and r.mttr.p90_s is None
     assert r.funnel.noise_reduction is None and r.auto_triaged.value is None and r.model.rollback_rate is None
-    assert r.to_json()["mttd"] == {"count": 0, "mean_s": None, "median_s": None, "p90_s": None}
+    assert catalogue.report_json(r)["mttd"] == {"count": 0, "mean_s": None, "median_s": None, "p90_s": None}
 
 
 def test_open_incident_counts_in_mttd_not_mttr(sessions: sessionmaker[Session]) -> None:

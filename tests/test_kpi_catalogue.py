@@ -67,7 +67,7 @@ def test_slack_and_cli_text_from_the_catalogue(seeded: sessionmaker[Session]) ->
     assert kpi_fallback(r) == ("KPIs last 8d (2026-11-01 → 2026-11-09): 8 incidents, MTTD 20.4m, MTTA 3.5m, "
                                "MTTR 25.2m, noise reduction 58%")
     assert text_lines(r) == CLI
-    assert list(r.to_json()) == [f.name for f in fields(KpiReport)]  # --json: the report's fields (a contract)
+    assert list(catalogue.report_json(r)) == [f.name for f in fields(KpiReport)]  # --json: the report's fields (a contract)
 
 
 def test_a_mistaken_entry_fails() -> None:
@@ -127,7 +127,7 @@ def test_a_new_entry_shows_up_in_every_output(seeded: sessionmaker[Session], mon
     assert cli[1].startswith("incidents 8 (1 open, 7 resolved, 1 resolved before opened, 1 flapping, 2 unacknowledged);")
     assert cli[-1] == "acknowledged 75.0% (6/8)"
 
-    out = r.to_json()
+    out = catalogue.report_json(r)
     assert out["unacknowledged_incidents"] == 2 and out["acknowledged"] == {"numerator": 6, "denominator": 8, "value": 0.75}
     assert out["by_service"]["checkout"]["unacknowledged_incidents"] == 1  # #8 of #1, #4, #8
     assert out["mttd"]["count"] == 8 and out["funnel"]["deliveries"] == 19  # the report's own keys unchanged

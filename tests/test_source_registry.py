@@ -73,7 +73,7 @@ def test_a_source_declared_in_a_test_is_served_through_the_registry_alone(
         assert other.status_code == 401
         unknown = client.post("/alerts/acmee", content=b"{}", headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
         assert unknown.status_code == 404 and "known: acme, alertmanager" in unknown.json()["error"]
-    with app.rt.service.s.sessions() as s:
+    with app.rt.sessions() as s:
         assert [(r.source, r.name) for r in s.scalars(select(AlertRecord))] == [("acme", "Queue backlog")]
         dead = s.get(DeadLetter, bearer.json()["dead_letter_id"])
         assert dead is not None and dead.source == "alerts/acme" and dead.body == '{"id": "acme-2"}'

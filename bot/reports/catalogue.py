@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any, get_type_hints
 
-from bot.reports.kpi import KpiReport
+from bot.reports.kpi import KpiReport, jsonable
 
 
 class Unit(StrEnum):
@@ -155,6 +155,15 @@ def kpi(name: str) -> Kpi:
 def derived(r: KpiReport) -> dict[str, Any]:
     """The computed (not stored) KPIs of ``r`` by name: what --json adds to the report's own fields."""
     return {k.name: k.value(r) for k in KPIS if k.compute is not None}
+
+
+def report_json(r: KpiReport) -> dict[str, Any]:
+    """``incident-bot kpi --json``: every field of the report, then the catalogue's computed KPIs by name;
+    the same for each service."""
+    out: dict[str, Any] = jsonable(asdict(replace(r, by_service={})))
+    out.update((name, jsonable(asdict(v) if is_dataclass(v) else v)) for name, v in derived(r).items())
+    out["by_service"] = {svc: report_json(x) for svc, x in r.by_service.items()}
+    return out
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")  # a Prometheus name suffix and label value, a JSON key

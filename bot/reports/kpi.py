@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import mean, median
 from typing import Any
@@ -125,21 +125,12 @@ class KpiReport:
     model: ModelKpis
     by_service: dict[str, KpiReport] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        """Every field, then the catalogue's computed KPIs by name; the same for each service."""
-        from bot.reports.catalogue import derived  # here, not on load: the catalogue reads this module
 
-        out: dict[str, Any] = _jsonable(asdict(replace(self, by_service={})))
-        out.update((name, _jsonable(asdict(v) if is_dataclass(v) else v)) for name, v in derived(self).items())
-        out["by_service"] = {svc: r.to_json() for svc, r in self.by_service.items()}
-        return out
-
-
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+        return {k: jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, datetime):
         return obj.isoformat()
     return obj

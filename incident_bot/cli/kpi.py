@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.reports import summary
+from bot.reports import catalogue, summary
 from bot.reports.kpi import Durations, KpiReport, daily, last, parse_period
 from bot.reports.summary import Style
 
@@ -41,7 +41,7 @@ def cmd_kpi(args: argparse.Namespace, sessions: Sessions) -> int:
 
         args.chart.write_bytes(render_png(rep, series))
     if args.json:
-        print(json.dumps(rep.to_json(), indent=2))
+        print(json.dumps(catalogue.report_json(rep), indent=2))
     else:
         print("\n".join(text_lines(rep)))
     if args.chart:
