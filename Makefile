@@ -27,8 +27,12 @@ demo: setup
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
+# House rules in the tools (CI runs this before the tests): ruff's lint and format, mypy --strict (pyproject.toml).
+LINTED := incident_bot bot handlers retrieval migrations tests benchmarks
 lint: setup
-	$(BIN)/ruff check bot handlers retrieval tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 bench-quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/quality.py

@@ -165,8 +165,8 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         raise ConfigError(str(exc)) from None
     if settings.executor_hmac_secret is None:
         log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
-    bolt_kwargs = {"listener_executor": listener_executor} if listener_executor is not None else {}
-    bolt = App(signing_secret=secret, client=client, token_verification_enabled=False, **bolt_kwargs)
+    bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,
+               listener_executor=listener_executor)  # None: Bolt's own thread pool
     register_listeners(bolt, service)
     socket_mode = settings.slack_app_token is not None
     try:

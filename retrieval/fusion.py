@@ -60,7 +60,7 @@ class Weights:
         return cls(**kwargs)
 
     def score(self, feats: dict[str, float]) -> float:
-        return sum(getattr(self, name) * feats.get(name, 0.0) for name in FEATURES)
+        return float(sum(getattr(self, name) * feats.get(name, 0.0) for name in FEATURES))
 
 
 def shortness(n_terms: int, w: Weights) -> float:

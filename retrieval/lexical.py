@@ -33,7 +33,7 @@ class LexicalIndex:
         self.k1, self.b = k1, b
         self.query_idf_power = query_idf_power
         self.fields = fields or FieldWeights()
-        self._postings: dict[str, tuple[array, array]] = {}
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
         self._doclen = np.zeros(1024, dtype=np.float32)
         self._alive = np.zeros(1024, dtype=bool)
         self._row_key: list[int] = []
@@ -121,8 +121,8 @@ class LexicalIndex:
     def ceiling(self, tokens: list[str]) -> float:
         """An upper bound of any document's score for this query (every term saturated), so that
         ``best / ceiling`` says how much of the query the best lexical match actually covers."""
-        return sum((1.0 + math.log(qtf)) * self.idf(t) ** self.query_idf_power * (self.k1 + 1.0)
-                   for t, qtf in Counter(tokens).items())
+        return float(sum((1.0 + math.log(qtf)) * self.idf(t) ** self.query_idf_power * (self.k1 + 1.0)
+                         for t, qtf in Counter(tokens).items()))
 
     def top(self, tokens: list[str], n: int, full: np.ndarray | None = None) -> tuple[dict[int, float], float]:
         """The ``n`` best documents as {key: score}, and the best score (for normalisation)."""

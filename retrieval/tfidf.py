@@ -116,7 +116,8 @@ class TfidfCosine:
 
     def _idf(self, idx: np.ndarray) -> np.ndarray:
         n = len(self._span)
-        return np.log((1.0 + n) / (1.0 + self._df[idx])) + 1.0
+        idf: np.ndarray = np.log((1.0 + n) / (1.0 + self._df[idx])) + 1.0
+        return idf
 
     def scores_for(self, text: str, keys: list[int]) -> dict[int, float]:
         """Cosine of the query with each of ``keys`` (0 for unknown keys, an empty query or a text

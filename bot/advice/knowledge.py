@@ -259,7 +259,7 @@ class KnowledgeBase:
             return {r.id: _to_document(r) for r in rows}
 
     def embed_query(self, query: Query) -> np.ndarray:
-        return self.encoder.encode([query.text])[0]
+        return np.asarray(self.encoder.encode([query.text])[0])
 
     def search(self, query: Query, *, top_k: int = 3, qvec: np.ndarray | None = None) -> list[Match]:
         self._ensure_loaded()

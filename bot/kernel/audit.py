@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from bot.kernel.models import AuditEvent
@@ -36,7 +36,7 @@ class Batch:
 
     def write(self, session: Session) -> None:
         if self.rows:
-            session.connection().execute(insert(AuditEvent.__table__), self.rows)
+            session.connection().execute(insert(cast(Table, AuditEvent.__table__)), self.rows)
             self.rows = []
 
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,7 +83,7 @@ class GroupCommit:
                 self._run(group)
         if unit.error is not None:
             raise unit.error
-        return unit.result  # type: ignore[no-any-return]
+        return cast(T, unit.result)
 
     def _run(self, group: list[_Unit[Any]]) -> None:
         try:

@@ -14,6 +14,7 @@ only from database rows: the approver list is resolved when the request is made 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -55,14 +56,14 @@ _DONE = {
 
 
 def transition(session: Session, req_id: int, frm: RequestStatus, to: RequestStatus, *, actor: str,
-               incident_id: int | None, detail: dict[str, object] | None = None, **values: object) -> bool:
+               incident_id: int | None, detail: Mapping[str, object] | None = None, **values: object) -> bool:
     """The one way a request changes state: conditional UPDATE + audit event, in the caller's transaction."""
     if to not in TRANSITIONS.get(frm, frozenset()):
         raise InvalidState(f"Request #{req_id}: {frm} → {to} is not a valid transition.")
     stmt = (update(RemediationRequest)
             .where(RemediationRequest.id == req_id, RemediationRequest.status == frm.value)
             .values(status=to.value, **values).execution_options(synchronize_session=False))
-    if session.execute(stmt).rowcount != 1:
+    if getattr(session.execute(stmt), "rowcount", 0) != 1:  # a CursorResult: rows the UPDATE matched
         return False
     audit.record(session, event=f"remediation.{to.value}", actor=actor, incident_id=incident_id, request_id=req_id,
                  **{k: v for k, v in values.items() if k == "reason" and v}, **(detail or {}))
@@ -111,17 +112,18 @@ def create_request(session: Session, *, incident: Incident, runbook_id: str, act
     if is_frozen(session):
         raise InvalidState("Remediation actions are frozen (kill switch); nothing can be requested or run.")
     now = now or utcnow()
+    expires_at = now + timedelta(minutes=rule.ttl_minutes)
     req = RemediationRequest(
         incident_id=incident.id, runbook_id=runbook_id, action_id=action.id, action_title=action.title,
         action=action.stored(), action_type=action.type, approvers=approvers, requested_by=user_id,
         status=RequestStatus.PENDING.value, approvals_required=rule.approvals_required,
-        expires_at=now + timedelta(minutes=rule.ttl_minutes), created_at=now,
+        expires_at=expires_at, created_at=now,
     )
     session.add(req)
     session.flush()
     audit.record(session, event="remediation.requested", actor=user_id, incident_id=incident.id,
                  request_id=req.id, action=action.id, action_type=action.type, approvers=approvers,
-                 approvals_required=rule.approvals_required, expires_at=req.expires_at.isoformat())
+                 approvals_required=rule.approvals_required, expires_at=expires_at.isoformat())
     return req
 
 

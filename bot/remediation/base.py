@@ -9,6 +9,7 @@ current and target versions), and ``run``s it once. Executors never retry a non-
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -68,7 +69,7 @@ class Executor(Protocol):
     """One per action type; instances are built once in the composition root and kept in a registry."""
 
     type: ClassVar[str]
-    Params: ClassVar[type[BaseModel]]
+    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type
     needs_model: ClassVar[bool]  # an action that needs a model is never offered for an incident without one
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview: ...

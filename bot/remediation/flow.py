@@ -134,10 +134,10 @@ class Remediation:
                 queued = self._queue_prompt(session, req)  # the prompt commits with the request
         except IntegrityError:  # a concurrent click inserted the open request first: it queued the prompt
             with self._sessions() as session:
-                req = approvals.open_request(session, incident_id=incident_id, action_id=action_id)  # type: ignore[assignment]
-            if req is None:
+                winner = approvals.open_request(session, incident_id=incident_id, action_id=action_id)
+            if winner is None:
                 raise
-            queued = False
+            req, queued = winner, False
         if not queued:
             raise InvalidState(f"'{req.action_title}' is already requested (request #{req.id}, {req.status}).")
         self._outbox.wake()
@@ -252,8 +252,7 @@ class Remediation:
 
     def is_any_approver(self, user_id: str) -> bool:
         """Anyone named as an approver anywhere in the policy (groups and model owners expanded)."""
-        entries = {a for e in [self.policy.defaults, *self.policy.actions.values(), *self.policy.types.values()]
-                   for a in (e.approvers or ())}
+        entries = self.policy.approver_entries()
         owners = {u for us in self._model_owners.values() for u in us}
         if MODEL_OWNER in entries and user_id in owners:
             return True

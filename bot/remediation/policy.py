@@ -85,6 +85,11 @@ class Policy(BaseModel):
             fields.update({k: v for k, v in entry.model_dump().items() if v is not None})
         return Rule.model_validate(fields)
 
+    def approver_entries(self) -> set[str]:
+        """Every approver entry named anywhere in the policy (user ids, group ids, ``model-owner``)."""
+        entries: list[Rule | _Entry] = [self.defaults, *self.actions.values(), *self.types.values()]
+        return {a for e in entries for a in (e.approvers or ())}
+
 
 def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> Policy:
     """The policy at ``path`` (None: defaults only). Raises PolicyError naming the file and the field."""

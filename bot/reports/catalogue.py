@@ -161,7 +161,8 @@ def report_json(r: KpiReport) -> dict[str, Any]:
     """``incident-bot kpi --json``: every field of the report, then the catalogue's computed KPIs by name;
     the same for each service."""
     out: dict[str, Any] = jsonable(asdict(replace(r, by_service={})))
-    out.update((name, jsonable(asdict(v) if is_dataclass(v) else v)) for name, v in derived(r).items())
+    out.update((name, jsonable(asdict(v) if is_dataclass(v) and not isinstance(v, type) else v))
+               for name, v in derived(r).items())
     out["by_service"] = {svc: report_json(x) for svc, x in r.by_service.items()}
     return out
 

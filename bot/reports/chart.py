@@ -12,6 +12,7 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: rendering happens in a server, never on a display
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -74,7 +75,7 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     return buf.getvalue()
 
 
-def _days_axis(ax, x: list[int], labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _days_axis(ax: Axes, x: list[int], labels: list[str]) -> None:
     step = max(1, len(x) // 10)
     ax.set_xticks(x[::step], labels[::step], rotation=45, fontsize=8)
     ax.set_xlim(-0.5, max(len(x) - 0.5, 0.5))

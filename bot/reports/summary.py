@@ -60,6 +60,7 @@ def _line(line: Line, kpis: list[Kpi], r: KpiReport, style: Style, previous: Kpi
         parts = breakdown
     changes = ""  # ▲/▼ after the line; a count's previous value is a figure of its own
     for k in [k for k in kpis if k.trend] if previous is not None else []:
+        assert previous is not None
         if k.unit is Unit.COUNT:
             parts.append(f"previous period {k.value(previous)}")
         else:
@@ -98,7 +99,8 @@ def _value(k: Kpi, r: KpiReport, style: Style) -> str:
 
 def _mean(k: Kpi, v: Any) -> float | None:
     """The one number a KPI's change and headline are told by: a duration's mean, a rate's value."""
-    return v.mean_s if k.unit is Unit.SECONDS else (v.value if k.unit is Unit.RATE else v)
+    figure = v.mean_s if k.unit is Unit.SECONDS else (v.value if k.unit is Unit.RATE else v)
+    return None if figure is None else float(figure)
 
 
 def _one(k: Kpi, x: float | None, style: Style) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,7 @@ def _upsert(dialect: str) -> Any:
     """``INSERT … ON CONFLICT (bucket, source, service) DO UPDATE SET n = n + excluded.n``, built once."""
     stmt = _UPSERTS.get(dialect)
     if stmt is None:
-        table = NoiseCount.__table__
+        table = cast(Table, NoiseCount.__table__)
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         base = insert(table)
         stmt = base.on_conflict_do_update(index_elements=["bucket", "source", "service"],

@@ -67,7 +67,7 @@ def _confirm_text(title: str, preview: PreviewLike, k: int, n: int, expires_at: 
         parts.append(" ".join(p for p in (preview.method, preview.path) if p))
     parts.append(f"{k} of {n} approvals so far (yours makes {k + 1}).")
     if expires_at is not None:
-        parts.append(f"Expires {aware(expires_at):%Y-%m-%d %H:%M} UTC.")  # type: ignore[str-format]
+        parts.append(f"Expires {aware(expires_at):%Y-%m-%d %H:%M} UTC.")
     if preview.params:
         parts.append(", ".join(f"{k_}={v}" for k_, v in list(preview.params.items())[:MAX_PARAMS]))
     return mrkdwn.plain(" ".join(parts), max_len=300)
@@ -130,7 +130,7 @@ def approval_outcome(request: RequestLike, *, actor: str) -> list[dict[str, Any]
     by = mrkdwn.mention(actor)
     status = str(request.status)
     reason = getattr(request, "reason", None)
-    verdict = {
+    verdicts: dict[str, str] = {  # keyed by RequestStatus, a StrEnum: the stored string finds its entry
         RequestStatus.EXPIRED: "⌛ *Expired* before enough approvals; request it again if still needed",
         RequestStatus.CANCELLED: f"✖️ *Cancelled* ({mrkdwn.escape(reason or 'by the requester', max_len=200)})",
         RequestStatus.RUNNING: "⏳ *Running…*",
@@ -138,7 +138,8 @@ def approval_outcome(request: RequestLike, *, actor: str) -> list[dict[str, Any]
         RequestStatus.APPROVED: f"⏳ *Approved* by {by}, running…",
         RequestStatus.SUCCEEDED: f"👍 *Approved* by {by}",
         RequestStatus.FAILED: f"👍 *Approved* by {by}",
-    }.get(status, f"Status: {mrkdwn.escape(status, max_len=20)}")
+    }
+    verdict = verdicts.get(status, f"Status: {mrkdwn.escape(status, max_len=20)}")
     lines = [
         f"*{title}* for incident #{int(request.incident_id)} "
         f"(requested by {mrkdwn.mention(request.requested_by)})",

@@ -96,7 +96,7 @@ def _as_evidently(alert: Alert) -> Alert:
 
 
 def _context(obj: dict[str, Any], query: Mapping[str, str]) -> dict[str, str]:
-    labels = obj.get("labels") if isinstance(obj.get("labels"), dict) else {}
+    labels: dict[str, Any] = obj["labels"] if isinstance(obj.get("labels"), dict) else {}
     out: dict[str, str] = {}
     for key in CONTEXT_KEYS:
         value = query.get(key) or scalar_to_str(labels.get(key))
@@ -108,7 +108,7 @@ def _context(obj: dict[str, Any], query: Mapping[str, str]) -> dict[str, str]:
 
 
 def _read_metric(drift: Drift, entry: dict[str, Any], i: int) -> None:
-    config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    config: dict[str, Any] = entry["config"] if isinstance(entry.get("config"), dict) else {}
     kind = str(config.get("type") or entry.get("metric") or entry.get("metric_name") or "")
     kind = kind.rsplit(":", 1)[-1].split("(", 1)[0]
     value, result = entry.get("value"), entry.get("result")

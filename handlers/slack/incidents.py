@@ -4,6 +4,7 @@ and 👍/👎 on suggestions. Modal submissions are checked in their ack, so a s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -35,7 +36,7 @@ def register(app: App, service: IncidentService) -> None:
         user, _, value = clicked(body)
         service.acknowledge(incident_id=parse_incident_value(value), user_id=user)
 
-    def modal_opener(rca_only: bool):  # type: ignore[no-untyped-def]
+    def modal_opener(rca_only: bool) -> Callable[..., None]:
         @guarded
         def open_modal(body: dict[str, Any], client: WebClient) -> None:
             _, _, value = clicked(body)
@@ -48,7 +49,7 @@ def register(app: App, service: IncidentService) -> None:
 
         return listener
 
-    def view_ack(resolving: bool):  # type: ignore[no-untyped-def]
+    def view_ack(resolving: bool) -> Callable[..., None]:
         def ack_view(ack: Ack, body: dict[str, Any]) -> None:
             """Checked before the modal closes: a stale or bad submission is answered in the modal."""
             view = body.get("view") or {}

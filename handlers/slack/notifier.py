@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -73,7 +74,7 @@ class SlackNotifier:
             )
 
     @staticmethod
-    def _prompt(view: ApprovalView) -> list[dict]:  # type: ignore[type-arg]
+    def _prompt(view: ApprovalView) -> list[dict[str, Any]]:
         req = view.request
         return blocks.approval_prompt(req, view.incident, approvers=list(req.approvers), preview=view.preview,
                                       approved_by=view.approved_by, required=view.required,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 BuildKb = Callable[[], "KnowledgeBase"]
 
 
-def register(subparsers: argparse._SubParsersAction, build_kb: BuildKb) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], build_kb: BuildKb) -> None:
     kb = subparsers.add_parser("kb", help="the knowledge base of past incidents")
     sub = kb.add_subparsers(dest="kb_command", required=True)
 

@@ -18,7 +18,7 @@ from bot.reports.summary import Style
 Sessions = Callable[[], sessionmaker[Session]]
 
 
-def register(subparsers: argparse._SubParsersAction, sessions: Sessions) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], sessions: Sessions) -> None:
     p = subparsers.add_parser("kpi", help="incident KPIs (MTTD, MTTA, MTTR, noise funnel, MLOps) over a period")
     p.add_argument("--since", default="30d", help="period before now: 7d, 30d, 90d, 12h, 2w (default 30d)")
     p.add_argument("--service", default=None, help="only this service")
@@ -52,7 +52,8 @@ def cmd_kpi(args: argparse.Namespace, sessions: Sessions) -> int:
 def _d(d: Durations) -> str:
     if not d.count:
         return "n/a (n=0)"
-    return f"mean {d.mean_s / 60:.1f} min, median {d.median_s / 60:.1f}, p90 {d.p90_s / 60:.1f} (n={d.count})"  # type: ignore[operator]
+    mean, median, p90 = (0.0 if s is None else s / 60 for s in (d.mean_s, d.median_s, d.p90_s))  # set when count > 0
+    return f"mean {mean:.1f} min, median {median:.1f}, p90 {p90:.1f} (n={d.count})"
 
 
 def _p(x: float | None) -> str:

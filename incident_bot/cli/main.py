@@ -7,8 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.kernel.config import SAMPLE_DATA, Settings
+
+if TYPE_CHECKING:  # imported lazily below: `incident-bot --help` loads no model and no database driver
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.advice.knowledge import KnowledgeBase
 
 
 def _settings() -> Settings:
@@ -51,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        SocketModeHandler(rt.bolt, app_token).connect()
+        SocketModeHandler(rt.bolt, app_token).connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
         logging.getLogger(__name__).info("Slack traffic over Socket Mode; alert endpoints on HTTP")
     try:
         uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(),
@@ -165,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runbooks_import)
     rb.add_parser("list", help="list runbooks").set_defaults(func=cmd_runbooks_list)
 
-    def build_kb():  # type: ignore[no-untyped-def]
+    def build_kb() -> KnowledgeBase:
         from incident_bot.runtime import build_kb as _build
 
         return _build(_settings())
@@ -174,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_noise(sub, _settings)
     register_actions(sub, _settings)
 
-    def kpi_sessions():  # type: ignore[no-untyped-def]
+    def kpi_sessions() -> sessionmaker[Session]:
         from bot.kernel.db import make_engine, make_sessionmaker, upgrade
 
         engine = make_engine(_settings().database_url)

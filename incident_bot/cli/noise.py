@@ -10,7 +10,7 @@ from collections.abc import Callable
 from bot.kernel.config import Settings
 
 
-def register(subparsers: argparse._SubParsersAction, settings: Callable[[], Settings]) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], settings: Callable[[], Settings]) -> None:
     p = subparsers.add_parser("noise", help="noise accounting per source and service (deliveries, duplicates, …)")
     p.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (hour buckets; default 7d)")
     p.add_argument("--json", action="store_true", help="print the JSON object documented in the README")

@@ -138,7 +138,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         stack.callback(rt.close)
         rt.outbox.start(threads=1)  # Slack messages leave through the outbox, as in `serve`
         report = rt.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
-        print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {settings.runbooks_dir.name}/")
+        print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {runbooks_dir.name}/")
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)  # connections queue until uvicorn accepts: no race with the first request

@@ -96,7 +96,7 @@ class SlackStub:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return f"http://{host!s}:{port}/api/"
 
     def start(self) -> SlackStub:
         self._thread.start()
@@ -251,6 +251,6 @@ def signed_headers(signing_secret: str, body: bytes, timestamp: int | None = Non
     from slack_sdk.signature import SignatureVerifier
 
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    sig = SignatureVerifier(signing_secret).generate_signature(timestamp=ts, body=body.decode())
+    sig = SignatureVerifier(signing_secret).generate_signature(timestamp=ts, body=body.decode()) or ""
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig,
             "Content-Type": "application/x-www-form-urlencoded"}

@@ -56,7 +56,7 @@ class WebhookTarget:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> WebhookTarget:
         self._thread.start()

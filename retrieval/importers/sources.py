@@ -96,7 +96,8 @@ def _array_offsets(text: str, key: str | None) -> list[int]:
     pos, out = start + 1, list[int]()
     ws = re.compile(r"[\s,]*")
     while True:
-        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
+        gap = ws.match(text, pos)  # always matches (possibly empty)
+        pos = gap.end() if gap else pos
         if pos >= len(text) or text[pos] == "]":
             return out
         out.append(pos)

@@ -14,6 +14,7 @@ before any call, in ``preview`` too. Each call has a connect and read timeout an
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import re
@@ -146,7 +147,7 @@ class _DeploymentExecutor:
 
 class K8sRestartExecutor(_DeploymentExecutor):
     type: ClassVar[str] = "k8s_restart"
-    Params: ClassVar[type[BaseModel]] = K8sRestartParams
+    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = K8sRestartParams
     label: ClassVar[str] = "Kubernetes rollout restart"
 
     @staticmethod
@@ -187,7 +188,7 @@ class K8sRestartExecutor(_DeploymentExecutor):
 
 class K8sScaleExecutor(_DeploymentExecutor):
     type: ClassVar[str] = "k8s_scale"
-    Params: ClassVar[type[BaseModel]] = K8sScaleParams
+    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = K8sScaleParams
     label: ClassVar[str] = "Kubernetes scale"
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview:

@@ -22,6 +22,7 @@ the bearer token is sent only as a header and never appears in errors or logs.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import time
@@ -96,7 +97,7 @@ def safe_base(url: str) -> str:
 
 class MlflowRollbackExecutor:
     type: ClassVar[str] = "mlflow_rollback"
-    Params: ClassVar[type[BaseModel]] = MlflowRollbackParams
+    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = MlflowRollbackParams
     needs_model: ClassVar[bool] = True
     label: ClassVar[str] = "MLflow alias rollback"
 

@@ -12,6 +12,7 @@ ACTION_BASE_URL. One POST, never retried (the receiver may not be idempotent; it
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -68,7 +69,7 @@ class WebhookParams(BaseModel):
 
 class WebhookExecutor:
     type: ClassVar[str] = "webhook"
-    Params: ClassVar[type[BaseModel]] = WebhookParams
+    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = WebhookParams
     needs_model: ClassVar[bool] = False
 
     def __init__(self, *, client: httpx.Client, base_url: str | None, secret: SecretStr | None,
