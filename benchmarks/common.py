@@ -48,7 +48,9 @@ class DiskCachedEncoder:
                 self._cache = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
         self._dirty = False
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         keys = [sha256(self.name, t) for t in texts]
         todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
         if todo:

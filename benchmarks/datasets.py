@@ -47,9 +47,15 @@ class Dataset:
 
     def subset(self, split: str) -> Dataset:
         keep = [i for i, s in enumerate(self.splits) if s == split]
-        return Dataset(f"{self.name}" if split in ("all", "dev") else f"{self.name}_{split}", self.kind, self.docs,
-                       [self.queries[i] for i in keep], [self.relevant[i] for i in keep],
-                       [self.splits[i] for i in keep], [self.self_ids[i] for i in keep])
+        return Dataset(
+            f"{self.name}" if split in ("all", "dev") else f"{self.name}_{split}",
+            self.kind,
+            self.docs,
+            [self.queries[i] for i in keep],
+            [self.relevant[i] for i in keep],
+            [self.splits[i] for i in keep],
+            [self.self_ids[i] for i in keep],
+        )
 
 
 def doc_text(d: Document) -> str:
@@ -69,8 +75,9 @@ def _duplicates(data: Path, stem: str, name: str) -> Dataset:
             seen.add((a, b))
             kept.append((a, b))
     queries = [Query(text=doc_text(docs[index[a]]), exclude_ids=frozenset({a})) for a, _ in kept]
-    return Dataset(name, "known_item", docs, queries, [{b} for _, b in kept], ["all"] * len(kept),
-                   [a for a, _ in kept])
+    return Dataset(
+        name, "known_item", docs, queries, [{b} for _, b in kept], ["all"] * len(kept), [a for a, _ in kept]
+    )
 
 
 def hadoop(data: Path) -> Dataset:
@@ -94,12 +101,18 @@ def pm_category(data: Path) -> Dataset:
     docs = [d for d in docs if cat[d.id] and cat[d.id] != "Uncategorized"]
     queries = [Query(text=doc_text(d), exclude_ids=frozenset({d.id})) for d in docs]
     relevant = [{e.id for e in docs if cat[e.id] == cat[d.id] and e.id != d.id} for d in docs]
-    return Dataset("pm_category", "category", docs, queries, relevant, ["all"] * len(docs), [d.id for d in docs])
+    return Dataset(
+        "pm_category", "category", docs, queries, relevant, ["all"] * len(docs), [d.id for d in docs]
+    )
 
 
 def _query(rec: dict[str, object]) -> Query:
-    return Query(text=str(rec["query"]), service=rec.get("service") or None,  # type: ignore[arg-type]
-                 alert_name=rec.get("alert_name") or None, model=rec.get("model") or None)  # type: ignore[arg-type]
+    return Query(
+        text=str(rec["query"]),
+        service=rec.get("service") or None,  # type: ignore[arg-type]
+        alert_name=rec.get("alert_name") or None,
+        model=rec.get("model") or None,
+    )  # type: ignore[arg-type]
 
 
 def _read_queries(path: Path) -> list[dict[str, object]]:
@@ -112,9 +125,15 @@ def pm_alerts(data: Path) -> Dataset:
     blind = HERE / "queries" / "postmortem_alerts_blind.jsonl"
     if blind.exists():
         recs += _read_queries(blind)
-    return Dataset("pm_alerts", "known_item", docs, [_query(r) for r in recs],
-                   [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
-                   [str(r["split"]) for r in recs], [None] * len(recs))
+    return Dataset(
+        "pm_alerts",
+        "known_item",
+        docs,
+        [_query(r) for r in recs],
+        [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
+        [str(r["split"]) for r in recs],
+        [None] * len(recs),
+    )
 
 
 def pm_symptoms(data: Path) -> Dataset:
@@ -123,14 +142,30 @@ def pm_symptoms(data: Path) -> Dataset:
     the style of the reviewers' check."""
     docs, _ = _postmortem_docs(data)
     recs = _read_queries(HERE / "queries" / "postmortem_alerts_symptoms.jsonl")
-    return Dataset("pm_symptoms", "known_item", docs, [_query(r) for r in recs],
-                   [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
-                   ["all"] * len(recs), [None] * len(recs))
+    return Dataset(
+        "pm_symptoms",
+        "known_item",
+        docs,
+        [_query(r) for r in recs],
+        [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
+        ["all"] * len(recs),
+        [None] * len(recs),
+    )
 
 
 def sample_kb(_data: Path | None = None) -> Dataset:
-    docs = [d for _, d, _ in iter_documents(REPO / "bot" / "sample_data" / "knowledge_base.jsonl") if d is not None]
+    docs = [
+        d
+        for _, d, _ in iter_documents(REPO / "bot" / "sample_data" / "knowledge_base.jsonl")
+        if d is not None
+    ]
     recs = _read_queries(HERE / "queries" / "sample_kb_alerts.jsonl")
-    return Dataset("sample_kb", "known_item", docs, [_query(r) for r in recs],
-                   [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
-                   ["all"] * len(recs), [None] * len(recs))
+    return Dataset(
+        "sample_kb",
+        "known_item",
+        docs,
+        [_query(r) for r in recs],
+        [set(map(str, r["relevant"])) for r in recs],  # type: ignore[call-overload]
+        ["all"] * len(recs),
+        [None] * len(recs),
+    )

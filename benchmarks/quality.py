@@ -92,8 +92,9 @@ def prepare(ds: D.Dataset, encoder: DiskCachedEncoder, weights: Weights) -> Prep
     tf_docs, tf_q = vec.transform(texts), vec.transform(qtexts)
     emb_docs = encoder.encode(texts, batch_size=64)
     emb_q = encoder.encode(qtexts, batch_size=64)
-    orders: dict[str, list[list[str]]] = {k: [] for k in ("tfidf", "dense", "blend_50_50", "lexical",
-                                                          "dense_chunks", "rrf")}
+    orders: dict[str, list[list[str]]] = {
+        k: [] for k in ("tfidf", "dense", "blend_50_50", "lexical", "dense_chunks", "rrf")
+    }
     cand_ids, cand_x, n_terms = [], [], []
     for i, q in enumerate(ds.queries):
         skip = ds.self_ids[i]
@@ -141,8 +142,10 @@ def fused_orders(p: Prepared, w: Weights) -> list[list[str]]:
 
 def _first_relevant(p: Prepared, orders: list[list[str]]) -> list[int | None]:
     """Per query, the rank (1-based) of the first relevant result, None if none is listed."""
-    return [next((r for r, e in enumerate(order, start=1) if e in rel), None)
-            for order, rel in zip(orders, p.ds.relevant, strict=True)]
+    return [
+        next((r for r, e in enumerate(order, start=1) if e in rel), None)
+        for order, rel in zip(orders, p.ds.relevant, strict=True)
+    ]
 
 
 def per_query(p: Prepared, orders: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -171,8 +174,14 @@ def metrics(p: Prepared, orders: list[list[str]]) -> dict[str, float]:
     return out
 
 
-def paired_ci(p: Prepared, fused: list[list[str]], rivals: dict[str, list[list[str]]], *, resamples: int = 2000,
-              seed: int = 7) -> dict[str, dict[str, list[float]]]:
+def paired_ci(
+    p: Prepared,
+    fused: list[list[str]],
+    rivals: dict[str, list[list[str]]],
+    *,
+    resamples: int = 2000,
+    seed: int = 7,
+) -> dict[str, dict[str, list[float]]]:
     """Fused minus each rival, per metric: the mean difference and a 95 % paired-bootstrap interval over
     the queries (the same resampled queries for both systems). An interval that straddles 0 says the
     dataset cannot tell the two apart: a margin of half a query's reciprocal rank is noise, not a loss
@@ -187,8 +196,11 @@ def paired_ci(p: Prepared, fused: list[list[str]], rivals: dict[str, list[list[s
         res = {}
         for metric, d in (("at5", f5 - r5), ("mrr", frr - rrr)):
             boot = d[idx].mean(axis=1) if n else np.zeros(resamples)
-            res[metric] = [round(float(d.mean()) if n else 0.0, 4), round(float(np.percentile(boot, 2.5)), 4),
-                           round(float(np.percentile(boot, 97.5)), 4)]
+            res[metric] = [
+                round(float(d.mean()) if n else 0.0, 4),
+                round(float(np.percentile(boot, 2.5)), 4),
+                round(float(np.percentile(boot, 97.5)), 4),
+            ]
         out[name] = res
     return out
 
@@ -204,7 +216,11 @@ def guarantee(p: Prepared, fused: dict[str, float], base: dict[str, dict[str, fl
     rivals = RIVALS
     best5 = max(headline(base[s])[0] for s in rivals)
     bestm = max(headline(base[s])[1] for s in rivals)
-    return {"ok": bool(h5 >= best5 and mrr >= bestm), "margin_at5": round(h5 - best5, 4), "margin_mrr": round(mrr - bestm, 4)}
+    return {
+        "ok": bool(h5 >= best5 and mrr >= bestm),
+        "margin_at5": round(h5 - best5, 4),
+        "margin_mrr": round(mrr - bestm, 4),
+    }
 
 
 # --- tuning -------------------------------------------------------------------------------------
@@ -220,8 +236,18 @@ GRID = {  # the dense weight is the unit (scores are scale-free)
     "short_query_terms": (8.0, 16.0),  # distinct terms at or below which a query counts as short
     "long_query_terms": (40.0,),  # ... at or above which it counts as long (linear in between)
 }
-SHOWN = ("dense", "dense_rel", "lexical", "lexical_short", "lexical_strength", "title", "title_short", "tfidf",
-         "short_query_terms", "long_query_terms")
+SHOWN = (
+    "dense",
+    "dense_rel",
+    "lexical",
+    "lexical_short",
+    "lexical_strength",
+    "title",
+    "title_short",
+    "tfidf",
+    "short_query_terms",
+    "long_query_terms",
+)
 
 
 def candidates(base: Weights) -> list[Weights]:
@@ -233,20 +259,33 @@ def candidates(base: Weights) -> list[Weights]:
         v = dict(zip(keys, values, strict=True))
         if v["lexical_at_short"] > v["lexical"] or v["title_at_short"] > v["title"]:
             continue
-        out.append(Weights.from_dict({**base.as_dict(), "dense": 1.0, "dense_rel": v["dense_rel"],
-                                      "lexical": v["lexical"], "lexical_short": v["lexical_at_short"] - v["lexical"],
-                                      "title": v["title"], "title_short": v["title_at_short"] - v["title"],
-                                      "lexical_strength": v["lexical_strength"], "tfidf": v["tfidf"],
-                                      "short_query_terms": v["short_query_terms"],
-                                      "long_query_terms": v["long_query_terms"]}))
+        out.append(
+            Weights.from_dict(
+                {
+                    **base.as_dict(),
+                    "dense": 1.0,
+                    "dense_rel": v["dense_rel"],
+                    "lexical": v["lexical"],
+                    "lexical_short": v["lexical_at_short"] - v["lexical"],
+                    "title": v["title"],
+                    "title_short": v["title_at_short"] - v["title"],
+                    "lexical_strength": v["lexical_strength"],
+                    "tfidf": v["tfidf"],
+                    "short_query_terms": v["short_query_terms"],
+                    "long_query_terms": v["long_query_terms"],
+                }
+            )
+        )
     return out
 
 
 def _masks(p: Prepared) -> list[np.ndarray]:
     cached = getattr(p, "_masks_cache", None)
     if cached is None:
-        cached = [np.array([e in rel for e in ids], dtype=bool) for ids, rel in zip(p.cand_ids, p.ds.relevant,
-                                                                                    strict=True)]
+        cached = [
+            np.array([e in rel for e in ids], dtype=bool)
+            for ids, rel in zip(p.cand_ids, p.ds.relevant, strict=True)
+        ]
         p._masks_cache = cached  # type: ignore[attr-defined]
     return cached
 
@@ -274,7 +313,9 @@ def fast_headline(p: Prepared, w: Weights) -> tuple[float, float]:
     return round(at5 / n, 4), round(rr / n, 4)
 
 
-def tune(train: list[Prepared], base: Weights, baselines: dict[str, dict[str, dict[str, float]]]) -> tuple[Weights, dict[str, Any]]:
+def tune(
+    train: list[Prepared], base: Weights, baselines: dict[str, dict[str, dict[str, float]]]
+) -> tuple[Weights, dict[str, Any]]:
     """Most training datasets where the guarantee holds first, then the best mean of (R@5 + MRR)."""
     best: tuple[tuple[float, float, float], Weights] | None = None
     for w in candidates(base):
@@ -289,8 +330,11 @@ def tune(train: list[Prepared], base: Weights, baselines: dict[str, dict[str, di
         if best is None or key > best[0]:
             best = (key, w)
     assert best is not None
-    return best[1], {"train_datasets_with_guarantee": int(best[0][0]), "train_worst_margin": best[0][1],
-                     "train_mean_at5_plus_mrr": round(float(best[0][2]), 4)}
+    return best[1], {
+        "train_datasets_with_guarantee": int(best[0][0]),
+        "train_worst_margin": best[0][1],
+        "train_mean_at5_plus_mrr": round(float(best[0][2]), 4),
+    }
 
 
 def guard_box(prepared: list[Prepared], baselines: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
@@ -298,17 +342,35 @@ def guard_box(prepared: list[Prepared], baselines: dict[str, dict[str, dict[str,
     guarantee at every corner of that box (and the shipped point) on every dataset."""
     shipped = Weights()
     total = shipped.dense + shipped.dense_rel
-    keys = ("dense_rel", "lexical", "lexical_at_short", "lexical_strength", "title", "title_at_short", "tfidf",
-            "recency", "has_rca")
+    keys = (
+        "dense_rel",
+        "lexical",
+        "lexical_at_short",
+        "lexical_strength",
+        "title",
+        "title_at_short",
+        "tfidf",
+        "recency",
+        "has_rca",
+    )
     failures, points = [], 0
     for corner in sorted(set(itertools.product(*(GUARD[k] for k in keys)))):
         r = dict(zip(keys, corner, strict=True))
-        w = Weights.from_dict({**shipped.as_dict(), "dense": total * (1 - r["dense_rel"]),
-                               "dense_rel": total * r["dense_rel"], "lexical": total * r["lexical"],
-                               "lexical_short": total * (r["lexical_at_short"] - r["lexical"]),
-                               "lexical_strength": total * r["lexical_strength"], "title": total * r["title"],
-                               "title_short": total * (r["title_at_short"] - r["title"]), "tfidf": total * r["tfidf"],
-                               "recency": total * r["recency"], "has_rca": total * r["has_rca"]})
+        w = Weights.from_dict(
+            {
+                **shipped.as_dict(),
+                "dense": total * (1 - r["dense_rel"]),
+                "dense_rel": total * r["dense_rel"],
+                "lexical": total * r["lexical"],
+                "lexical_short": total * (r["lexical_at_short"] - r["lexical"]),
+                "lexical_strength": total * r["lexical_strength"],
+                "title": total * r["title"],
+                "title_short": total * (r["title_at_short"] - r["title"]),
+                "tfidf": total * r["tfidf"],
+                "recency": total * r["recency"],
+                "has_rca": total * r["has_rca"],
+            }
+        )
         points += 1
         for p in prepared:
             h5, mrr = fast_headline(p, w)
@@ -320,9 +382,15 @@ def guard_box(prepared: list[Prepared], baselines: dict[str, dict[str, dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=None, help="folder with dup_tickets/ and postmortems/ (default ../shared/data)")
-    ap.add_argument("--backend", default="torch", choices=("torch", "onnx", "onnx-int8"), help="encoder backend")
-    ap.add_argument("--no-heldout", action="store_true", help="do not score the sealed held-out alert queries")
+    ap.add_argument(
+        "--data", default=None, help="folder with dup_tickets/ and postmortems/ (default ../shared/data)"
+    )
+    ap.add_argument(
+        "--backend", default="torch", choices=("torch", "onnx", "onnx-int8"), help="encoder backend"
+    )
+    ap.add_argument(
+        "--no-heldout", action="store_true", help="do not score the sealed held-out alert queries"
+    )
     ap.add_argument("--only", default="", help="comma-separated dataset names (debugging; no LODO claim)")
     args = ap.parse_args(argv)
     data = data_dir(args.data)
@@ -332,8 +400,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     shipped = Weights()
     alerts = D.pm_alerts(data)
-    sets = [D.hadoop(data), D.seamonkey(data), D.pm_category(data), alerts.subset("dev"), D.pm_symptoms(data),
-            alerts.subset("blind"), D.sample_kb(data)]
+    sets = [
+        D.hadoop(data),
+        D.seamonkey(data),
+        D.pm_category(data),
+        alerts.subset("dev"),
+        D.pm_symptoms(data),
+        alerts.subset("blind"),
+        D.sample_kb(data),
+    ]
     if args.only:
         sets = [s for s in sets if s.name in args.only.split(",")]
     try:
@@ -350,20 +425,39 @@ def main(argv: list[str] | None = None) -> int:
         w, info = tune(train, shipped, base)
         orders = fused_orders(p, w)
         fused = metrics(p, orders)
-        table[p.ds.name] = {**base[p.ds.name], "fused": fused,
-                            "fused_shipped_weights": metrics(p, fused_orders(p, shipped)),
-                            "fused_minus_rival_ci95": paired_ci(p, orders, {s: p.orders[s] for s in RIVALS})}
-        rounds.append({"left_out": p.ds.name, **info,
-                       "weights": {k: getattr(w, k) for k in SHOWN},
-                       "left_out_fused": fused, "guarantee": guarantee(p, fused, base[p.ds.name])})
+        table[p.ds.name] = {
+            **base[p.ds.name],
+            "fused": fused,
+            "fused_shipped_weights": metrics(p, fused_orders(p, shipped)),
+            "fused_minus_rival_ci95": paired_ci(p, orders, {s: p.orders[s] for s in RIVALS}),
+        }
+        rounds.append(
+            {
+                "left_out": p.ds.name,
+                **info,
+                "weights": {k: getattr(w, k) for k in SHOWN},
+                "left_out_fused": fused,
+                "guarantee": guarantee(p, fused, base[p.ds.name]),
+            }
+        )
     final_w, final_info = tune(prepared, shipped, base)
     out: dict[str, Any] = {
-        "benchmark": "quality", "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmark": "quality",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared CPU: timings are noisy)",
-        "encoder": encoder.name, "texts_encoded_this_run": encoder.misses,
-        "seconds": round(time.perf_counter() - t0, 1), "prepare_seconds": round(prep_s, 1),
-        "datasets": {p.ds.name: {"documents": len(p.ds.docs), "queries": len(p.ds.queries), "kind": p.ds.kind,
-                                 "end_to_end_matches_offline": p.e2e_ok} for p in prepared},
+        "encoder": encoder.name,
+        "texts_encoded_this_run": encoder.misses,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "prepare_seconds": round(prep_s, 1),
+        "datasets": {
+            p.ds.name: {
+                "documents": len(p.ds.docs),
+                "queries": len(p.ds.queries),
+                "kind": p.ds.kind,
+                "end_to_end_matches_offline": p.e2e_ok,
+            }
+            for p in prepared
+        },
         "table": table,
         "rounds": rounds,
         "all_rounds_guarantee": all(r["guarantee"]["ok"] for r in rounds),
@@ -375,8 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         hb = {s: metrics(held, o) for s, o in held.orders.items()}
         ho = fused_orders(held, shipped)
         hf = metrics(held, ho)
-        out["heldout_alerts"] = {**hb, "fused": hf, "guarantee": guarantee(held, hf, hb),
-                                 "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS})}
+        out["heldout_alerts"] = {
+            **hb,
+            "fused": hf,
+            "guarantee": guarantee(held, hf, hb),
+            "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS}),
+        }
     out["guard_box"] = guard_box(prepared, base)
     print(json.dumps(out, indent=1))
     print_table(out)
@@ -397,20 +495,32 @@ def print_table(out: dict[str, Any]) -> None:
     print("fused minus rival (left-out round), mean [95% paired bootstrap]:", file=err)
     for name, t in rows:
         ci = t.get("fused_minus_rival_ci95", {})
-        print(f"  {name:<18} " + "  ".join(f"{rival} @5 {v['at5'][0]:+.3f} [{v['at5'][1]:+.3f},{v['at5'][2]:+.3f}] "
-                                         f"mrr {v['mrr'][0]:+.3f} [{v['mrr'][1]:+.3f},{v['mrr'][2]:+.3f}]"
-                                         for rival, v in ci.items()), file=err)
+        print(
+            f"  {name:<18} "
+            + "  ".join(
+                f"{rival} @5 {v['at5'][0]:+.3f} [{v['at5'][1]:+.3f},{v['at5'][2]:+.3f}] "
+                f"mrr {v['mrr'][0]:+.3f} [{v['mrr'][1]:+.3f},{v['mrr'][2]:+.3f}]"
+                for rival, v in ci.items()
+            ),
+            file=err,
+        )
     for r in out["rounds"]:
         g = r["guarantee"]
-        print(f"round left_out={r['left_out']:<12} weights={r['weights']} guarantee={'ok' if g['ok'] else 'LOST'} "
-              f"margins @5 {g['margin_at5']:+.4f} mrr {g['margin_mrr']:+.4f}", file=err)
+        print(
+            f"round left_out={r['left_out']:<12} weights={r['weights']} guarantee={'ok' if g['ok'] else 'LOST'} "
+            f"margins @5 {g['margin_at5']:+.4f} mrr {g['margin_mrr']:+.4f}",
+            file=err,
+        )
 
 
 def _avg_beats(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
     res = {}
     for rival in ("blend_50_50", "rrf"):
         diffs = [sum(headline(t["fused"])) - sum(headline(t[rival])) for t in table.values()]
-        res[rival] = {"mean_diff_at5_plus_mrr": round(float(np.mean(diffs)), 4), "ok": float(np.mean(diffs)) > 0}
+        res[rival] = {
+            "mean_diff_at5_plus_mrr": round(float(np.mean(diffs)), 4),
+            "ok": float(np.mean(diffs)) > 0,
+        }
     return res
 
 

@@ -36,7 +36,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 def _pct(values: list[float]) -> dict[str, float]:
     arr = np.array(values) * 1000.0
-    return {"p50_ms": round(float(np.percentile(arr, 50)), 2), "p95_ms": round(float(np.percentile(arr, 95)), 2)}
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p95_ms": round(float(np.percentile(arr, 95)), 2),
+    }
 
 
 def _database(backend: str, tmp: Path) -> tuple[str, Any]:
@@ -83,14 +86,18 @@ def child(size: int, backend: str, real_text: bool, n_queries: int, encoder_back
         assert again.unchanged == size, again
         if real_text:
             out["import"] = {
-                "chunks": len(texts), "raw_encode_docs_per_s": round(size / raw_s, 1),
-                "import_docs_per_s": round(size / import_s, 1), "import_vs_raw_encode": round(raw_s / import_s, 3),
+                "chunks": len(texts),
+                "raw_encode_docs_per_s": round(size / raw_s, 1),
+                "import_docs_per_s": round(size / import_s, 1),
+                "import_vs_raw_encode": round(raw_s / import_s, 3),
                 "reimport_unchanged_docs_per_s": round(size / reimport_s, 1),
                 "reimport_speedup": round(import_s / reimport_s, 1),
             }
         else:
-            out["load_with_stored_vectors"] = {"docs_per_s": round(size / import_s, 1),
-                                               "reimport_unchanged_docs_per_s": round(size / reimport_s, 1)}
+            out["load_with_stored_vectors"] = {
+                "docs_per_s": round(size / import_s, 1),
+                "reimport_unchanged_docs_per_s": round(size / reimport_s, 1),
+            }
         encoder = kb.encoder
         del kb  # start-up: a fresh process would build its index from the database
         gc.collect()
@@ -112,8 +119,12 @@ def child(size: int, backend: str, real_text: bool, n_queries: int, encoder_back
                 embed_t.append(t1 - t0)
                 search_t.append(t2 - t1)
                 e2e_t.append(t2 - t0)
-        out["query"] = {"embedding": _pct(embed_t), "search_excluding_embedding": _pct(search_t),
-                        "end_to_end_warm_model": _pct(e2e_t), "queries": len(search_t)}
+        out["query"] = {
+            "embedding": _pct(embed_t),
+            "search_excluding_embedding": _pct(search_t),
+            "end_to_end_warm_model": _pct(e2e_t),
+            "queries": len(search_t),
+        }
         out["latency_budget"] = budget(kb, real, queries)
         out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         engine.dispose()
@@ -132,8 +143,11 @@ def budget(kb: Any, real: Any, queries: list[str]) -> dict[str, Any]:
 
     kb.encoder = real  # the index may hold stored random vectors; the query is embedded for real
     bare_model = getattr(real, "model", None)
-    bare = (lambda t: bare_model.encode([t], normalize_embeddings=True)) if bare_model is not None \
+    bare = (
+        (lambda t: bare_model.encode([t], normalize_embeddings=True))
+        if bare_model is not None
         else (lambda t: real.encode([t]))
+    )
     bare_t, search_t = [], []
     for i, text in enumerate(queries):
         t0 = time.perf_counter()
@@ -146,16 +160,25 @@ def budget(kb: Any, real: Any, queries: list[str]) -> dict[str, Any]:
             search_t.append(t2 - t1)
     b, s = _pct(bare_t), _pct(search_t)
     limit = round(1.3 * b["p95_ms"] + 10.0, 2)
-    return {"bare_model_embedding": b, "search_with_embedding": s, "budget_p95_ms": limit,
-            "ok": s["p95_ms"] <= limit, "queries": len(search_t)}
+    return {
+        "bare_model_embedding": b,
+        "search_with_embedding": s,
+        "budget_p95_ms": limit,
+        "ok": s["p95_ms"] <= limit,
+        "queries": len(search_t),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--backends", default="numpy,pgvector")
-    ap.add_argument("--real-text-max", type=int, default=10000,
-                    help="largest size whose import encodes real text (larger sizes use stored random vectors)")
+    ap.add_argument(
+        "--real-text-max",
+        type=int,
+        default=10000,
+        help="largest size whose import encodes real text (larger sizes use stored random vectors)",
+    )
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--encoder-backend", default="torch", choices=("torch", "onnx", "onnx-int8"))
     ap.add_argument("--child", nargs=3, metavar=("SIZE", "BACKEND", "REAL"), help=argparse.SUPPRESS)
@@ -168,19 +191,44 @@ def main(argv: list[str] | None = None) -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         for backend in args.backends.split(","):
             real = "1" if size <= args.real_text_max else "0"
-            cmd = [sys.executable, __file__, "--child", str(size), backend, real, "--queries", str(args.queries),
-                   "--encoder-backend", args.encoder_backend]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                backend,
+                real,
+                "--queries",
+                str(args.queries),
+                "--encoder-backend",
+                args.encoder_backend,
+            ]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
             if proc.returncode != 0:
-                runs.append({"size": size, "backend": backend, "error": proc.stderr.strip().splitlines()[-3:]})
+                runs.append(
+                    {"size": size, "backend": backend, "error": proc.stderr.strip().splitlines()[-3:]}
+                )
             else:
-                runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]),
-                             "wall_s": round(time.perf_counter() - t0, 1)})
+                runs.append(
+                    {
+                        **json.loads(proc.stdout.strip().splitlines()[-1]),
+                        "wall_s": round(time.perf_counter() - t0, 1),
+                    }
+                )
             print(json.dumps(runs[-1]), file=sys.stderr)
-    print(json.dumps({"benchmark": "speed", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                      "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                      "encoder_backend": args.encoder_backend, "runs": runs}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "speed",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "encoder_backend": args.encoder_backend,
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

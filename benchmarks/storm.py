@@ -54,20 +54,39 @@ def storm(alerts: int, groups: int, per_group: int) -> list[tuple[int, dict[str,
                 kind = r % 4  # 0 repeat, 1 update, 2 flap (alert a==r%per_group resolves), 3 fire again
                 status = "resolved" if last or (kind == 2 and a == r % per_group) else "firing"
                 value = r if kind == 1 else (r // 4) * 4
-                batch.append({
-                    "status": status,
-                    "labels": {"alertname": f"StormAlert{a}", "service": f"storm-svc-{g}", "severity": "warning",
-                               "instance": f"host-{g}-{a}"},
-                    "annotations": {"summary": f"storm alert {a} of group {g}", "value": str(value)},
-                    "startsAt": "2026-11-22T10:00:00Z",
-                    "endsAt": "2026-11-22T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-                    "generatorURL": "http://prometheus.example/graph", "fingerprint": f"fp-{g}-{a}",
-                })
-            out.append((g, {"version": "4", "groupKey": f'{{}}:{{storm="{g}"}}', "truncatedAlerts": 0,
-                            "status": "resolved" if last else "firing", "receiver": "incident-bot",
-                            "groupLabels": {"storm": str(g)}, "commonLabels": {"service": f"storm-svc-{g}"},
-                            "commonAnnotations": {}, "externalURL": "http://alertmanager.example",
-                            "alerts": batch}))
+                batch.append(
+                    {
+                        "status": status,
+                        "labels": {
+                            "alertname": f"StormAlert{a}",
+                            "service": f"storm-svc-{g}",
+                            "severity": "warning",
+                            "instance": f"host-{g}-{a}",
+                        },
+                        "annotations": {"summary": f"storm alert {a} of group {g}", "value": str(value)},
+                        "startsAt": "2026-11-22T10:00:00Z",
+                        "endsAt": "2026-11-22T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+                        "generatorURL": "http://prometheus.example/graph",
+                        "fingerprint": f"fp-{g}-{a}",
+                    }
+                )
+            out.append(
+                (
+                    g,
+                    {
+                        "version": "4",
+                        "groupKey": f'{{}}:{{storm="{g}"}}',
+                        "truncatedAlerts": 0,
+                        "status": "resolved" if last else "firing",
+                        "receiver": "incident-bot",
+                        "groupLabels": {"storm": str(g)},
+                        "commonLabels": {"service": f"storm-svc-{g}"},
+                        "commonAnnotations": {},
+                        "externalURL": "http://alertmanager.example",
+                        "alerts": batch,
+                    },
+                )
+            )
     return out
 
 
@@ -107,19 +126,37 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with SlackStub() as stub:
-            env = {**os.environ, "DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-storm", "SLACK_SIGNING_SECRET": "s",
-                   "SLACK_API_URL": stub.base_url, "ALERT_WEBHOOK_TOKEN": TOKEN, "HF_HUB_OFFLINE": "1",
-                   "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)}
+            env = {
+                **os.environ,
+                "DATABASE_URL": db_url,
+                "SLACK_BOT_TOKEN": "xoxb-storm",
+                "SLACK_SIGNING_SECRET": "s",
+                "SLACK_API_URL": stub.base_url,
+                "ALERT_WEBHOOK_TOKEN": TOKEN,
+                "HF_HUB_OFFLINE": "1",
+                "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(REPO),
+            }
             ports = [_free_port() for _ in range(replicas)]
             for port in ports:
                 log = open(tmp / f"serve-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-                procs.append(subprocess.Popen([sys.executable, "-m", "incident_bot", "serve", "--port", str(port)],
-                                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "incident_bot", "serve", "--port", str(port)],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=tmp,
+                    )
+                )
             for port in ports:
                 with httpx.Client(transport=httpx.HTTPTransport(retries=300), timeout=5) as c:
                     c.get(f"http://127.0.0.1:{port}/healthz").raise_for_status()
             bases = [f"http://127.0.0.1:{p}" for p in ports]
-            clients = [httpx.Client(timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}) for _ in range(args.senders)]
+            clients = [
+                httpx.Client(timeout=60, headers={"Authorization": f"Bearer {TOKEN}"})
+                for _ in range(args.senders)
+            ]
 
             # baseline: /healthz round trips, same senders, same replicas
             base_lat: list[float] = []
@@ -142,13 +179,22 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
             for g, body in batches:  # serialised once, before the clock starts (the same bytes as before)
                 lanes[g % args.senders].append((json.dumps(body).encode(), len(body["alerts"])))
             lat: list[float] = []
-            counts = {"sent_alerts": 0, "accepted_alerts": 0, "duplicates": 0, "rejected_alerts": 0, "http_5xx": 0}
+            counts = {
+                "sent_alerts": 0,
+                "accepted_alerts": 0,
+                "duplicates": 0,
+                "rejected_alerts": 0,
+                "http_5xx": 0,
+            }
 
             def send(i: int) -> None:
                 for k, (raw, n_alerts) in enumerate(lanes[i]):
                     t = time.perf_counter()
-                    resp = clients[i].post(f"{bases[(i + k) % len(bases)]}/alerts/alertmanager", content=raw,
-                                           headers={"Content-Type": "application/json"})
+                    resp = clients[i].post(
+                        f"{bases[(i + k) % len(bases)]}/alerts/alertmanager",
+                        content=raw,
+                        headers={"Content-Type": "application/json"},
+                    )
                     dt = time.perf_counter() - t
                     with lock:
                         lat.append(dt)
@@ -173,8 +219,11 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
             deadline = time.monotonic() + args.drain_timeout  # let the outboxes finish (a benchmark may poll)
             while time.monotonic() < deadline:
                 with sessions() as s:
-                    depth = s.scalar(select(func.count()).select_from(OutboxMessage).where(
-                        OutboxMessage.status.in_((Status.PENDING.value, Status.SENDING.value))))
+                    depth = s.scalar(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(OutboxMessage.status.in_((Status.PENDING.value, Status.SENDING.value)))
+                    )
                 if not depth:
                     break
                 time.sleep(0.5)
@@ -183,7 +232,9 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
                 groups_with_incident = s.scalar(select(func.count(func.distinct(Incident.group_key))))
                 payloads = s.scalar(select(func.count()).select_from(AlertPayload))
                 dead = s.scalar(select(func.count()).select_from(DeadLetter))
-                posted = s.scalar(select(func.count()).select_from(Incident).where(Incident.slack_ts.is_not(None)))
+                posted = s.scalar(
+                    select(func.count()).select_from(Incident).where(Incident.slack_ts.is_not(None))
+                )
             posts = len(stub.of("chat.postMessage"))
             updates = len(stub.of("chat.update"))
     finally:
@@ -195,19 +246,34 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
         if server is not None:
             server.cleanup()
     return {
-        "db": args.db, "replicas": replicas, "senders": args.senders, "batches": len(batches),
+        "db": args.db,
+        "replicas": replicas,
+        "senders": args.senders,
+        "batches": len(batches),
         **counts,
-        "alerts_per_s": round(counts["sent_alerts"] / secs, 1), "seconds": round(secs, 2),
-        "request_p50_ms": round(_p(lat, 0.50) * 1000, 1), "request_p99_ms": round(_p(lat, 0.99) * 1000, 1),
-        "baseline_healthz": {"requests": len(base_lat), "per_s": round(len(base_lat) / base_secs, 1),
-                             "p50_ms": round(_p(base_lat, 0.5) * 1000, 2), "p99_ms": round(_p(base_lat, 0.99) * 1000, 2)},
-        "stored_payloads": payloads, "dead_letters": dead,
+        "alerts_per_s": round(counts["sent_alerts"] / secs, 1),
+        "seconds": round(secs, 2),
+        "request_p50_ms": round(_p(lat, 0.50) * 1000, 1),
+        "request_p99_ms": round(_p(lat, 0.99) * 1000, 1),
+        "baseline_healthz": {
+            "requests": len(base_lat),
+            "per_s": round(len(base_lat) / base_secs, 1),
+            "p50_ms": round(_p(base_lat, 0.5) * 1000, 2),
+            "p99_ms": round(_p(base_lat, 0.99) * 1000, 2),
+        },
+        "stored_payloads": payloads,
+        "dead_letters": dead,
         "all_alerts_accounted": counts["sent_alerts"] == counts["accepted_alerts"] + counts["rejected_alerts"]
-        and counts["http_5xx"] == 0 and payloads == len(batches) - counts["rejected_alerts"] // args.per_group,
-        "incidents": incidents, "expected_incidents": args.groups,
+        and counts["http_5xx"] == 0
+        and payloads == len(batches) - counts["rejected_alerts"] // args.per_group,
+        "incidents": incidents,
+        "expected_incidents": args.groups,
         "duplicate_incidents": incidents - groups_with_incident,
-        "slack_posts": posts, "incidents_posted": posted, "duplicate_posts": posts - posted,
-        "resolved_before_first_post": incidents - posted, "slack_updates": updates,
+        "slack_posts": posts,
+        "incidents_posted": posted,
+        "duplicate_posts": posts - posted,
+        "resolved_before_first_post": incidents - posted,
+        "slack_updates": updates,
         "updates_per_posted_incident": round(updates / max(1, posted), 1),
         "outbox_left": depth or 0,
     }
@@ -231,10 +297,24 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="incident-bot-storm-") as tmp:
             results.append(run(args, n, Path(tmp)))
         print(json.dumps(results[-1]), file=sys.stderr)
-    print(json.dumps({"benchmark": "alert-storm", "note": "2 shared cores; compare with the same-run baseline",
-                      "runs": results}, indent=2))
-    return 0 if all(r["all_alerts_accounted"] and r["duplicate_posts"] == 0 and r["duplicate_incidents"] == 0
-                    for r in results) else 1
+    print(
+        json.dumps(
+            {
+                "benchmark": "alert-storm",
+                "note": "2 shared cores; compare with the same-run baseline",
+                "runs": results,
+            },
+            indent=2,
+        )
+    )
+    return (
+        0
+        if all(
+            r["all_alerts_accounted"] and r["duplicate_posts"] == 0 and r["duplicate_incidents"] == 0
+            for r in results
+        )
+        else 1
+    )
 
 
 if __name__ == "__main__":

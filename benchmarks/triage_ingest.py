@@ -38,9 +38,18 @@ def workload(n: int, seed: int = 7) -> list[list[Alert]]:
     batches = []
     for b in range(n // 10):
         if b % 20 == 19:  # free text, no group key: content grouping
-            batches.append([Alert(source="generic", name=f"disk {rng.randint(80, 99)}% on db-{rng.randint(1, 40)}",
-                                  status=AlertStatus.FIRING, service="storage",
-                                  source_fingerprint=f"free-{b}-{i}") for i in range(10)])
+            batches.append(
+                [
+                    Alert(
+                        source="generic",
+                        name=f"disk {rng.randint(80, 99)}% on db-{rng.randint(1, 40)}",
+                        status=AlertStatus.FIRING,
+                        service="storage",
+                        source_fingerprint=f"free-{b}-{i}",
+                    )
+                    for i in range(10)
+                ]
+            )
             continue
         group = rng.randrange(50)
         batch = []
@@ -50,10 +59,19 @@ def workload(n: int, seed: int = 7) -> list[list[Alert]]:
             if roll < 0.05:
                 status[fp] = "resolved" if status[fp] == "firing" else "firing"  # resolves and flaps
             value = str(rng.randint(0, 3)) if roll > 0.8 else "0"  # 20 % content updates
-            batch.append(Alert(source="alertmanager", name=f"Alert{group}", status=AlertStatus(status[fp]),
-                               severity=Severity.HIGH, service=f"svc-{group}", group_key=f"{{}}:{{g={group}}}",
-                               labels={"alertname": f"Alert{group}", "pod": str(i)},
-                               annotations={"value": value}, source_fingerprint=f"am-{fp}"))
+            batch.append(
+                Alert(
+                    source="alertmanager",
+                    name=f"Alert{group}",
+                    status=AlertStatus(status[fp]),
+                    severity=Severity.HIGH,
+                    service=f"svc-{group}",
+                    group_key=f"{{}}:{{g={group}}}",
+                    labels={"alertname": f"Alert{group}", "pod": str(i)},
+                    annotations={"value": value},
+                    source_fingerprint=f"am-{fp}",
+                )
+            )
         batches.append(batch)
     return batches
 
@@ -81,9 +99,13 @@ def run_triage(url: str, batches: list[list[Alert]]) -> dict[str, float]:
     engine.dispose()
     latencies.sort()
     n = sum(len(b) for b in batches)
-    return {"alerts_per_s": round(n / elapsed, 1), "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
-            "batch_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
-            "incidents": int(incidents or 0), "deliveries_counted": int(deliveries or 0)}
+    return {
+        "alerts_per_s": round(n / elapsed, 1),
+        "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "batch_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "incidents": int(incidents or 0),
+        "deliveries_counted": int(deliveries or 0),
+    }
 
 
 def run_baseline(url: str, batches: list[list[Alert]]) -> dict[str, float]:
@@ -102,10 +124,21 @@ def run_baseline(url: str, batches: list[list[Alert]]) -> dict[str, float]:
             s.add(payload)
             s.flush()
             for a in batch:
-                s.add(AlertRecord(incident_id=incident_id, payload_id=payload.id, fingerprint=a.fingerprint,
-                                  content_hash=a.content_hash, source=a.source, name=a.name, status=a.status.value,
-                                  severity=a.severity.value, service=a.service, labels=dict(a.labels),
-                                  annotations=dict(a.annotations)))
+                s.add(
+                    AlertRecord(
+                        incident_id=incident_id,
+                        payload_id=payload.id,
+                        fingerprint=a.fingerprint,
+                        content_hash=a.content_hash,
+                        source=a.source,
+                        name=a.name,
+                        status=a.status.value,
+                        severity=a.severity.value,
+                        service=a.service,
+                        labels=dict(a.labels),
+                        annotations=dict(a.annotations),
+                    )
+                )
     elapsed = time.perf_counter() - start
     engine.dispose()
     return {"alerts_per_s": round(sum(len(b) for b in batches) / elapsed, 1)}
@@ -122,11 +155,19 @@ def main() -> None:
         base_url = f"sqlite:///{tmp}/baseline.db"
         baseline = run_baseline(base_url, batches)
         result = run_triage(triage_url, batches)
-    print(json.dumps({"alerts": sum(len(b) for b in batches), "batches": len(batches), "triage": result,
-                      "baseline_raw_inserts": baseline,
-                      "triage_vs_raw_inserts": round(result["alerts_per_s"] / baseline["alerts_per_s"], 3),
-                      "note": "in-process, one thread; shared 2-core machine: compare the ratio, not the figures"},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "alerts": sum(len(b) for b in batches),
+                "batches": len(batches),
+                "triage": result,
+                "baseline_raw_inserts": baseline,
+                "triage_vs_raw_inserts": round(result["alerts_per_s"] / baseline["alerts_per_s"], 3),
+                "note": "in-process, one thread; shared 2-core machine: compare the ratio, not the figures",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

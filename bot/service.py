@@ -46,8 +46,16 @@ log = logging.getLogger(__name__)
 class IncidentService:
     """The use cases the edge calls, and the read queries it needs: no listener or route opens a session."""
 
-    def __init__(self, *, sessions: sessionmaker[Session], triage: Triage, messages: IncidentMessages,
-                 remediation: Remediation, kb: KnowledgeBase, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        triage: Triage,
+        messages: IncidentMessages,
+        remediation: Remediation,
+        kb: KnowledgeBase,
+        outbox: Outbox,
+    ) -> None:
         self._sessions = sessions
         self._triage = triage
         self._messages = messages
@@ -58,8 +66,9 @@ class IncidentService:
         self._group_commit = locks.GroupCommit(sessions) if dialect != "postgresql" else None
 
     # ---- alerts in -------------------------------------------------------------------------------
-    def accept(self, *, source: str, body: Any, alerts: list[Alert],
-               rejected: Sequence[RejectedAlert] = ()) -> TriageOutcome:
+    def accept(
+        self, *, source: str, body: Any, alerts: list[Alert], rejected: Sequence[RejectedAlert] = ()
+    ) -> TriageOutcome:
         """Store and triage one batch; the chat messages it causes commit with it (outbox).
 
         Grouping and dedup are decided in the database: advisory locks on the batch's group keys and
@@ -72,7 +81,9 @@ class IncidentService:
             payload = AlertPayload(source=source, body=stored)
             session.add(payload)
             session.flush()
-            dead_letter_rejected(session, source, rejected, payload.id)  # the batch's invalid items, same transaction
+            dead_letter_rejected(
+                session, source, rejected, payload.id
+            )  # the batch's invalid items, same transaction
             locks.xact_lock(session, names)
             outcome = self._triage.ingest(session=session, alerts=alerts, payload_id=payload.id)
             outcome.chat_due = self._enqueue_outcome(session, outcome)
@@ -83,7 +94,9 @@ class IncidentService:
         else:
             with transaction(self._sessions) as session:
                 outcome = store(session)
-        metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(len(alerts) - outcome.duplicates)
+        metrics.ALERTS_RECEIVED.labels(source=source, outcome="accepted").inc(
+            len(alerts) - outcome.duplicates
+        )
         if outcome.duplicates:
             metrics.ALERTS_RECEIVED.labels(source=source, outcome="duplicate").inc(outcome.duplicates)
         if outcome.created:
@@ -94,7 +107,9 @@ class IncidentService:
         """Queue the batch's advice, posts and updates; True when one of them is due now (worth waking a
         worker: an update coalescing into a pending, not yet due row is found by the workers' polling)."""
         rows = [row for i in outcome.created for row in self._messages.queue_new(session, i)]
-        rows += [self._messages.queue_update(session, i) for i in outcome.incident_ids if i not in outcome.created]
+        rows += [
+            self._messages.queue_update(session, i) for i in outcome.incident_ids if i not in outcome.created
+        ]
         now = utcnow()
         return any(row is not None and row.next_attempt_at <= now for row in rows)
 
@@ -102,8 +117,10 @@ class IncidentService:
         """Store change events (deploys, flags, model promotions): never incidents. Returns their ids."""
         with transaction(self._sessions) as session:
             session.add(AlertPayload(source=source, body=storable(body)))
-            rows = [record_change(session, replace(change, meta=storable(change.meta)), source=source)
-                    for change in changes]
+            rows = [
+                record_change(session, replace(change, meta=storable(change.meta)), source=source)
+                for change in changes
+            ]
             return [row.id for row in rows]
 
     def dead_letter(self, *, source: str, raw: bytes | str, reason: str, content_type: str | None) -> int:
@@ -135,8 +152,13 @@ class IncidentService:
 
     def unposted_incident_ids(self) -> list[int]:
         with self._sessions() as session:
-            return list(session.scalars(select(Incident.id).where(
-                Incident.slack_ts.is_(None), Incident.status != IncidentStatus.RESOLVED.value)))
+            return list(
+                session.scalars(
+                    select(Incident.id).where(
+                        Incident.slack_ts.is_(None), Incident.status != IncidentStatus.RESOLVED.value
+                    )
+                )
+            )
 
     # ---- operations ---------------------------------------------------------------------------------
     def readiness(self) -> dict[str, str]:
@@ -176,15 +198,25 @@ class IncidentService:
             incident.status = IncidentStatus.RESOLVED.value
             incident.resolved_at, incident.resolved_by = utcnow(), user_id
             incident.rca_note = note
-            audit.record(session, event="incident.resolved", actor=user_id, incident_id=incident_id,
-                         with_rca=note is not None)
+            audit.record(
+                session,
+                event="incident.resolved",
+                actor=user_id,
+                incident_id=incident_id,
+                with_rca=note is not None,
+            )
             doc = _rca_document(incident, note) if note else None
             self._messages.queue_update(session, incident_id)
         if doc is not None:
             self._kb.upsert([doc], source="rca")
             with transaction(self._sessions) as session:
-                audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id,
-                             document=doc.id)
+                audit.record(
+                    session,
+                    event="knowledge.learned",
+                    actor=user_id,
+                    incident_id=incident_id,
+                    document=doc.id,
+                )
         self.outbox.wake()
 
     def incident_for_modal(self, *, incident_id: int, resolving: bool) -> Incident:
@@ -192,8 +224,10 @@ class IncidentService:
         with self._sessions() as session:
             incident = _incident(session, incident_id)
         if resolving and incident.status == IncidentStatus.RESOLVED.value:
-            raise InvalidState(f"Incident #{incident_id} was already resolved by "
-                               f"{incident.resolved_by or 'its source'}; close this and use “Add RCA note”.")
+            raise InvalidState(
+                f"Incident #{incident_id} was already resolved by "
+                f"{incident.resolved_by or 'its source'}; close this and use “Add RCA note”."
+            )
         return incident
 
     def add_rca_note(self, *, incident_id: int, user_id: str, note: str) -> None:
@@ -210,7 +244,9 @@ class IncidentService:
             doc = _rca_document(incident, note)
         self._kb.upsert([doc], source="rca")
         with transaction(self._sessions) as session:
-            audit.record(session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id)
+            audit.record(
+                session, event="knowledge.learned", actor=user_id, incident_id=incident_id, document=doc.id
+            )
             self._messages.queue_update(session, incident_id)
         self.outbox.wake()
 
@@ -229,21 +265,35 @@ class IncidentService:
     def set_actions_frozen(self, *, frozen: bool, user_id: str) -> bool:
         """The kill switch from Slack: only approvers (anyone on any policy approver list) may flip it."""
         if not self._remediation.is_any_approver(user_id):
-            raise NotAuthorised("Only approvers named in the policy may freeze or unfreeze remediation actions.")
+            raise NotAuthorised(
+                "Only approvers named in the policy may freeze or unfreeze remediation actions."
+            )
         return self._remediation.set_frozen(frozen=frozen, actor=user_id)
 
     def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:
         with transaction(self._sessions) as session:
             _incident(session, incident_id)
-            shown = session.scalars(select(Suggestion).where(
-                Suggestion.incident_id == incident_id, Suggestion.target_kind == kind,
-                Suggestion.target_id == target_id)).first()
+            shown = session.scalars(
+                select(Suggestion).where(
+                    Suggestion.incident_id == incident_id,
+                    Suggestion.target_kind == kind,
+                    Suggestion.target_id == target_id,
+                )
+            ).first()
             if shown is None:
                 raise NotFound("That suggestion was not made for this incident.")
-            self._kb.record_feedback(incident_id, kind, target_id, user_id, helpful, dict(shown.features),
-                                      session=session)
-            audit.record(session, event="feedback", actor=user_id, incident_id=incident_id,
-                         kind=kind, target=target_id, helpful=helpful)
+            self._kb.record_feedback(
+                incident_id, kind, target_id, user_id, helpful, dict(shown.features), session=session
+            )
+            audit.record(
+                session,
+                event="feedback",
+                actor=user_id,
+                incident_id=incident_id,
+                kind=kind,
+                target=target_id,
+                helpful=helpful,
+            )
             if not helpful:  # replace the unhelpful match in the message now, not at the next update
                 self._messages.queue_advice(session, incident_id)
         self.outbox.wake()
@@ -252,8 +302,12 @@ class IncidentService:
     def open_incidents(self, *, limit: int = 20) -> list[IncidentSummary]:
         """The newest incidents that are not resolved, newest first."""
         with self._sessions() as session:
-            rows = session.scalars(select(Incident).where(Incident.status != IncidentStatus.RESOLVED.value)
-                                   .order_by(Incident.id.desc()).limit(limit))
+            rows = session.scalars(
+                select(Incident)
+                .where(Incident.status != IncidentStatus.RESOLVED.value)
+                .order_by(Incident.id.desc())
+                .limit(limit)
+            )
             return [IncidentSummary.of(i) for i in rows]
 
     def incident_summary(self, incident_id: int) -> IncidentSummary | None:
@@ -287,8 +341,15 @@ class IncidentSummary:
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentSummary:
-        return cls(incident.id, incident.title, incident.severity, incident.status, incident.service,
-                   len(incident.alerts), incident.created_at)
+        return cls(
+            incident.id,
+            incident.title,
+            incident.severity,
+            incident.status,
+            incident.service,
+            len(incident.alerts),
+            incident.created_at,
+        )
 
 
 def batch_lock_names(alerts: list[Alert]) -> list[str]:
@@ -309,10 +370,18 @@ def _incident(session: Session, incident_id: int) -> Incident:
 def _rca_document(incident: Incident, note: str) -> Document:
     alerts = ", ".join(sorted({a.name for a in incident.alerts}))
     return Document(
-        id=f"incident-{incident.id}", title=incident.title, service=incident.service,
-        text=f"{incident.title}\nAlerts: {alerts}\n\n{note}", root_cause=note, resolution=None,
-        created_at=incident.created_at, url=None,
-        meta={"source": "rca", "alert_name": incident.alerts[0].name if incident.alerts else None,
-              "model": incident.model_name, "incident_id": incident.id},
+        id=f"incident-{incident.id}",
+        title=incident.title,
+        service=incident.service,
+        text=f"{incident.title}\nAlerts: {alerts}\n\n{note}",
+        root_cause=note,
+        resolution=None,
+        created_at=incident.created_at,
+        url=None,
+        meta={
+            "source": "rca",
+            "alert_name": incident.alerts[0].name if incident.alerts else None,
+            "model": incident.model_name,
+            "incident_id": incident.id,
+        },
     )
-

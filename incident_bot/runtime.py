@@ -89,7 +89,9 @@ def build_encoder(settings: Settings) -> Encoder:
     return make_encoder(settings.embedding_model_path, settings.embedding_backend)
 
 
-def build_kb(settings: Settings, *, encoder: Encoder | None = None, engine: Engine | None = None) -> KnowledgeBase:
+def build_kb(
+    settings: Settings, *, encoder: Encoder | None = None, engine: Engine | None = None
+) -> KnowledgeBase:
     engine = engine or make_engine(settings.database_url)
     upgrade(engine)
     kb = KnowledgeBase(sessions=make_sessionmaker(engine), encoder=encoder or build_encoder(settings))
@@ -114,14 +116,17 @@ def build_policy(settings: Settings, executors: ExecutorRegistry) -> Policy:
         raise ConfigError(f"POLICY_PATH: {exc}") from None
 
 
-def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
-                  listener_executor: Executor | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, encoder: Encoder | None = None, listener_executor: Executor | None = None
+) -> Runtime:
     """The one composition: serve, the demo and the tests all build the runtime here, every outbox handler
     and scheduled job included. Nothing runs until ``Runtime.start()``."""
     token, secret = secret_value(settings.slack_bot_token), secret_value(settings.slack_signing_secret)
     if not token or not secret:
-        raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set (see README: Settings); "
-                          "`incident-bot demo` runs without a Slack account.")
+        raise ConfigError(
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set (see README: Settings); "
+            "`incident-bot demo` runs without a Slack account."
+        )
     http_client = httpx.Client(follow_redirects=False)
     executors = build_executors(settings, http_client)
     policy = build_policy(settings, executors)
@@ -131,33 +136,65 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     if settings.runbooks_dir is not None:
         with transaction(sessions) as session:
             locks.xact_lock(session, ["startup:runbooks-import"])  # replicas starting together take turns
-            report = runbook_store.import_dir(session, settings.runbooks_dir, registry=executors, actor="startup")
+            report = runbook_store.import_dir(
+                session, settings.runbooks_dir, registry=executors, actor="startup"
+            )
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
     kb = build_kb(settings, encoder=encoder, engine=engine)
-    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL,
-                       timeout=int(settings.slack_timeout_seconds))
-    outbox = Outbox(sessions, coalesce_seconds=settings.slack_update_interval_seconds,
-                    lease_seconds=settings.outbox_lease_seconds)
+    client = WebClient(
+        token=token,
+        base_url=settings.slack_api_url or WebClient.BASE_URL,
+        timeout=int(settings.slack_timeout_seconds),
+    )
+    outbox = Outbox(
+        sessions,
+        coalesce_seconds=settings.slack_update_interval_seconds,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
     chat = SlackNotifier(client=client, channel=settings.incident_channel)
-    remediation = Remediation(sessions=sessions, executors=executors, policy=policy, chat=chat,
-                              model_owners=settings.model_owners, groups=GroupCache(chat.usergroup_members),
-                              outbox=outbox)
-    advisor = Advisor(kb=kb, runbooks=RunbookIndex(kb.encoder), top_k=settings.similar_top_k,
-                      offer=Offer(executors=executors, rule_for=remediation.rule),
-                      context=ContextFinder(change_window=timedelta(minutes=settings.change_window_minutes),
-                                            model_services=settings.model_services))
+    remediation = Remediation(
+        sessions=sessions,
+        executors=executors,
+        policy=policy,
+        chat=chat,
+        model_owners=settings.model_owners,
+        groups=GroupCache(chat.usergroup_members),
+        outbox=outbox,
+    )
+    advisor = Advisor(
+        kb=kb,
+        runbooks=RunbookIndex(kb.encoder),
+        top_k=settings.similar_top_k,
+        offer=Offer(executors=executors, rule_for=remediation.rule),
+        context=ContextFinder(
+            change_window=timedelta(minutes=settings.change_window_minutes),
+            model_services=settings.model_services,
+        ),
+    )
     messages = IncidentMessages(sessions=sessions, outbox=outbox, advisor=advisor, chat=chat)
-    service = IncidentService(sessions=sessions, messages=messages, remediation=remediation, kb=kb, outbox=outbox,
-                              triage=Triage(window=timedelta(minutes=settings.group_window_minutes),
-                                            policy=TriagePolicy.from_settings(settings)))
+    service = IncidentService(
+        sessions=sessions,
+        messages=messages,
+        remediation=remediation,
+        kb=kb,
+        outbox=outbox,
+        triage=Triage(
+            window=timedelta(minutes=settings.group_window_minutes),
+            policy=TriagePolicy.from_settings(settings),
+        ),
+    )
     # Every outbox handler, in one place: any replica delivers what any replica queued.
     for kind, handler in messages.handlers().items():
         outbox.register(kind, handler)
     outbox.register(Kind.POST_APPROVAL, remediation.deliver_prompt)
     outbox.register(Kind.UPDATE_APPROVAL, remediation.deliver_prompt_update)
-    reminders.register_delivery(outbox, chat=SlackJobChat(client=client, channel=settings.incident_channel),
-                                sessions=sessions, settings=settings)
+    reminders.register_delivery(
+        outbox,
+        chat=SlackJobChat(client=client, channel=settings.incident_channel),
+        sessions=sessions,
+        settings=settings,
+    )
     try:
         scheduler = build_scheduler(settings, sessions=sessions, kb=kb, service=service, outbox=outbox)
     except ValueError as exc:  # e.g. a DIGEST_SCHEDULE that does not parse
@@ -165,8 +202,12 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
         raise ConfigError(str(exc)) from None
     if settings.executor_hmac_secret is None:
         log.warning("EXECUTOR_HMAC_SECRET is not set: action webhooks will be sent unsigned")
-    bolt = App(signing_secret=secret, client=client, token_verification_enabled=False,
-               listener_executor=listener_executor)  # None: Bolt's own thread pool
+    bolt = App(
+        signing_secret=secret,
+        client=client,
+        token_verification_enabled=False,
+        listener_executor=listener_executor,
+    )  # None: Bolt's own thread pool
     register_listeners(bolt, service)
     socket_mode = settings.slack_app_token is not None
     try:
@@ -174,14 +215,32 @@ def build_runtime(settings: Settings, *, encoder: Encoder | None = None,
     except ValueError as exc:  # a setting the HTTP edge cannot use, e.g. a bad GENERIC_FIELD_MAP path
         engine.dispose()
         raise ConfigError(str(exc)) from None
-    return Runtime(settings=settings, engine=engine, sessions=sessions, kb=kb, advisor=advisor, service=service,
-                   messages=messages,
-                   remediation=remediation, chat=chat, bolt=bolt, http=http, http_client=http_client, outbox=outbox,
-                   scheduler=scheduler)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        kb=kb,
+        advisor=advisor,
+        service=service,
+        messages=messages,
+        remediation=remediation,
+        chat=chat,
+        bolt=bolt,
+        http=http,
+        http_client=http_client,
+        outbox=outbox,
+        scheduler=scheduler,
+    )
 
 
-def build_scheduler(settings: Settings, *, sessions: sessionmaker[Session], kb: KnowledgeBase,
-                    service: IncidentService, outbox: Outbox) -> Scheduler:
+def build_scheduler(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    kb: KnowledgeBase,
+    service: IncidentService,
+    outbox: Outbox,
+) -> Scheduler:
     """Every scheduled job (each runs once per period across replicas; off when its setting is 0 or "")."""
     scheduler = Scheduler(sessions)
 

@@ -14,7 +14,9 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL", "sqlite:///incident-bot.db")
+    return config.get_main_option("sqlalchemy.url") or os.environ.get(
+        "DATABASE_URL", "sqlite:///incident-bot.db"
+    )
 
 
 def run_migrations_offline() -> None:

@@ -38,11 +38,15 @@ class RefitReport:
 
     def summary(self) -> str:
         changes = ", ".join(
-            f"{f} {getattr(self.before_weights, f):.2f}→{getattr(self.after_weights, f):.2f}" for f in FEATURES)
+            f"{f} {getattr(self.before_weights, f):.2f}→{getattr(self.after_weights, f):.2f}"
+            for f in FEATURES
+        )
         verdict = "applied" if self.improved else "kept the current weights"
         note = " (projected into the verified region)" if self.projected else ""
-        return (f"refit on {self.n_train} feedback samples, held-out {self.n_test}: AUC "
-                f"{self.before_auc:.3f} → {self.after_auc:.3f} ({verdict}){note}; {changes}")
+        return (
+            f"refit on {self.n_train} feedback samples, held-out {self.n_test}: AUC "
+            f"{self.before_auc:.3f} → {self.after_auc:.3f} ({verdict}){note}; {changes}"
+        )
 
 
 def _matrix(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
@@ -57,14 +61,17 @@ def _auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(y, scores))
 
 
-def refit(samples: list[Sample], current: Weights, *, test_fraction: float = 0.3, seed: int = 0,
-          c: float = 1.0) -> RefitReport:
+def refit(
+    samples: list[Sample], current: Weights, *, test_fraction: float = 0.3, seed: int = 0, c: float = 1.0
+) -> RefitReport:
     """Fit on a stratified training split, compare on the held-out split. Needs both labels."""
     x, y = _matrix(samples)
     if len(set(y.tolist())) < 2:
         raise ValueError("feedback needs both helpful and unhelpful samples to refit")
     stratify = y if min(np.bincount(y)) >= 2 else None
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=stratify)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=stratify
+    )
     if len(set(y_tr.tolist())) < 2:
         x_tr, y_tr = x, y  # too few samples to split both classes; still report on the held-out part
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
@@ -76,10 +83,14 @@ def refit(samples: list[Sample], current: Weights, *, test_fraction: float = 0.3
     fitted_dense = float(coef[FEATURES.index("dense")] + coef[FEATURES.index("dense_rel")])
     scale = float(np.abs(coef).max()) or 1.0
     norm = total / fitted_dense if fitted_dense >= 0.1 * scale else total / scale
-    raw = Weights.from_dict({**current.as_dict(), **{name: float(coef[i] * norm) for i, name in enumerate(FEATURES)}})
+    raw = Weights.from_dict(
+        {**current.as_dict(), **{name: float(coef[i] * norm) for i, name in enumerate(FEATURES)}}
+    )
     if fitted_dense < 0.1 * scale:  # the feedback says nothing usable about the dense weights
         raw = Weights.from_dict({**raw.as_dict(), "dense": current.dense, "dense_rel": current.dense_rel})
     new = project_to_guard(raw, current)
     before = _auc(y_te, x_te @ cur)
     after = _auc(y_te, x_te @ np.array([getattr(new, name) for name in FEATURES]))
-    return RefitReport(len(y_tr), len(y_te), before, after, current, new, projected=bool(guard_violations(raw)))
+    return RefitReport(
+        len(y_tr), len(y_te), before, after, current, new, projected=bool(guard_violations(raw))
+    )

@@ -25,8 +25,22 @@ from typing import Any
 from retrieval.text import snippet
 from retrieval.types import Document, Query
 
-FEATURES = ("dense", "dense_rel", "lexical", "lexical_short", "lexical_strength", "title", "title_short", "tfidf",
-            "service", "alert", "labels", "model", "recency", "has_rca")
+FEATURES = (
+    "dense",
+    "dense_rel",
+    "lexical",
+    "lexical_short",
+    "lexical_strength",
+    "title",
+    "title_short",
+    "tfidf",
+    "service",
+    "alert",
+    "labels",
+    "model",
+    "recency",
+    "has_rca",
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,9 @@ class Weights:
     @classmethod
     def from_dict(cls, data: dict[str, float]) -> Weights:
         names = {f.name for f in fields(cls)}
-        kwargs: dict[str, Any] = {k: (int(v) if k == "candidates" else float(v)) for k, v in data.items() if k in names}
+        kwargs: dict[str, Any] = {
+            k: (int(v) if k == "candidates" else float(v)) for k, v in data.items() if k in names
+        }
         return cls(**kwargs)
 
     def score(self, feats: dict[str, float]) -> float:
@@ -69,7 +85,9 @@ def shortness(n_terms: int, w: Weights) -> float:
     return min(max((w.long_query_terms - n_terms) / span, 0.0), 1.0)
 
 
-def add_query_relative(cands: dict[Any, dict[str, float]], n_terms: int, w: Weights, strength: float = 0.0) -> None:
+def add_query_relative(
+    cands: dict[Any, dict[str, float]], n_terms: int, w: Weights, strength: float = 0.0
+) -> None:
     """Per-query features, in place: ``dense_rel`` is the dense cosine min-max normalised over this
     query's candidates (cosines of different queries live on different scales; the lexical score is
     already normalised by the query's best), ``lexical_short`` (``title_short``) is the lexical
@@ -114,19 +132,28 @@ METADATA = ("service", "alert", "labels", "model")
 
 def _ratios(w: Weights) -> dict[str, float]:
     total = w.dense + w.dense_rel
-    return {"dense_rel": w.dense_rel / total, "lexical": w.lexical / total,
-            "lexical_at_short": (w.lexical + w.lexical_short) / total,
-            "lexical_strength": w.lexical_strength / total, "title": w.title / total,
-            "title_at_short": (w.title + w.title_short) / total, "tfidf": w.tfidf / total,
-            "recency": w.recency / total, "has_rca": w.has_rca / total}
+    return {
+        "dense_rel": w.dense_rel / total,
+        "lexical": w.lexical / total,
+        "lexical_at_short": (w.lexical + w.lexical_short) / total,
+        "lexical_strength": w.lexical_strength / total,
+        "title": w.title / total,
+        "title_at_short": (w.title + w.title_short) / total,
+        "tfidf": w.tfidf / total,
+        "recency": w.recency / total,
+        "has_rca": w.has_rca / total,
+    }
 
 
 def guard_violations(w: Weights) -> list[str]:
     """What puts these weights outside the verified region (empty: inside)."""
     if w.dense < 0 or w.dense_rel < 0 or w.dense + w.dense_rel <= 0:
         return ["dense weights must be >= 0 with a positive total"]
-    out = [f"{k} {v:.3f} outside [{GUARD[k][0]}, {GUARD[k][1]}] x dense total"
-           for k, v in _ratios(w).items() if not GUARD[k][0] - 1e-9 <= v <= GUARD[k][1] + 1e-9]
+    out = [
+        f"{k} {v:.3f} outside [{GUARD[k][0]}, {GUARD[k][1]}] x dense total"
+        for k, v in _ratios(w).items()
+        if not GUARD[k][0] - 1e-9 <= v <= GUARD[k][1] + 1e-9
+    ]
     out += [f"{k} {getattr(w, k):.3f} < 0" for k in METADATA if getattr(w, k) < 0]
     return out
 
@@ -157,8 +184,14 @@ def _norm(value: str | None) -> str:
     return (value or "").strip().lower()
 
 
-def metadata_features(query: Query, doc_service: str | None, meta: dict[str, object],
-                      created_at: datetime | None, has_rca: bool, half_life_days: float) -> dict[str, float]:
+def metadata_features(
+    query: Query,
+    doc_service: str | None,
+    meta: dict[str, object],
+    created_at: datetime | None,
+    has_rca: bool,
+    half_life_days: float,
+) -> dict[str, float]:
     feats = {name: 0.0 for name in ("service", "alert", "labels", "model", "recency", "has_rca")}
     if query.service and _norm(query.service) == _norm(doc_service):
         feats["service"] = 1.0
@@ -189,8 +222,9 @@ def confidence(feats: dict[str, float]) -> str:
     return "weak match: little in common, treat with care"
 
 
-def explain(query: Query, doc: Document, feats: dict[str, float], shared: list[str],
-            weights: Weights | None = None) -> list[str]:
+def explain(
+    query: Query, doc: Document, feats: dict[str, float], shared: list[str], weights: Weights | None = None
+) -> list[str]:
     """Reasons, strongest evidence first: the evidence behind what added to the score (shared terms
     stand for BM25 and the TF-IDF cosine), and no feature that did not (a similar title is a reason
     only when the title carried weight for this query)."""
@@ -203,11 +237,17 @@ def explain(query: Query, doc: Document, feats: dict[str, float], shared: list[s
         why.append(f"same model {doc.meta.get('model')}")
     if feats.get("labels"):
         labels = doc.meta.get("labels") or {}
-        same = [f"{k}={v}" for k, v in query.labels.items() if isinstance(labels, dict) and str(labels.get(k)) == str(v)]
+        same = [
+            f"{k}={v}"
+            for k, v in query.labels.items()
+            if isinstance(labels, dict) and str(labels.get(k)) == str(v)
+        ]
         why.append("same labels " + ", ".join(same))
     why.append(f"semantic {feats.get('dense', 0.0):.2f}")
-    title_counts = weights is None or (weights.title * feats.get("title", 0.0)
-                                       + weights.title_short * feats.get("title_short", 0.0)) > 0
+    title_counts = (
+        weights is None
+        or (weights.title * feats.get("title", 0.0) + weights.title_short * feats.get("title_short", 0.0)) > 0
+    )
     if feats.get("title", 0.0) >= 0.75 and title_counts:
         why.append("similar title")
     if shared:

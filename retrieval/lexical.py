@@ -28,8 +28,14 @@ class FieldWeights:
 
 
 class LexicalIndex:
-    def __init__(self, *, k1: float = 1.2, b: float = 0.9, fields: FieldWeights | None = None,
-                 query_idf_power: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        k1: float = 1.2,
+        b: float = 0.9,
+        fields: FieldWeights | None = None,
+        query_idf_power: float = 2.0,
+    ) -> None:
         self.k1, self.b = k1, b
         self.query_idf_power = query_idf_power
         self.fields = fields or FieldWeights()
@@ -115,16 +121,22 @@ class LexicalIndex:
             # sides carry idf) lets rare identifiers in a long query outweigh its common words
             qw = (1.0 + math.log(qtf)) * self.idf(term) ** self.query_idf_power
             out[rows] += qw * tf * (self.k1 + 1.0) / (tf + norm[rows])
-        out[: n_rows][~self._alive[:n_rows]] = 0.0
+        out[:n_rows][~self._alive[:n_rows]] = 0.0
         return out
 
     def ceiling(self, tokens: list[str]) -> float:
         """An upper bound of any document's score for this query (every term saturated), so that
         ``best / ceiling`` says how much of the query the best lexical match actually covers."""
-        return float(sum((1.0 + math.log(qtf)) * self.idf(t) ** self.query_idf_power * (self.k1 + 1.0)
-                         for t, qtf in Counter(tokens).items()))
+        return float(
+            sum(
+                (1.0 + math.log(qtf)) * self.idf(t) ** self.query_idf_power * (self.k1 + 1.0)
+                for t, qtf in Counter(tokens).items()
+            )
+        )
 
-    def top(self, tokens: list[str], n: int, full: np.ndarray | None = None) -> tuple[dict[int, float], float]:
+    def top(
+        self, tokens: list[str], n: int, full: np.ndarray | None = None
+    ) -> tuple[dict[int, float], float]:
         """The ``n`` best documents as {key: score}, and the best score (for normalisation)."""
         s = self.scores(tokens) if full is None else full
         if not len(s):
@@ -134,7 +146,9 @@ class LexicalIndex:
         best = {self._row_key[i]: float(s[i]) for i in idx if s[i] > 0}
         return best, float(s.max())
 
-    def scores_for(self, tokens: list[str], keys: list[int], full: np.ndarray | None = None) -> dict[int, float]:
+    def scores_for(
+        self, tokens: list[str], keys: list[int], full: np.ndarray | None = None
+    ) -> dict[int, float]:
         s = self.scores(tokens) if full is None else full
         out: dict[int, float] = {}
         for key in keys:
@@ -162,7 +176,10 @@ class LexicalIndex:
         items.sort(key=lambda it: (-it[0], it[1]))
         out: list[str] = []
         covered: set[str] = set()
-        for _, term in items:  # a term whose words an earlier (more distinctive) term already shows adds nothing
+        for (
+            _,
+            term,
+        ) in items:  # a term whose words an earlier (more distinctive) term already shows adds nothing
             words = _parts(term)
             if words <= covered:
                 continue

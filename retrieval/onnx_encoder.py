@@ -29,8 +29,14 @@ def _default_cache() -> Path:
 class OnnxEncoder:
     dim = DIM
 
-    def __init__(self, model_path: str | None = None, *, quantize: bool = False, cache_dir: Path | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        quantize: bool = False,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+    ) -> None:
         self._path = model_path
         self._quantize = quantize
         self._cache_dir = cache_dir
@@ -60,8 +66,9 @@ class OnnxEncoder:
                 self.bert = bert
 
             def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                                 token_type_ids=token_type_ids).last_hidden_state
+                return self.bert(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
 
         model = _Wrapped()
         ids = torch.ones((2, 16), dtype=torch.long)
@@ -71,11 +78,17 @@ class OnnxEncoder:
             # the TorchScript exporter is deprecated but needs no onnxscript; the graph is the same;
             warnings.simplefilter("ignore")  # also the tracer's shape-as-Python-value warnings
             torch.onnx.export(
-                model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),
-                input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
-                dynamic_axes={n: {0: "batch", 1: "seq"} for n in
-                              ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
-                opset_version=17, dynamo=False,
+                model,
+                (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    n: {0: "batch", 1: "seq"}
+                    for n in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")
+                },
+                opset_version=17,
+                dynamo=False,
             )
         tmp.replace(dest)
 
@@ -104,7 +117,9 @@ class OnnxEncoder:
         self._tokenizer = AutoTokenizer.from_pretrained(str(src))
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._session is None:
@@ -115,8 +130,13 @@ class OnnxEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            enc = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                  max_length=self._max_len, return_tensors="np")
+            enc = self._tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self._max_len,
+                return_tensors="np",
+            )
             feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
             hidden = self._session.run(None, feeds)[0]
             mask = feeds["attention_mask"][..., None].astype(np.float32)

@@ -11,8 +11,13 @@ class PgVectorIndex:
     name = "pgvector"
 
     def __init__(
-        self, engine: Engine, *, table: str = "knowledge_chunks", key_column: str = "document_id",
-        vector_column: str = "embedding", ef_search: int = 64,
+        self,
+        engine: Engine,
+        *,
+        table: str = "knowledge_chunks",
+        key_column: str = "document_id",
+        vector_column: str = "embedding",
+        ef_search: int = 64,
     ) -> None:
         self.engine = engine
         self.ef_search = ef_search
@@ -54,7 +59,9 @@ class PgVectorIndex:
         limit = self._limit(n)
         with self.engine.connect() as conn:
             self._prepare(conn, limit)
-            rows = conn.execute(self._both_sql, {"q": self._literal(qvec), "n": limit, "keys": list(keys)}).all()
+            rows = conn.execute(
+                self._both_sql, {"q": self._literal(qvec), "n": limit, "keys": list(keys)}
+            ).all()
         top: dict[int, float] = {}
         exact = {int(k): 0.0 for k in keys}
         for part, key, sim in rows:

@@ -47,9 +47,16 @@ class DocMeta:
 
 
 def lexical_fields(doc: Document) -> dict[str, str | None]:
-    extra = join_nonempty([doc.service, str(doc.meta.get("alert_name") or ""), str(doc.meta.get("model") or "")], " ")
-    return {"title": doc.title, "text": doc.text, "root_cause": doc.root_cause,
-            "resolution": doc.resolution, "extra": extra}
+    extra = join_nonempty(
+        [doc.service, str(doc.meta.get("alert_name") or ""), str(doc.meta.get("model") or "")], " "
+    )
+    return {
+        "title": doc.title,
+        "text": doc.text,
+        "root_cause": doc.root_cause,
+        "resolution": doc.resolution,
+        "extra": extra,
+    }
 
 
 def doc_meta(key: int, doc: Document) -> DocMeta:
@@ -130,12 +137,17 @@ class HybridRanker:
             out: dict[int, dict[str, float]] = {}
             for key in keys:
                 m = self._docs[key]
-                feats = {"dense": max(dense_top.get(key, 0.0), 0.0),
-                         "lexical": lex.get(key, 0.0) / lex_max if lex_max > 0 else 0.0,
-                         "title": titles.get(key, 0.0) / title_max if title_max > 0 else 0.0,
-                         "tfidf": cosines.get(key, 0.0)}
-                feats.update(metadata_features(query, m.service, m.meta, m.created_at, m.has_rca,
-                                               w.recency_half_life_days))
+                feats = {
+                    "dense": max(dense_top.get(key, 0.0), 0.0),
+                    "lexical": lex.get(key, 0.0) / lex_max if lex_max > 0 else 0.0,
+                    "title": titles.get(key, 0.0) / title_max if title_max > 0 else 0.0,
+                    "tfidf": cosines.get(key, 0.0),
+                }
+                feats.update(
+                    metadata_features(
+                        query, m.service, m.meta, m.created_at, m.has_rca, w.recency_half_life_days
+                    )
+                )
                 out[key] = feats
             ceiling = self.lexical.ceiling(tokens)
             add_query_relative(out, len(set(tokens)), w, min(lex_max / ceiling, 1.0) if ceiling > 0 else 0.0)
@@ -155,6 +167,9 @@ class HybridRanker:
                 continue
             feats = cands[key]
             shared = self.lexical.shared_terms(
-                tokens, join_nonempty([doc.title, doc.text, doc.root_cause, doc.resolution, doc.service]))
-            matches.append(Match(doc.id, doc.title, w.score(feats), explain(query, doc, feats, shared, w), doc, feats))
+                tokens, join_nonempty([doc.title, doc.text, doc.root_cause, doc.resolution, doc.service])
+            )
+            matches.append(
+                Match(doc.id, doc.title, w.score(feats), explain(query, doc, feats, shared, w), doc, feats)
+            )
         return matches

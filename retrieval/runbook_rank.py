@@ -48,8 +48,9 @@ class RunbookIndex:
                     pos += len(ts)
         return {rb.id: self._cache[rb.content_hash] for rb in runbooks}
 
-    def rank(self, query: Query, runbooks: list[Runbook], *, top_k: int = 3,
-             qvec: np.ndarray | None = None) -> list[RunbookMatch]:
+    def rank(
+        self, query: Query, runbooks: list[Runbook], *, top_k: int = 3, qvec: np.ndarray | None = None
+    ) -> list[RunbookMatch]:
         rules = {m.runbook.id: m for m in match_runbooks(query, runbooks)}
         vec = self.encoder.encode([query.text])[0] if qvec is None and query.text.strip() else qvec
         embedded = self._embedded(runbooks) if vec is not None else {}
@@ -73,13 +74,17 @@ class RunbookIndex:
             if passage and (best >= floor or rule):
                 why.append(f'text: "{snippet(passage, 90)}" (semantic {best:.2f})')
             score = min(rule.score / RULE_SCALE, 2.0) if rule else 0.0
-            out.append(RunbookMatch(rb, score + SEMANTIC_WEIGHT * max(best, 0.0), why,
-                                    rule=rule is not None, semantic=best))
+            out.append(
+                RunbookMatch(
+                    rb, score + SEMANTIC_WEIGHT * max(best, 0.0), why, rule=rule is not None, semantic=best
+                )
+            )
         out.sort(key=lambda m: (-m.score, m.runbook.id))
         return out[:top_k]
 
 
-def rank_runbooks(query: Query, runbooks: list[Runbook], encoder: Encoder, top_k: int = 3,
-                  *, qvec: np.ndarray | None = None) -> list[RunbookMatch]:
+def rank_runbooks(
+    query: Query, runbooks: list[Runbook], encoder: Encoder, top_k: int = 3, *, qvec: np.ndarray | None = None
+) -> list[RunbookMatch]:
     """One-off ranking; keep a ``RunbookIndex`` instead to reuse passage embeddings across incidents."""
     return RunbookIndex(encoder).rank(query, runbooks, top_k=top_k, qvec=qvec)

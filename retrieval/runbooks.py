@@ -98,13 +98,16 @@ def parse_runbook(text: str, path: str | None = None) -> Runbook:
     if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
         raise RunbookError(f"{where}: 'actions' must be a list of mappings")
     return Runbook(
-        id=rb_id, title=str(meta["title"]),
+        id=rb_id,
+        title=str(meta["title"]),
         services=_str_list(meta.get("services"), "services", where),
         alert_names=_str_list(meta.get("alert_names"), "alert_names", where),
         labels={str(k): str(v) for k, v in labels.items()},
         models=_str_list(meta.get("models"), "models", where),
         steps=_str_list(meta.get("steps"), "steps", where),
-        actions=actions, body=m.group(2).strip(), path=path,
+        actions=actions,
+        body=m.group(2).strip(),
+        path=path,
     )
 
 

@@ -72,7 +72,8 @@ def chunk_document(doc: Document, *, max_chars: int = CHUNK_CHARS) -> list[str]:
     get their own passage, so a precise RCA line is not drowned by a long description."""
     body = doc.text.strip()
     rca = "\n".join(
-        f"{label}: {value.strip()}" for label, value in (("Root cause", doc.root_cause), ("Resolution", doc.resolution))
+        f"{label}: {value.strip()}"
+        for label, value in (("Root cause", doc.root_cause), ("Resolution", doc.resolution))
         if value and value.strip()
     )
     title = doc.title.strip()

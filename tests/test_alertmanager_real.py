@@ -35,9 +35,11 @@ TOKEN = "am-e2e-token"  # noqa: S105
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not (PROMETHEUS.exists() and ALERTMANAGER.exists()),
-                       reason=f"needs {PROMETHEUS} and {ALERTMANAGER} (Debian packages prometheus and "
-                              "prometheus-alertmanager; `make setup` installs them with apt-get when run as root)"),
+    pytest.mark.skipif(
+        not (PROMETHEUS.exists() and ALERTMANAGER.exists()),
+        reason=f"needs {PROMETHEUS} and {ALERTMANAGER} (Debian packages prometheus and "
+        "prometheus-alertmanager; `make setup` installs them with apt-get when run as root)",
+    ),
 ]
 
 RULES_FIRING = """
@@ -67,13 +69,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(what: str, predicate: Callable[[], bool], timeout: float, procs: list[subprocess.Popen[bytes]]) -> None:
+def _wait(
+    what: str, predicate: Callable[[], bool], timeout: float, procs: list[subprocess.Popen[bytes]]
+) -> None:
     """Wait for a real external process to reach a state (there is nothing to block on but time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                raise AssertionError(f"{proc.args[0]} exited early with {proc.returncode} while waiting for {what}")
+                raise AssertionError(
+                    f"{proc.args[0]} exited early with {proc.returncode} while waiting for {what}"
+                )
         if predicate():
             return
         time.sleep(0.2)
@@ -90,35 +96,86 @@ class Stack:
         self.engine: Engine = create_engine(f"sqlite:///{self.db}")
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{self.db}", "SLACK_BOT_TOKEN": "xoxb-e2e",
-               "SLACK_SIGNING_SECRET": "sig", "SLACK_API_URL": self.stub.base_url, "ALERT_WEBHOOK_TOKEN": TOKEN,
-               "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"), "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
-        self._spawn("bot", [sys.executable, "-m", "incident_bot", "serve", "--port", str(self.bot_port)], env=env)
-        (self.tmp / "alertmanager.yml").write_text(json.dumps({
-            "route": {"receiver": "incident-bot", "group_by": ["team"], "group_wait": "1s",
-                      "group_interval": "2s", "repeat_interval": "4s"},
-            "receivers": [{"name": "incident-bot", "webhook_configs": [{
-                "url": f"http://127.0.0.1:{self.bot_port}/alerts/alertmanager", "send_resolved": True,
-                "http_config": {"authorization": {"credentials": TOKEN}}}]}],
-        }))
-        self._spawn("alertmanager", [
-            str(ALERTMANAGER), f"--config.file={self.tmp / 'alertmanager.yml'}",
-            f"--storage.path={self.tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{self.am_port}",
-            "--cluster.listen-address=", "--log.level=warn"])
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{self.db}",
+            "SLACK_BOT_TOKEN": "xoxb-e2e",
+            "SLACK_SIGNING_SECRET": "sig",
+            "SLACK_API_URL": self.stub.base_url,
+            "ALERT_WEBHOOK_TOKEN": TOKEN,
+            "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"),
+            "HF_HUB_OFFLINE": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+        self._spawn(
+            "bot", [sys.executable, "-m", "incident_bot", "serve", "--port", str(self.bot_port)], env=env
+        )
+        (self.tmp / "alertmanager.yml").write_text(
+            json.dumps(
+                {
+                    "route": {
+                        "receiver": "incident-bot",
+                        "group_by": ["team"],
+                        "group_wait": "1s",
+                        "group_interval": "2s",
+                        "repeat_interval": "4s",
+                    },
+                    "receivers": [
+                        {
+                            "name": "incident-bot",
+                            "webhook_configs": [
+                                {
+                                    "url": f"http://127.0.0.1:{self.bot_port}/alerts/alertmanager",
+                                    "send_resolved": True,
+                                    "http_config": {"authorization": {"credentials": TOKEN}},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            )
+        )
+        self._spawn(
+            "alertmanager",
+            [
+                str(ALERTMANAGER),
+                f"--config.file={self.tmp / 'alertmanager.yml'}",
+                f"--storage.path={self.tmp / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{self.am_port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+        )
         self.rules.write_text(RULES_FIRING)
-        (self.tmp / "prometheus.yml").write_text(json.dumps({
-            "global": {"evaluation_interval": "1s", "scrape_interval": "15s"},
-            "rule_files": [str(self.rules)],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{self.am_port}"]}]}]},
-        }))
-        self._spawn("prometheus", [
-            str(PROMETHEUS), f"--config.file={self.tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.tmp / 'prom-data'}", f"--web.listen-address=127.0.0.1:{self.prom_port}",
-            "--web.enable-lifecycle", "--rules.alert.resend-delay=1s", "--log.level=warn"])
+        (self.tmp / "prometheus.yml").write_text(
+            json.dumps(
+                {
+                    "global": {"evaluation_interval": "1s", "scrape_interval": "15s"},
+                    "rule_files": [str(self.rules)],
+                    "alerting": {
+                        "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{self.am_port}"]}]}]
+                    },
+                }
+            )
+        )
+        self._spawn(
+            "prometheus",
+            [
+                str(PROMETHEUS),
+                f"--config.file={self.tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.tmp / 'prom-data'}",
+                f"--web.listen-address=127.0.0.1:{self.prom_port}",
+                "--web.enable-lifecycle",
+                "--rules.alert.resend-delay=1s",
+                "--log.level=warn",
+            ],
+        )
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         with (self.tmp / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
-            self.procs.append(subprocess.Popen(args, env=env, cwd=self.tmp, stdout=log, stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(args, env=env, cwd=self.tmp, stdout=log, stderr=subprocess.STDOUT)
+            )
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -133,7 +190,9 @@ class Stack:
         self.engine.dispose()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.tmp.glob("*.log"))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.tmp.glob("*.log")
+        )
 
     def count(self, model: type, *where: Any) -> int:
         if not self.db.exists():
@@ -169,19 +228,34 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def test_real_prometheus_and_alertmanager_end_to_end(stack: Stack) -> None:
     started = time.monotonic()
     # 1. Both groups arrive: one incident per Alertmanager group, one Slack post each.
-    stack.wait("two incidents from two Alertmanager groups", lambda: stack.count(Incident) == 2
-               and stack.count(AlertRecord) == 3, timeout=60)
+    stack.wait(
+        "two incidents from two Alertmanager groups",
+        lambda: stack.count(Incident) == 2 and stack.count(AlertRecord) == 3,
+        timeout=60,
+    )
     stack.stub.wait_for(lambda calls: sum(c.method == "chat.postMessage" for c in calls) >= 2, timeout=45)
-    incidents = {r.group_key: r for r in stack.rows(select(Incident.id, Incident.group_key, Incident.slack_ts))}
+    incidents = {
+        r.group_key: r for r in stack.rows(select(Incident.id, Incident.group_key, Incident.slack_ts))
+    }
     assert len(incidents) == 2 and all('team="' in key for key in incidents)
-    per_incident = {r.incident_id: r.n for r in stack.rows(
-        select(AlertRecord.incident_id, func.count().label("n")).group_by(AlertRecord.incident_id))}
+    per_incident = {
+        r.incident_id: r.n
+        for r in stack.rows(
+            select(AlertRecord.incident_id, func.count().label("n")).group_by(AlertRecord.incident_id)
+        )
+    }
     assert sorted(per_incident.values()) == [1, 2]  # storefront: 2 alerts in one incident; payments: 1
 
     # 2. repeat_interval resends are deduplicated: deliveries grow, incidents and posts do not.
     first_payloads = stack.count(AlertPayload)
-    stack.wait("repeat deliveries of both groups", lambda: stack.count(AlertPayload) >= first_payloads + 2
-               and stack.count(AlertRecord, AlertRecord.repeat_count >= 1) == 3, timeout=30)
+    stack.wait(
+        "repeat deliveries of both groups",
+        lambda: (
+            stack.count(AlertPayload) >= first_payloads + 2
+            and stack.count(AlertRecord, AlertRecord.repeat_count >= 1) == 3
+        ),
+        timeout=30,
+    )
     assert stack.count(Incident) == 2 and stack.count(AlertRecord) == 3
     assert len(stack.stub.of("chat.postMessage")) == 2
 
@@ -190,16 +264,28 @@ def test_real_prometheus_and_alertmanager_end_to_end(stack: Stack) -> None:
     stack.rules.write_text(RULES_QUIET)
     reload = httpx.post(f"http://127.0.0.1:{stack.prom_port}/-/reload", timeout=10)
     assert reload.status_code == 200
-    stack.wait("both incidents resolved", lambda: stack.count(Incident, Incident.status == "resolved") == 2,
-               timeout=45)
-    stack.wait("resolve updates in Slack", lambda: _resolved_updates(stack) == {
-        r.slack_ts for r in stack.rows(select(Incident.slack_ts))}, timeout=30)
+    stack.wait(
+        "both incidents resolved",
+        lambda: stack.count(Incident, Incident.status == "resolved") == 2,
+        timeout=45,
+    )
+    stack.wait(
+        "resolve updates in Slack",
+        lambda: _resolved_updates(stack) == {r.slack_ts for r in stack.rows(select(Incident.slack_ts))},
+        timeout=30,
+    )
     assert stack.count(AlertRecord, AlertRecord.status == "resolved") == 3
     assert len(stack.stub.of("chat.postMessage")) == 2  # resolved in place, never re-posted
     assert stack.count(DeadLetter) == 0, stack.rows(select(DeadLetter.reason))
-    print(f"\nreal Alertmanager e2e: {time.monotonic() - started:.1f}s after start of the stack, "
-          f"{stack.count(AlertPayload)} deliveries")
+    print(
+        f"\nreal Alertmanager e2e: {time.monotonic() - started:.1f}s after start of the stack, "
+        f"{stack.count(AlertPayload)} deliveries"
+    )
 
 
 def _resolved_updates(stack: Stack) -> set[str]:
-    return {c.params["ts"] for c in stack.stub.of("chat.update") if "Resolved" in json.dumps(c.params.get("blocks"))}
+    return {
+        c.params["ts"]
+        for c in stack.stub.of("chat.update")
+        if "Resolved" in json.dumps(c.params.get("blocks"))
+    }

@@ -61,7 +61,14 @@ def test_retrieval_imports_neither_bot_nor_handlers_nor_slack() -> None:
 
 def test_bot_core_imports_neither_the_edge_nor_the_composition_root_nor_web_types() -> None:
     for f in _files("bot"):  # no exemptions: the composition root lives above the edge, in incident_bot/
-        assert not _tops(f) & {"incident_bot", "handlers", "slack_bolt", "slack_sdk", "fastapi", "starlette"}, f
+        assert not _tops(f) & {
+            "incident_bot",
+            "handlers",
+            "slack_bolt",
+            "slack_sdk",
+            "fastapi",
+            "starlette",
+        }, f
 
 
 def test_handlers_never_import_the_composition_root() -> None:
@@ -117,7 +124,7 @@ def test_retrieval_has_no_import_cycle() -> None:
     done: set[str] = set()
 
     def visit(name: str, path: list[str]) -> None:
-        assert name not in path, " -> ".join([*path[path.index(name):], name])
+        assert name not in path, " -> ".join([*path[path.index(name) :], name])
         if name in done:
             return
         for dep in sorted(graph[name]):

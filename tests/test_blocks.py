@@ -25,8 +25,16 @@ OUR_URL = "https://tickets.example.com/INC-1"
 
 def make_incident(**kw: Any) -> Incident:
     base: dict[str, Any] = dict(
-        id=7, title=f"Checkout 5xx {EVIL}", severity="critical", service="checkout", source="alertmanager",
-        status="open", kind="infra", group_key="g", created_at=NOW, first_alert_at=NOW,
+        id=7,
+        title=f"Checkout 5xx {EVIL}",
+        severity="critical",
+        service="checkout",
+        source="alertmanager",
+        status="open",
+        kind="infra",
+        group_key="g",
+        created_at=NOW,
+        first_alert_at=NOW,
     )
     base.update(kw)
     return Incident(**base)
@@ -34,8 +42,14 @@ def make_incident(**kw: Any) -> Incident:
 
 def make_alert(status: str = "firing", **kw: Any) -> AlertRecord:
     base: dict[str, Any] = dict(
-        status=status, name="HighErrorRate", severity="critical", source="alertmanager",
-        summary=f"summary {EVIL}", description=f"desc {EVIL}", labels={"env": "prod", "x": EVIL}, model=None,
+        status=status,
+        name="HighErrorRate",
+        severity="critical",
+        source="alertmanager",
+        summary=f"summary {EVIL}",
+        description=f"desc {EVIL}",
+        labels={"env": "prod", "x": EVIL},
+        model=None,
     )
     base.update(kw)
     return AlertRecord(**base)
@@ -43,28 +57,41 @@ def make_alert(status: str = "firing", **kw: Any) -> AlertRecord:
 
 def make_match(i: int, url: str | None = OUR_URL) -> Match:
     doc = Document(
-        id=f"INC-{i}", title=f"Past {i} {EVIL}", text="t", service="checkout",
-        root_cause=f"pool exhausted {EVIL} " + "r" * 500, resolution=f"raised pool {EVIL}",
-        created_at=datetime(2026, 3, i, tzinfo=UTC), url=url,
+        id=f"INC-{i}",
+        title=f"Past {i} {EVIL}",
+        text="t",
+        service="checkout",
+        root_cause=f"pool exhausted {EVIL} " + "r" * 500,
+        resolution=f"raised pool {EVIL}",
+        created_at=datetime(2026, 3, i, tzinfo=UTC),
+        url=url,
     )
-    return Match(id=f"INC-{i}", title=doc.title, score=0.8234, why=[f"same service {EVIL}", "alert name"],
-                 document=doc)
+    return Match(
+        id=f"INC-{i}", title=doc.title, score=0.8234, why=[f"same service {EVIL}", "alert name"], document=doc
+    )
 
 
 def make_runbook(n_steps: int = 3, n_actions: int = 1) -> RunbookMatch:
     rb = Runbook(
-        id="checkout-5xx", title=f"Checkout errors {EVIL}",
+        id="checkout-5xx",
+        title=f"Checkout errors {EVIL}",
         steps=[f"step {i} {EVIL}" for i in range(n_steps)],
         actions=[
-            {"id": f"act-{i}", "title": f"Restart {i} {EVIL}", "type": "webhook",
-             "params": {"url": "https://ops.example.com/restart?token=SECRET"}}
+            {
+                "id": f"act-{i}",
+                "title": f"Restart {i} {EVIL}",
+                "type": "webhook",
+                "params": {"url": "https://ops.example.com/restart?token=SECRET"},
+            }
             for i in range(n_actions)
         ],
     )
     return RunbookMatch(runbook=rb, score=0.9, why=[f"service matches {EVIL}"])
 
 
-def incident_message(incident: Any, alerts: Any, matches: Any, runbook: RunbookMatch | None, **kw: Any) -> Any:
+def incident_message(
+    incident: Any, alerts: Any, matches: Any, runbook: RunbookMatch | None, **kw: Any
+) -> Any:
     """The builder, with every action of the runbook offered (the guardrails are tested in test_guardrails)."""
     offered = [ActionSpec.model_validate(a) for a in runbook.runbook.actions] if runbook else []
     return blocks.incident_message(incident, alerts, matches, runbook, offered=offered, **kw)
@@ -99,8 +126,11 @@ def assert_no_injection(payload: Any, allowed_links: tuple[str, ...] = ()) -> No
 
 def full_message(**kw: Any) -> list[dict[str, Any]]:
     return incident_message(
-        make_incident(**kw), [make_alert(), make_alert("resolved")], [make_match(1), make_match(2)],
-        make_runbook(), now=NOW,
+        make_incident(**kw),
+        [make_alert(), make_alert("resolved")],
+        [make_match(1), make_match(2)],
+        make_runbook(),
+        now=NOW,
     )
 
 
@@ -135,7 +165,9 @@ def test_similar_incidents_link_score_date_and_feedback() -> None:
     ups = by_action(message, ActionId.FEEDBACK_UP)
     downs = by_action(message, ActionId.FEEDBACK_DOWN)
     assert [ids.parse_feedback_value(b["value"]) for b in ups] == [
-        (7, FeedbackKind.DOCUMENT, "INC-1"), (7, FeedbackKind.DOCUMENT, "INC-2"), (7, FeedbackKind.RUNBOOK, "checkout-5xx"),
+        (7, FeedbackKind.DOCUMENT, "INC-1"),
+        (7, FeedbackKind.DOCUMENT, "INC-2"),
+        (7, FeedbackKind.RUNBOOK, "checkout-5xx"),
     ]
     assert len(downs) == 3
     action_ids = [b["action_id"] for b in buttons(message)]
@@ -167,8 +199,12 @@ def test_one_request_button_per_action_with_its_value() -> None:
     message = incident_message(make_incident(), [], [], make_runbook(n_actions=3), now=NOW)
     requests = by_action(message, ActionId.REQUEST)
     assert [b["value"] for b in requests] == ["7:act-0", "7:act-1", "7:act-2"]
-    assert [ids.parse_request_action_value(b["value"]) for b in requests] == [(7, f"act-{i}") for i in range(3)]
-    assert all(b["text"]["text"].startswith("Request: Restart") and len(b["text"]["text"]) <= 75 for b in requests)
+    assert [ids.parse_request_action_value(b["value"]) for b in requests] == [
+        (7, f"act-{i}") for i in range(3)
+    ]
+    assert all(
+        b["text"]["text"].startswith("Request: Restart") and len(b["text"]["text"]) <= 75 for b in requests
+    )
     assert "SECRET" not in json.dumps(message)
     ack = by_action(message, ActionId.ACK)
     assert ack[0]["style"] == "primary" and ack[0]["value"] == "7"
@@ -181,7 +217,9 @@ def test_acknowledge_hidden_once_acknowledged() -> None:
 
 
 def test_buttons_hidden_after_resolve() -> None:
-    message = full_message(status="resolved", resolved_by="U0RES", resolved_at=NOW, rca_note=f"it was DNS {EVIL}")
+    message = full_message(
+        status="resolved", resolved_by="U0RES", resolved_at=NOW, rca_note=f"it was DNS {EVIL}"
+    )
     for action in (ActionId.ACK, ActionId.RESOLVE, ActionId.REQUEST):
         assert not by_action(message, action)
     text = "\n".join(all_texts(message))
@@ -193,8 +231,11 @@ def test_buttons_hidden_after_resolve() -> None:
 def test_message_stays_within_limits_at_maximum_size() -> None:
     long = "x" * 5000
     message = incident_message(
-        make_incident(title=long), [make_alert(description=long)] * 30, [make_match(i) for i in range(1, 6)],
-        make_runbook(n_steps=40, n_actions=30), now=NOW,
+        make_incident(title=long),
+        [make_alert(description=long)] * 30,
+        [make_match(i) for i in range(1, 6)],
+        make_runbook(n_steps=40, n_actions=30),
+        now=NOW,
     )
     assert len(message) <= 50
     assert len(message[0]["text"]["text"]) <= 150
@@ -209,8 +250,16 @@ def test_message_stays_within_limits_at_maximum_size() -> None:
 
 
 def test_model_field() -> None:
-    alert = make_alert(model={"name": "fraud-model", "version": "12", "metric": "psi_drift", "value": 0.31,
-                              "threshold": 0.2, "owner": "U0MLOWNER"})
+    alert = make_alert(
+        model={
+            "name": "fraud-model",
+            "version": "12",
+            "metric": "psi_drift",
+            "value": 0.31,
+            "threshold": 0.2,
+            "owner": "U0MLOWNER",
+        }
+    )
     message = incident_message(make_incident(model_name="fraud-model"), [alert], [], None, now=NOW)
     text = "\n".join(all_texts(message))
     assert "`fraud-model` v12" in text and "`psi_drift` 0.31 vs threshold 0.2" in text
@@ -225,30 +274,54 @@ def test_fallback_text_is_escaped_without_mentions() -> None:
 
 def make_request(**kw: Any) -> RemediationRequest:
     base: dict[str, Any] = dict(
-        id=42, incident_id=7, runbook_id="checkout-5xx", action_id="act-0", action_title=f"Restart pods {EVIL}",
-        action={"id": "act-0", "type": "webhook", "url": "https://ops.example.com:8443/restart?token=SECRET",
-                "params": {"deployment": f"checkout {EVIL}", "replicas": 3}},
-        approvers=["U0APPROVE"], requested_by="U0REQ", status="pending",
+        id=42,
+        incident_id=7,
+        runbook_id="checkout-5xx",
+        action_id="act-0",
+        action_title=f"Restart pods {EVIL}",
+        action={
+            "id": "act-0",
+            "type": "webhook",
+            "url": "https://ops.example.com:8443/restart?token=SECRET",
+            "params": {"deployment": f"checkout {EVIL}", "replicas": 3},
+        },
+        approvers=["U0APPROVE"],
+        requested_by="U0REQ",
+        status="pending",
     )
     base.update(kw)
     return RemediationRequest(**base)
 
 
-PREVIEW = Preview(executor="Signed webhook", target="https://ops.example.com:8443", method="POST",
-                  path="/restart", params={"deployment": f"checkout {EVIL}", "replicas": 3, "token": "••••"},
-                  details=[("idempotency key", "incident-bot-request-42")])
+PREVIEW = Preview(
+    executor="Signed webhook",
+    target="https://ops.example.com:8443",
+    method="POST",
+    path="/restart",
+    params={"deployment": f"checkout {EVIL}", "replicas": 3, "token": "••••"},
+    details=[("idempotency key", "incident-bot-request-42")],
+)
 
 
 def test_approval_prompt_states_what_will_run() -> None:
-    prompt = blocks.approval_prompt(make_request(), make_incident(), approvers=["U0APPROVE", "model-owner <!here>"],
-                                    preview=PREVIEW, approved_by=["U0FIRST"], required=2,
-                                    expires_at=NOW, why=f"runbook “Checkout {EVIL}”")
+    prompt = blocks.approval_prompt(
+        make_request(),
+        make_incident(),
+        approvers=["U0APPROVE", "model-owner <!here>"],
+        preview=PREVIEW,
+        approved_by=["U0FIRST"],
+        required=2,
+        expires_at=NOW,
+        why=f"runbook “Checkout {EVIL}”",
+    )
     assert_no_injection(prompt)
     text = "\n".join(all_texts(prompt))
     assert "<@U0REQ> requests *Restart pods &lt;!channel&gt;" in text and "incident #7" in text
     assert "`https://ops.example.com:8443`" in text and "`POST /restart`" in text
     assert "SECRET" not in json.dumps(prompt)
-    assert "`replicas=3`" in text and "deployment=checkout &lt;!channel&gt;" in text and "`token=••••`" in text
+    assert (
+        "`replicas=3`" in text and "deployment=checkout &lt;!channel&gt;" in text and "`token=••••`" in text
+    )
     assert "Approvers: <@U0APPROVE>, model-owner &lt;!here&gt;" in text
     assert "*Approvals:* 1 of 2 (<@U0FIRST>)" in text and "*Expires:* <!date^" in text
     assert "*Why:* runbook “Checkout &lt;!channel&gt;" in text
@@ -256,7 +329,11 @@ def test_approval_prompt_states_what_will_run() -> None:
     assert (approve["action_id"], approve["value"], approve["style"]) == (ActionId.APPROVE, "42", "primary")
     assert (reject["action_id"], reject["value"], reject["style"]) == (ActionId.REJECT, "42", "danger")
     confirm = approve["confirm"]["text"]["text"]
-    assert confirm.startswith("Run Restart pods") and "POST /restart" in confirm and "deployment=checkout" in confirm
+    assert (
+        confirm.startswith("Run Restart pods")
+        and "POST /restart" in confirm
+        and "deployment=checkout" in confirm
+    )
     assert "1 of 2 approvals so far" in confirm and "Expires 2026-" in confirm
     assert ids.parse_request_value(approve["value"]) == 42
 
@@ -281,10 +358,22 @@ def test_withheld_actions_get_no_buttons_and_say_why() -> None:
         ("approved", None, ["Approved* by <@U0BOSS>, running"]),
         ("expired", None, ["*Expired* before enough approvals"]),
         ("cancelled", None, ["*Cancelled* (by the requester)"]),
-        ("succeeded", {"ok": True, "status_code": 200, "duration_ms": 12.4, "error": None, "response_excerpt": "ok"},
-         ["✅ *Succeeded* · HTTP 200 · 12 ms", "> ok"]),
-        ("failed", {"ok": False, "status_code": None, "duration_ms": 10000.0, "error": f"timeout {EVIL}",
-                    "response_excerpt": None}, ["❌ *Failed* · 10000 ms", "*Error:* timeout &lt;!channel&gt;"]),
+        (
+            "succeeded",
+            {"ok": True, "status_code": 200, "duration_ms": 12.4, "error": None, "response_excerpt": "ok"},
+            ["✅ *Succeeded* · HTTP 200 · 12 ms", "> ok"],
+        ),
+        (
+            "failed",
+            {
+                "ok": False,
+                "status_code": None,
+                "duration_ms": 10000.0,
+                "error": f"timeout {EVIL}",
+                "response_excerpt": None,
+            },
+            ["❌ *Failed* · 10000 ms", "*Error:* timeout &lt;!channel&gt;"],
+        ),
     ],
 )
 def test_approval_outcome(status: str, result: dict[str, Any] | None, expected: list[str]) -> None:
@@ -308,8 +397,12 @@ def test_resolve_modal() -> None:
     assert view["private_metadata"] == "7"
     block = next(b for b in view["blocks"] if b["type"] == "input")
     assert block["block_id"] == "rca" and block["optional"] is True
-    assert block["element"] == {"type": "plain_text_input", "action_id": "rca_note", "multiline": True,
-                                "max_length": 3000}
+    assert block["element"] == {
+        "type": "plain_text_input",
+        "action_id": "rca_note",
+        "multiline": True,
+        "max_length": 3000,
+    }
     assert_no_injection(view)
 
 

@@ -12,18 +12,30 @@ from tests.test_blocks import EVIL, make_alert, make_incident
 
 
 def _text(incident, context=None) -> str:  # type: ignore[no-untyped-def]
-    return json.dumps(blocks.incident_message(incident, [make_alert()], [], None, context=context),
-                      ensure_ascii=False)
+    return json.dumps(
+        blocks.incident_message(incident, [make_alert()], [], None, context=context), ensure_ascii=False
+    )
 
 
 def test_changes_links_and_triage_facts_are_rendered_and_escaped() -> None:
-    inc = make_incident(flapping=True, truncated_alerts=3, grouping_reason=f"grouped: same template <{EVIL}>",
-                        triage_note=f"re-opened: still firing {EVIL}")
+    inc = make_incident(
+        flapping=True,
+        truncated_alerts=3,
+        grouping_reason=f"grouped: same template <{EVIL}>",
+        triage_note=f"re-opened: still firing {EVIL}",
+    )
     ctx = IncidentContext(
-        changes=[ChangeNote(f"started 4 min after deploy checkout v1.42 by @ana {EVIL}", "https://ci.example.com/42"),
-                 ChangeNote("started 9 min after config checkout", "javascript:alert(1)")],
-        links=[LinkNote(CAUSED_BY, 12, "latency", "fraud-scoring", None, "open"),
-               LinkNote(AFFECTING, 13, f"drift {EVIL}", None, "fraud-model", "open")])
+        changes=[
+            ChangeNote(
+                f"started 4 min after deploy checkout v1.42 by @ana {EVIL}", "https://ci.example.com/42"
+            ),
+            ChangeNote("started 9 min after config checkout", "javascript:alert(1)"),
+        ],
+        links=[
+            LinkNote(CAUSED_BY, 12, "latency", "fraud-scoring", None, "open"),
+            LinkNote(AFFECTING, 13, f"drift {EVIL}", None, "fraud-model", "open"),
+        ],
+    )
     text = _text(inc, ctx)
     assert "<https://ci.example.com/42|started 4 min after deploy checkout v1.42 by @ana" in text
     assert "started 9 min after config checkout" in text and "javascript:" not in text

@@ -15,10 +15,23 @@ MODEL = {"model": "fraud-model", "metric": "psi", "value": 0.3, "threshold": 0.2
 
 
 def test_own_shape_with_aliases() -> None:
-    (c,) = parse_changes({"kind": "feature_flag", "service": "checkout", "who": "ana", "when": 1795000000,
-                          "link": "https://flags.example.com/1", "version": 42})
+    (c,) = parse_changes(
+        {
+            "kind": "feature_flag",
+            "service": "checkout",
+            "who": "ana",
+            "when": 1795000000,
+            "link": "https://flags.example.com/1",
+            "version": 42,
+        }
+    )
     assert (c.kind, c.service, c.actor, c.url, c.version) == (
-        ChangeKind.FEATURE_FLAG, "checkout", "ana", "https://flags.example.com/1", "42")
+        ChangeKind.FEATURE_FLAG,
+        "checkout",
+        "ana",
+        "https://flags.example.com/1",
+        "42",
+    )
     assert c.occurred_at == datetime.fromtimestamp(1795000000, UTC) and c.title == "feature flag checkout 42"
 
 
@@ -31,18 +44,31 @@ def test_batch_and_errors_name_the_field() -> None:
 
 
 def test_mlflow_serving_service_tag() -> None:
-    (c,) = parse_changes({"entity": "model_version", "action": "created", "timestamp": "2026-11-22T03:00:00Z",
-                          "data": {"name": "fraud-model", "version": "7", "tags": {"serving_service": "fraud-scoring"}}})
-    assert (c.kind, c.model_name, c.version, c.service) == (ChangeKind.MODEL_PROMOTION, "fraud-model", "7",
-                                                            "fraud-scoring")
+    (c,) = parse_changes(
+        {
+            "entity": "model_version",
+            "action": "created",
+            "timestamp": "2026-11-22T03:00:00Z",
+            "data": {"name": "fraud-model", "version": "7", "tags": {"serving_service": "fraud-scoring"}},
+        }
+    )
+    assert (c.kind, c.model_name, c.version, c.service) == (
+        ChangeKind.MODEL_PROMOTION,
+        "fraud-model",
+        "7",
+        "fraud-scoring",
+    )
 
 
-@pytest.mark.parametrize(("extra", "service"), [
-    ({}, None),
-    ({"serving_service": "fraud-scoring"}, "fraud-scoring"),
-    ({"service": "fraud-api"}, "fraud-api"),
-    ({"labels": {"serving_service": "fraud-lbl"}}, "fraud-lbl"),
-])
+@pytest.mark.parametrize(
+    ("extra", "service"),
+    [
+        ({}, None),
+        ({"serving_service": "fraud-scoring"}, "fraud-scoring"),
+        ({"service": "fraud-api"}, "fraud-api"),
+        ({"labels": {"serving_service": "fraud-lbl"}}, "fraud-lbl"),
+    ],
+)
 def test_model_alert_keeps_model_and_serving_service(extra: dict[str, object], service: str | None) -> None:
     (a,) = parse_model({**MODEL, **extra})
     assert a.model is not None and a.model.name == "fraud-model" and a.service == service

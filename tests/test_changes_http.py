@@ -19,8 +19,11 @@ from tests.apphelpers import ALERT_TOKEN, ALERTS, App
 
 
 def post_change(app: App, body: object, *, token: str = ALERT_TOKEN):  # type: ignore[no-untyped-def]
-    return app.client.post("/changes", content=json.dumps(body).encode(),
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return app.client.post(
+        "/changes",
+        content=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
 
 
 def _count(app: App, model: type) -> int:
@@ -33,8 +36,17 @@ def _blocks(call) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_deploy_is_a_change_and_shows_on_the_next_incident(app: App) -> None:
-    resp = post_change(app, {"kind": "deploy", "service": "inventory", "version": "v1.42", "who": "ana",
-                             "when": "2026-11-22T03:26:00Z", "link": "https://ci.example.com/runs/42"})
+    resp = post_change(
+        app,
+        {
+            "kind": "deploy",
+            "service": "inventory",
+            "version": "v1.42",
+            "who": "ana",
+            "when": "2026-11-22T03:26:00Z",
+            "link": "https://ci.example.com/runs/42",
+        },
+    )
     assert resp.status_code == 202 and resp.json() == {"status": "accepted", "change_id": 1}
     assert _count(app, Incident) == 0 and app.posts() == []
     app.sample("generic", "generic.json")  # inventory, starts 03:30
@@ -44,8 +56,10 @@ def test_deploy_is_a_change_and_shows_on_the_next_incident(app: App) -> None:
 
 
 def test_change_sent_to_alerts_generic_is_not_an_incident(app: App) -> None:
-    resp = app.alert("generic", {"name": "Deploy", "kind": "change", "service": "inventory",
-                                 "labels": {"version": "1.4.2"}})
+    resp = app.alert(
+        "generic",
+        {"name": "Deploy", "kind": "change", "service": "inventory", "labels": {"version": "1.4.2"}},
+    )
     assert resp.status_code == 202 and resp.json()["incidents_created"] == []
     assert _count(app, Incident) == 0 and app.posts() == [] and _count(app, ChangeEvent) == 1
 
@@ -66,14 +80,20 @@ def test_mlflow_model_version_webhook_is_a_model_promotion(app: App) -> None:
     # The envelope MLflow's webhook delivery posts (mlflow.webhooks.delivery), with its own example payloads.
     for entity, action in (("model_version", "created"), ("model_version_alias", "created")):
         event = WebhookEvent(entity, action)
-        body = {"entity": event.entity.value, "action": event.action.value,
-                "timestamp": "2026-11-22T03:00:00+00:00", "data": get_example_payload_for_event(event)}
+        body = {
+            "entity": event.entity.value,
+            "action": event.action.value,
+            "timestamp": "2026-11-22T03:00:00+00:00",
+            "data": get_example_payload_for_event(event),
+        }
         resp = post_change(app, body)
         assert resp.status_code == 202, resp.json()
     with app.rt.sessions() as s:
         rows = list(s.scalars(select(ChangeEvent).order_by(ChangeEvent.id)))
     assert [(r.kind, r.model_name, r.version) for r in rows] == [
-        ("model_promotion", "example_model", "1"), ("model_promotion", "example_model", "1")]
+        ("model_promotion", "example_model", "1"),
+        ("model_promotion", "example_model", "1"),
+    ]
     assert rows[0].registered_at is not None and "as example_alias" in rows[1].title
     unknown = post_change(app, {"entity": "registered_model", "action": "created", "data": {"name": "m"}})
     assert unknown.status_code == 422 and "entity/action" in unknown.json()["error"]
@@ -114,7 +134,9 @@ def test_content_grouping_and_model_links_are_shown(app: App) -> None:
     app.alert("generic", {"name": "disk 91% on db-7", "service": "storage", "fingerprint": "a"})
     app.alert("generic", {"name": "disk 93% on db-3", "service": "storage", "fingerprint": "b"})
     assert _count(app, Incident) == 1
-    assert "grouped: same template &lt;disk &lt;*&gt;% on &lt;*&gt;&gt;" in _blocks(app.stub.of("chat.update")[-1])
+    assert "grouped: same template &lt;disk &lt;*&gt;% on &lt;*&gt;&gt;" in _blocks(
+        app.stub.of("chat.update")[-1]
+    )
     app.alert("generic", {"name": "HighLatency", "service": "fraud-scoring", "fingerprint": "lat"})
     model = json.loads((ALERTS / "model_drift.json").read_text())
     app.alert("model", {**model, "serving_service": "fraud-scoring"})
@@ -130,18 +152,56 @@ def test_oversized_change_is_413_with_a_dead_letter(app: App) -> None:
 
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
-_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.sampled_from(["kind", "service", "model", "version", "who", "when", "url", "entity", "action", "data",
-                     "name", "tags", "changes", "occurred_at", "title", "x"]) | st.text(max_size=8), inner,
-    max_size=6), max_leaves=20)
-_change = st.fixed_dictionaries({"kind": st.sampled_from(["deploy", "config", "feature_flag", "model_promotion",
-                                                          "bogus"])}, optional={
-    "service": _scalars, "version": _scalars, "when": _scalars, "actor": _scalars, "meta": _json})
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "kind",
+                    "service",
+                    "model",
+                    "version",
+                    "who",
+                    "when",
+                    "url",
+                    "entity",
+                    "action",
+                    "data",
+                    "name",
+                    "tags",
+                    "changes",
+                    "occurred_at",
+                    "title",
+                    "x",
+                ]
+            )
+            | st.text(max_size=8),
+            inner,
+            max_size=6,
+        )
+    ),
+    max_leaves=20,
+)
+_change = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["deploy", "config", "feature_flag", "model_promotion", "bogus"])},
+    optional={"service": _scalars, "version": _scalars, "when": _scalars, "actor": _scalars, "meta": _json},
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=_json | _change | st.fixed_dictionaries({"entity": st.sampled_from(["model_version", "x"]),
-                                                     "action": st.sampled_from(["created", "y"]), "data": _json}))
+@given(
+    body=_json
+    | _change
+    | st.fixed_dictionaries(
+        {
+            "entity": st.sampled_from(["model_version", "x"]),
+            "action": st.sampled_from(["created", "y"]),
+            "data": _json,
+        }
+    )
+)
 def test_fuzzed_change_bodies_never_500(app: App, body: object) -> None:
     resp = post_change(app, body)
     assert resp.status_code in (202, 400, 422), resp.text

@@ -8,8 +8,9 @@ from bot.kernel.config import SAMPLE_DATA
 from incident_bot.cli.main import main
 
 
-def test_db_upgrade_then_runbooks_import_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_then_runbooks_import_and_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     assert main(["db", "upgrade"]) == 0
     assert main(["runbooks", "import", str(SAMPLE_DATA / "runbooks")]) == 0
@@ -23,8 +24,9 @@ def test_db_upgrade_then_runbooks_import_and_list(tmp_path: Path, monkeypatch: p
     assert "db-connection-pool" in listing and "model-drift-rollback" in listing
 
 
-def test_runbooks_import_reports_bad_file_and_keeps_good(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_runbooks_import_reports_bad_file_and_keeps_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     d = tmp_path / "rb"
     d.mkdir()
@@ -37,15 +39,17 @@ def test_runbooks_import_reports_bad_file_and_keeps_good(tmp_path: Path, monkeyp
     assert "invalid YAML" in cap.err and "noaction.md: actions[0].params.url: Field required" in cap.err
 
 
-def test_runbooks_import_missing_dir_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_runbooks_import_missing_dir_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     assert main(["runbooks", "import", str(tmp_path / "nope")]) == 1
     assert "not found" in capsys.readouterr().err
 
 
-def test_serve_without_slack_credentials_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_without_slack_credentials_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     assert main(["serve"]) == 2
     assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err

@@ -13,8 +13,17 @@ from tests.apphelpers import SIGNING_SECRET, App
 
 
 def _command(app: App, text: str, respond_url: str) -> int:
-    body = urlencode({"command": "/incident", "text": text, "user_id": "U0ONCALL1", "channel_id": "C0INCIDENTS",
-                      "team_id": "T0TEAM", "response_url": respond_url, "trigger_id": "T0TRIGGER"}).encode()
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": "U0ONCALL1",
+            "channel_id": "C0INCIDENTS",
+            "team_id": "T0TEAM",
+            "response_url": respond_url,
+            "trigger_id": "T0TRIGGER",
+        }
+    ).encode()
     return app.slack(body).status_code
 
 
@@ -48,12 +57,27 @@ def test_slash_command_kpi_responds(app: App, target: WebhookTarget) -> None:
 
 
 def test_app_mention_answers_with_help_in_thread(app: App) -> None:
-    body = json.dumps({"type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0APP",
-                       "event_id": "Ev1", "event_time": 1700000000,
-                       "event": {"type": "app_mention", "user": "U0ONCALL1", "text": "<@U0BOT> help",
-                                 "ts": "1700000000.000100", "channel": "C0INCIDENTS"}}).encode()
-    resp = app.client.post("/slack/events", content=body, headers={
-        **signed_headers(SIGNING_SECRET, body), "Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0TEAM",
+            "api_app_id": "A0APP",
+            "event_id": "Ev1",
+            "event_time": 1700000000,
+            "event": {
+                "type": "app_mention",
+                "user": "U0ONCALL1",
+                "text": "<@U0BOT> help",
+                "ts": "1700000000.000100",
+                "channel": "C0INCIDENTS",
+            },
+        }
+    ).encode()
+    resp = app.client.post(
+        "/slack/events",
+        content=body,
+        headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": "application/json"},
+    )
     assert resp.status_code == 200
     reply = app.posts()[-1].params
     assert reply["thread_ts"] == "1700000000.000100" and "/incident" in reply["text"]

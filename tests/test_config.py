@@ -15,9 +15,13 @@ def test_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_secrets_never_render(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    for key, value in {"SLACK_BOT_TOKEN": "xoxb-leak-1", "SLACK_SIGNING_SECRET": "leak-2",
-                       "ALERT_WEBHOOK_TOKEN": "leak-3", "EXECUTOR_HMAC_SECRET": "leak-4",
-                       "SLACK_APP_TOKEN": "xapp-leak-5"}.items():
+    for key, value in {
+        "SLACK_BOT_TOKEN": "xoxb-leak-1",
+        "SLACK_SIGNING_SECRET": "leak-2",
+        "ALERT_WEBHOOK_TOKEN": "leak-3",
+        "EXECUTOR_HMAC_SECRET": "leak-4",
+        "SLACK_APP_TOKEN": "xapp-leak-5",
+    }.items():
         monkeypatch.setenv(key, value)
     s = Settings(_env_file=None)
     with caplog.at_level(logging.INFO):
@@ -40,8 +44,15 @@ def test_socket_mode_takes_slack_off_http_but_keeps_alert_endpoints(sqlite_url: 
     from bot.kernel.config import SAMPLE_DATA
     from incident_bot.runtime import build_runtime
 
-    settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t", slack_signing_secret="s",
-                        slack_app_token="xapp-t", alert_webhook_token="tok", slack_api_url="http://127.0.0.1:9/api/")
+    settings = Settings(
+        _env_file=None,
+        database_url=sqlite_url,
+        slack_bot_token="xoxb-t",
+        slack_signing_secret="s",
+        slack_app_token="xapp-t",
+        alert_webhook_token="tok",
+        slack_api_url="http://127.0.0.1:9/api/",
+    )
     rt = build_runtime(settings, encoder=fake_encoder)
     try:
         with TestClient(rt.http) as client:

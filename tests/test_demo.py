@@ -23,7 +23,9 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
         assert "POST /api/2.0/mlflow/registered-models/alias" in out and "current: v12 (created" in out
         assert "MLflow after: fraud-model@champion is v11 (read back from the registry)" in out
     else:  # said why, and the rollback is the signed webhook
-        assert "MLflow: not started (mlflow is not installed" in out and "POST /actions/mlflow-rollback" in out
+        assert (
+            "MLflow: not started (mlflow is not installed" in out and "POST /actions/mlflow-rollback" in out
+        )
     assert out.count("signature_ok=True") >= 1 and "remediation.approval" in out
     assert "deliveries → 3 alerts → 2 incidents" in out and "MTTR" in out  # the /incident kpi summary
     # the sample payloads are replayed as if the alert started minutes ago: no 10-day MTTD, nothing
@@ -35,14 +37,17 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
 
 
-def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(monkeypatch: pytest.MonkeyPatch,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from contextlib import ExitStack
 
     from bot.kernel.config import SAMPLE_DATA
     from incident_bot.demo import run as demo
 
-    monkeypatch.setattr(demo, "mlflow_unavailable_reason", lambda: "mlflow is not installed in this Python environment")
+    monkeypatch.setattr(
+        demo, "mlflow_unavailable_reason", lambda: "mlflow is not installed in this Python environment"
+    )
     with ExitStack() as stack:
         uri, runbooks = demo._start_mlflow(stack, Path("/nonexistent"))
     assert uri is None and runbooks == SAMPLE_DATA / "runbooks"  # the bundled runbooks: rollback is a webhook
@@ -56,8 +61,10 @@ def test_sample_timestamps_are_moved_together_and_never_into_the_future() -> Non
 
     now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     offset = now - timedelta(minutes=5) - SAMPLE_EPOCH
-    body = (b'{"startsAt": "2026-11-22T03:12:00Z", "endsAt": "0001-01-01T00:00:00Z", '
-            b'"later": "2026-11-22T03:14:30.123Z", "end": "2026-11-22T03:49:00Z"}')
+    body = (
+        b'{"startsAt": "2026-11-22T03:12:00Z", "endsAt": "0001-01-01T00:00:00Z", '
+        b'"later": "2026-11-22T03:14:30.123Z", "end": "2026-11-22T03:49:00Z"}'
+    )
     out = retime(body, offset, now).decode()
     assert '"startsAt": "2030-01-01T11:55:00Z"' in out  # five minutes ago
     assert '"endsAt": "0001-01-01T00:00:00Z"' in out  # Alertmanager's "still firing" zero time untouched

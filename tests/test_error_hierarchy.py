@@ -28,7 +28,11 @@ def _exception_classes(package: str) -> dict[str, type[BaseException]]:
 
 
 def test_every_bot_and_handlers_error_derives_from_incident_bot_error() -> None:
-    classes = {**_exception_classes("bot"), **_exception_classes("handlers"), **_exception_classes("incident_bot")}
+    classes = {
+        **_exception_classes("bot"),
+        **_exception_classes("handlers"),
+        **_exception_classes("incident_bot"),
+    }
     assert len(classes) >= 13
     outside = {name for name, cls in classes.items() if not issubclass(cls, IncidentBotError)}
     assert outside == set(), "derive these from DomainError or OperationalError (bot/kernel/errors.py)"
@@ -53,15 +57,22 @@ def test_each_error_sits_on_its_branch_and_keeps_value_error_where_callers_catch
     for name, base in branch.items():
         assert issubclass(classes[name], base), name
     assert not issubclass(OperationalError, DomainError) and not issubclass(DomainError, OperationalError)
-    for name in ("handlers.parsers.errors.PayloadError", "handlers.blocks.ids.InvalidValue",
-                 "bot.remediation.policy.PolicyError", "bot.remediation.actions.ActionError"):
+    for name in (
+        "handlers.parsers.errors.PayloadError",
+        "handlers.blocks.ids.InvalidValue",
+        "bot.remediation.policy.PolicyError",
+        "bot.remediation.actions.ActionError",
+    ):
         assert issubclass(classes[name], ValueError), name
 
 
 def test_retrieval_errors_derive_from_their_own_base() -> None:
     classes = _exception_classes("retrieval")
-    assert {"retrieval.importers.records.RecordError", "retrieval.importers.sources.SourceError",
-            "retrieval.runbooks.RunbookError"} <= set(classes)
+    assert {
+        "retrieval.importers.records.RecordError",
+        "retrieval.importers.sources.SourceError",
+        "retrieval.runbooks.RunbookError",
+    } <= set(classes)
     for name, cls in classes.items():
         assert issubclass(cls, RetrievalError), name
     assert issubclass(RetrievalError, ValueError)

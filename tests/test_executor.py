@@ -12,8 +12,17 @@ from bot.remediation.executors.webhook import (
     verify,
 )
 
-CTX = ActionContext(request_id=5, incident_id=7, incident_title="Checkout 5xx", service="checkout", model=None,
-                    requested_by="U0REQ", approved_by=("U0APP",), idempotency_key="k1", action_id="restart")
+CTX = ActionContext(
+    request_id=5,
+    incident_id=7,
+    incident_title="Checkout 5xx",
+    service="checkout",
+    model=None,
+    requested_by="U0REQ",
+    approved_by=("U0APP",),
+    idempotency_key="k1",
+    action_id="restart",
+)
 
 
 def _run(executor: WebhookExecutor, url: str, **params: object):  # type: ignore[no-untyped-def]
@@ -22,7 +31,9 @@ def _run(executor: WebhookExecutor, url: str, **params: object):  # type: ignore
 
 def _executor(handler, secret: str | None = "s3cret", base: str | None = "http://runner.local"):  # type: ignore[no-untyped-def]
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    return WebhookExecutor(client=client, base_url=base, secret=SecretStr(secret) if secret else None, timeout=2.0)
+    return WebhookExecutor(
+        client=client, base_url=base, secret=SecretStr(secret) if secret else None, timeout=2.0
+    )
 
 
 def test_posts_signed_json_to_relative_url_joined_with_base() -> None:
@@ -44,7 +55,9 @@ def test_posts_signed_json_to_relative_url_joined_with_base() -> None:
 
 
 def test_http_error_status_is_a_failure() -> None:
-    result = _executor(lambda r: httpx.Response(503, text="busy")).run(WebhookParams.model_construct(url="/x"), CTX)
+    result = _executor(lambda r: httpx.Response(503, text="busy")).run(
+        WebhookParams.model_construct(url="/x"), CTX
+    )
     assert not result.ok and result.status_code == 503 and result.error == "HTTP 503"
 
 
@@ -59,12 +72,15 @@ def test_timeout_is_a_failure_with_reason() -> None:
 def test_relative_url_without_base_is_refused_without_sending() -> None:
     calls: list[httpx.Request] = []
     result = _executor(lambda r: calls.append(r) or httpx.Response(200), base=None).run(  # type: ignore[func-returns-value]
-        WebhookParams(url="/x"), CTX)
+        WebhookParams(url="/x"), CTX
+    )
     assert not result.ok and "ACTION_BASE_URL" in (result.error or "") and calls == []
 
 
 def test_non_http_url_is_refused() -> None:
-    result = _executor(lambda r: httpx.Response(200)).run(WebhookParams.model_construct(url="file:///etc/passwd"), CTX)
+    result = _executor(lambda r: httpx.Response(200)).run(
+        WebhookParams.model_construct(url="file:///etc/passwd"), CTX
+    )
     assert not result.ok and "http" in (result.error or "")
 
 
@@ -78,8 +94,14 @@ def test_params_refuse_non_http_urls_on_import() -> None:
 
 def test_preview_states_method_path_and_masks_secrets() -> None:
     ex = _executor(lambda r: httpx.Response(200))
-    p = ex.preview(WebhookParams(url="https://u:pw@ops.example.com/actions/restart?token=abc&x=1",
-                                 deployment="pgbouncer", api_token="t0p"), CTX)
+    p = ex.preview(
+        WebhookParams(
+            url="https://u:pw@ops.example.com/actions/restart?token=abc&x=1",
+            deployment="pgbouncer",
+            api_token="t0p",
+        ),
+        CTX,
+    )
     assert p.method == "POST" and p.path == "/actions/restart" and p.error is None
     assert "pw" not in p.target and "ops.example.com" in p.target
     assert p.params == {"deployment": "pgbouncer", "api_token": "••••"}

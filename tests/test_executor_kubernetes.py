@@ -39,25 +39,46 @@ TOKEN = "k8s-token-never-logged"  # noqa: S105
 DEP_PATH = "/apis/apps/v1/namespaces/shop/deployments/checkout"
 
 
-def deployment(replicas: int = 3, ready: int = 2, restarted: str | None = "2026-11-01T10:00:00Z") -> dict[str, Any]:
+def deployment(
+    replicas: int = 3, ready: int = 2, restarted: str | None = "2026-11-01T10:00:00Z"
+) -> dict[str, Any]:
     annotations = {RESTARTED_AT: restarted} if restarted else {}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "checkout", "namespace": "shop", "generation": 7},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "checkout"}},
-                     "template": {"metadata": {"labels": {"app": "checkout"}, "annotations": annotations},
-                                  "spec": {"containers": [{"name": "app", "image": "registry.local/checkout:1.4.2"}]}}},
-            "status": {"replicas": replicas, "readyReplicas": ready}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "generation": 7},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "template": {
+                "metadata": {"labels": {"app": "checkout"}, "annotations": annotations},
+                "spec": {"containers": [{"name": "app", "image": "registry.local/checkout:1.4.2"}]},
+            },
+        },
+        "status": {"replicas": replicas, "readyReplicas": ready},
+    }
 
 
 def scale(replicas: int) -> dict[str, Any]:
-    return {"apiVersion": "autoscaling/v1", "kind": "Scale",
-            "metadata": {"name": "checkout", "namespace": "shop"},
-            "spec": {"replicas": replicas}, "status": {"replicas": replicas}}
+    return {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": "checkout", "namespace": "shop"},
+        "spec": {"replicas": replicas},
+        "status": {"replicas": replicas},
+    }
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 @dataclass
@@ -85,14 +106,22 @@ class ApiServerStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
-                stand_in.requests.append(Recorded(self.command, path, {k.lower(): v for k, v in self.headers.items()},
-                                                  json.loads(raw) if raw else None))
+                stand_in.requests.append(
+                    Recorded(
+                        self.command,
+                        path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        json.loads(raw) if raw else None,
+                    )
+                )
                 if (self.command, path) in stand_in.drop:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                code, body = stand_in.routes.get((self.command, path), (404, status(
-                    404, "NotFound", f'deployments.apps "{path.rsplit("/", 1)[-1]}" not found')))
+                code, body = stand_in.routes.get(
+                    (self.command, path),
+                    (404, status(404, "NotFound", f'deployments.apps "{path.rsplit("/", 1)[-1]}" not found')),
+                )
                 data = json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -122,8 +151,16 @@ def api() -> Iterator[ApiServerStandIn]:
 
 
 def ctx(service: str | None = "checkout") -> ActionContext:
-    return ActionContext(request_id=11, incident_id=5, incident_title="checkout 5xx", service=service, model=None,
-                         requested_by="U0REQ", approved_by=("U0SRE",), idempotency_key="k-11")
+    return ActionContext(
+        request_id=11,
+        incident_id=5,
+        incident_title="checkout 5xx",
+        service=service,
+        model=None,
+        requested_by="U0REQ",
+        approved_by=("U0SRE",),
+        idempotency_key="k-11",
+    )
 
 
 def conf(url: str, **kw: Any) -> dict[str, Any]:
@@ -144,7 +181,9 @@ def test_contract_and_params() -> None:
         K8sScaleParams.model_validate({"namespace": "shop", "replicas": 101})
     with pytest.raises(ValidationError, match="allow_zero"):
         K8sScaleParams.model_validate({"namespace": "shop", "replicas": 0})
-    assert K8sScaleParams.model_validate({"namespace": "shop", "replicas": 0, "allow_zero": True}).replicas == 0
+    assert (
+        K8sScaleParams.model_validate({"namespace": "shop", "replicas": 0, "allow_zero": True}).replicas == 0
+    )
 
 
 def test_restart_preview_reads_the_deployment_and_states_the_request(api: ApiServerStandIn) -> None:
@@ -166,7 +205,9 @@ def test_restart_preview_reads_the_deployment_and_states_the_request(api: ApiSer
 def test_restart_run_sends_kubectls_strategic_merge_patch(api: ApiServerStandIn) -> None:
     api.routes[("PATCH", DEP_PATH)] = (200, deployment())
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    result = K8sRestartExecutor(**conf(api.url)).run(K8sRestartParams(namespace="shop", deployment="checkout"), ctx())
+    result = K8sRestartExecutor(**conf(api.url)).run(
+        K8sRestartParams(namespace="shop", deployment="checkout"), ctx()
+    )
     after = dt.datetime.now(dt.UTC)
     assert result.ok and result.status_code == 200, result.error
     [req] = api.requests
@@ -176,7 +217,12 @@ def test_restart_run_sends_kubectls_strategic_merge_patch(api: ApiServerStandIn)
     stamp = req.body["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
     assert req.body == {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
     assert stamp.endswith("Z") and before <= dt.datetime.fromisoformat(stamp) <= after
-    assert result.detail == {"namespace": "shop", "deployment": "checkout", "restarted_at": stamp, "generation": 7}
+    assert result.detail == {
+        "namespace": "shop",
+        "deployment": "checkout",
+        "restarted_at": stamp,
+        "generation": 7,
+    }
 
 
 def test_scale_preview_and_run(api: ApiServerStandIn) -> None:
@@ -192,16 +238,25 @@ def test_scale_preview_and_run(api: ApiServerStandIn) -> None:
     api.requests.clear()
     result = ex.run(params, ctx())
     assert result.ok, result.error
-    assert [(r.method, r.path) for r in api.requests] == [("GET", DEP_PATH + "/scale"), ("PATCH", DEP_PATH + "/scale")]
+    assert [(r.method, r.path) for r in api.requests] == [
+        ("GET", DEP_PATH + "/scale"),
+        ("PATCH", DEP_PATH + "/scale"),
+    ]
     patch = api.requests[1]
     assert patch.headers["content-type"] == MERGE and patch.body == {"spec": {"replicas": 5}}
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in api.requests)
-    assert result.detail["from_replicas"] == 3 and result.detail["to_replicas"] == 5 and result.status_code == 200
+    assert (
+        result.detail["from_replicas"] == 3
+        and result.detail["to_replicas"] == 5
+        and result.status_code == 200
+    )
 
 
 def test_namespace_outside_the_allow_list_is_refused_before_any_call(api: ApiServerStandIn) -> None:
-    for ex, params in ((K8sRestartExecutor(**conf(api.url)), K8sRestartParams(namespace="kube-system")),
-                       (K8sScaleExecutor(**conf(api.url)), K8sScaleParams(namespace="kube-system", replicas=2))):
+    for ex, params in (
+        (K8sRestartExecutor(**conf(api.url)), K8sRestartParams(namespace="kube-system")),
+        (K8sScaleExecutor(**conf(api.url)), K8sScaleParams(namespace="kube-system", replicas=2)),
+    ):
         preview = ex.preview(params, ctx())
         assert preview.error == "namespace 'kube-system' is not in the allow-list (ml, shop)"
         result = ex.run(params, ctx())
@@ -214,20 +269,33 @@ def test_namespace_outside_the_allow_list_is_refused_before_any_call(api: ApiSer
 def test_no_deployment_and_no_service() -> None:
     ex = K8sRestartExecutor(**conf("http://127.0.0.1:1"))
     assert ex.preview(K8sRestartParams(namespace="shop"), ctx(service=None)).error == (
-        "no deployment: the action names none and the incident has no service")
+        "no deployment: the action names none and the incident has no service"
+    )
 
 
 def test_missing_deployment_and_forbidden(api: ApiServerStandIn, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     ex = K8sRestartExecutor(**conf(api.url))
     missing = ex.preview(K8sRestartParams(namespace="shop", deployment="nope"), ctx())
-    assert missing.error == 'GET /apis/apps/v1/namespaces/shop/deployments/nope: HTTP 404 deployments.apps "nope" not found'
-    api.routes[("PATCH", DEP_PATH)] = (403, status(403, "Forbidden", 'deployments.apps "checkout" is forbidden: '
-                                                  'User "system:serviceaccount:ops:incident-bot" cannot patch'))
+    assert (
+        missing.error
+        == 'GET /apis/apps/v1/namespaces/shop/deployments/nope: HTTP 404 deployments.apps "nope" not found'
+    )
+    api.routes[("PATCH", DEP_PATH)] = (
+        403,
+        status(
+            403,
+            "Forbidden",
+            'deployments.apps "checkout" is forbidden: '
+            'User "system:serviceaccount:ops:incident-bot" cannot patch',
+        ),
+    )
     result = ex.run(K8sRestartParams(namespace="shop", deployment="checkout"), ctx())
     assert not result.ok and result.status_code == 403
-    assert result.error == (f'PATCH {DEP_PATH}: HTTP 403 deployments.apps "checkout" is forbidden: '
-                            'User "system:serviceaccount:ops:incident-bot" cannot patch')
+    assert result.error == (
+        f'PATCH {DEP_PATH}: HTTP 403 deployments.apps "checkout" is forbidden: '
+        'User "system:serviceaccount:ops:incident-bot" cannot patch'
+    )
     assert TOKEN not in caplog.text + str(result) + str(missing)
 
 
@@ -240,7 +308,9 @@ def test_timeout_unreachable_and_never_retried(api: ApiServerStandIn, silent_soc
     assert down.error == f"GET {DEP_PATH}: Kubernetes API at {url} unreachable (NewConnectionError)"
     # The API server drops the connection after reading the PATCH: reported as unknown, and sent once only.
     api.drop.add(("PATCH", DEP_PATH))
-    dropped = K8sRestartExecutor(**conf(api.url)).run(K8sRestartParams(namespace="shop", deployment="checkout"), ctx())
+    dropped = K8sRestartExecutor(**conf(api.url)).run(
+        K8sRestartParams(namespace="shop", deployment="checkout"), ctx()
+    )
     assert not dropped.ok and "the outcome is unknown" in (dropped.error or "")
     assert [(r.method, r.path) for r in api.requests] == [("PATCH", DEP_PATH)]
 
@@ -254,16 +324,27 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-stand-in")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "ca.crt", tmp / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -295,7 +376,9 @@ def test_tls_with_the_configured_ca_and_verification(tmp_path: Path) -> None:
 
 
 def test_incident_service_that_is_not_a_deployment_name(api: ApiServerStandIn) -> None:
-    preview = K8sRestartExecutor(**conf(api.url)).preview(K8sRestartParams(namespace="shop"), ctx("Checkout API"))
+    preview = K8sRestartExecutor(**conf(api.url)).preview(
+        K8sRestartParams(namespace="shop"), ctx("Checkout API")
+    )
     assert preview.error == "the incident's service 'Checkout API' is not a Deployment name; set `deployment`"
     assert api.requests == []
 
@@ -306,13 +389,26 @@ def test_build_executors_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.kernel.config import Settings
     from incident_bot.runtime import build_executors
 
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "K8S_API_URL", "K8S_TOKEN", "K8S_CA_CERT",
-                "K8S_NAMESPACES", "K8S_VERIFY_TLS"):
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_TOKEN",
+        "K8S_API_URL",
+        "K8S_TOKEN",
+        "K8S_CA_CERT",
+        "K8S_NAMESPACES",
+        "K8S_VERIFY_TLS",
+    ):
         monkeypatch.delenv(key, raising=False)
     with httpx.Client() as http:
         assert sorted(build_executors(Settings(_env_file=None), http)) == ["webhook"]
-        settings = Settings(_env_file=None, mlflow_tracking_uri="http://mlflow:5000", k8s_api_url="https://k8s:6443",
-                            k8s_token=SecretStr(TOKEN), k8s_namespaces="shop, ml", k8s_verify_tls=False)
+        settings = Settings(
+            _env_file=None,
+            mlflow_tracking_uri="http://mlflow:5000",
+            k8s_api_url="https://k8s:6443",
+            k8s_token=SecretStr(TOKEN),
+            k8s_namespaces="shop, ml",
+            k8s_verify_tls=False,
+        )
         built = build_executors(settings, http)
     assert sorted(built) == ["k8s_restart", "k8s_scale", "mlflow_rollback", "webhook"]
     assert settings.k8s_namespaces == ["shop", "ml"]
@@ -327,6 +423,14 @@ def test_build_executors_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_answer_that_is_not_a_deployment(api: ApiServerStandIn) -> None:
-    api.routes[("GET", DEP_PATH)] = (200, {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "checkout"}})
-    preview = K8sRestartExecutor(**conf(api.url)).preview(K8sRestartParams(namespace="shop", deployment="checkout"), ctx())
-    assert preview.error == f"GET {DEP_PATH}: unexpected answer (ValidationError: 1 validation error for V1Deployment)"
+    api.routes[("GET", DEP_PATH)] = (
+        200,
+        {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "checkout"}},
+    )
+    preview = K8sRestartExecutor(**conf(api.url)).preview(
+        K8sRestartParams(namespace="shop", deployment="checkout"), ctx()
+    )
+    assert (
+        preview.error
+        == f"GET {DEP_PATH}: unexpected answer (ValidationError: 1 validation error for V1Deployment)"
+    )

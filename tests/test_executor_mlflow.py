@@ -28,13 +28,22 @@ TOKEN = "mlflow-secret-token-do-not-log"  # noqa: S105
 
 
 def ctx(model: str | None, *, key: str | None = None, request_id: int = 7) -> ActionContext:
-    return ActionContext(request_id=request_id, incident_id=3, incident_title="fraud-model drift",
-                         service="scoring", model=model, requested_by="U0REQ", approved_by=("U0OWNER",),
-                         idempotency_key=key or uuid.uuid4().hex)
+    return ActionContext(
+        request_id=request_id,
+        incident_id=3,
+        incident_title="fraud-model drift",
+        service="scoring",
+        model=model,
+        requested_by="U0REQ",
+        approved_by=("U0OWNER",),
+        idempotency_key=key or uuid.uuid4().hex,
+    )
 
 
 def created(mv: dict) -> str:
-    return datetime.fromtimestamp(int(mv["creation_timestamp"]) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(mv["creation_timestamp"]) / 1000, tz=UTC).strftime(
+        "%Y-%m-%d %H:%M:%S UTC"
+    )
 
 
 @pytest.fixture
@@ -45,7 +54,9 @@ def http() -> httpx.Client:
 
 @pytest.fixture
 def executor(http: httpx.Client, mlflow_server: LocalMlflowServer) -> MlflowRollbackExecutor:
-    return MlflowRollbackExecutor(client=http, tracking_uri=mlflow_server.url, token=SecretStr(TOKEN), timeout=10)
+    return MlflowRollbackExecutor(
+        client=http, tracking_uri=mlflow_server.url, token=SecretStr(TOKEN), timeout=10
+    )
 
 
 def test_satisfies_the_executor_contract() -> None:
@@ -61,15 +72,18 @@ def test_satisfies_the_executor_contract() -> None:
 
 @pytest.mark.mlflow
 def test_seeded_registry_is_the_demo_starting_point(mlflow_rest: MlflowRest) -> None:
-    versions = mlflow_rest.call("GET", "/model-versions/search", params={"filter": f"name='{fx.SESSION_MODEL}'"})
+    versions = mlflow_rest.call(
+        "GET", "/model-versions/search", params={"filter": f"name='{fx.SESSION_MODEL}'"}
+    )
     assert sorted(int(v["version"]) for v in versions["model_versions"]) == [1, 2, 3]
     assert len({v["run_id"] for v in versions["model_versions"]}) == 3
     assert mlflow_rest.alias_version(fx.SESSION_MODEL) == "3"
 
 
 @pytest.mark.mlflow
-def test_preview_reads_current_and_previous_version(executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest,
-                                                    mlflow_server: LocalMlflowServer) -> None:
+def test_preview_reads_current_and_previous_version(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest, mlflow_server: LocalMlflowServer
+) -> None:
     model, versions = mlflow_rest.seed()
     v2, v3 = versions[1], versions[2]
     preview = executor.preview(MlflowRollbackParams(), ctx(model))
@@ -82,8 +96,12 @@ def test_preview_reads_current_and_previous_version(executor: MlflowRollbackExec
     assert details["change"] == f"{model}@champion: v3 → v2"  # the one line a phone shows first
     assert details["server"] == mlflow_server.url
     # The preview pins what the approvers see: running these params does exactly this, or refuses.
-    assert preview.params == {"alias": "champion", "model": model, "target_version": 2,
-                              "expected_current_version": 3}
+    assert preview.params == {
+        "alias": "champion",
+        "model": model,
+        "target_version": 2,
+        "expected_current_version": 3,
+    }
     assert preview.pin == preview.params  # what the flow stores on the request when the prompt is posted
     assert mlflow_rest.alias_version(model) == "3"  # a dry run changes nothing
     # Re-rendered after the alias moved: the pinned plan is shown as stale, and nothing is pinned anew.
@@ -93,8 +111,9 @@ def test_preview_reads_current_and_previous_version(executor: MlflowRollbackExec
 
 
 @pytest.mark.mlflow
-def test_run_moves_alias_to_previous_version(executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest,
-                                             mlflow_server: LocalMlflowServer) -> None:
+def test_run_moves_alias_to_previous_version(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest, mlflow_server: LocalMlflowServer
+) -> None:
     model, _ = mlflow_rest.seed()
     c = ctx(model)
     pinned = MlflowRollbackParams.model_validate(executor.preview(MlflowRollbackParams(), c).params)
@@ -112,15 +131,20 @@ def test_run_moves_alias_to_previous_version(executor: MlflowRollbackExecutor, m
 
 
 @pytest.mark.mlflow
-def test_second_run_never_walks_the_alias_further_back(executor: MlflowRollbackExecutor,
-                                                       mlflow_rest: MlflowRest) -> None:
+def test_second_run_never_walks_the_alias_further_back(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest
+) -> None:
     model, _ = mlflow_rest.seed()
     c = ctx(model)
     assert executor.run(MlflowRollbackParams(), c).ok
     # The same request again (a duplicate execution): refused, alias stays on v2.
     again = executor.run(MlflowRollbackParams(), c)
     assert not again.ok and "already moved" in (again.error or "") and "from v3 to v2" in (again.error or "")
-    assert again.detail == {"model": model, "alias": "champion", "current_version": "2"}  # no from/to: no change
+    assert again.detail == {
+        "model": model,
+        "alias": "champion",
+        "current_version": "2",
+    }  # no from/to: no change
     assert mlflow_rest.alias_version(model) == "2"
     # Another request carrying the pinned v3 -> v2 plan: the alias is already there.
     pinned = MlflowRollbackParams(model=model, target_version=2, expected_current_version=3)
@@ -133,8 +157,9 @@ def test_second_run_never_walks_the_alias_further_back(executor: MlflowRollbackE
 
 
 @pytest.mark.mlflow
-def test_run_refuses_when_alias_moved_since_preview(executor: MlflowRollbackExecutor,
-                                                    mlflow_rest: MlflowRest) -> None:
+def test_run_refuses_when_alias_moved_since_preview(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest
+) -> None:
     model, _ = mlflow_rest.seed(versions=4)
     pinned = MlflowRollbackParams.model_validate(executor.preview(MlflowRollbackParams(), ctx(model)).params)
     assert (pinned.expected_current_version, pinned.target_version) == (4, 3)
@@ -145,12 +170,16 @@ def test_run_refuses_when_alias_moved_since_preview(executor: MlflowRollbackExec
 
 
 @pytest.mark.mlflow
-def test_last_good_skips_deleted_and_archived_versions(executor: MlflowRollbackExecutor,
-                                                       mlflow_rest: MlflowRest) -> None:
+def test_last_good_skips_deleted_and_archived_versions(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest
+) -> None:
     model, _ = mlflow_rest.seed(versions=4)
     mlflow_rest.call("DELETE", "/model-versions/delete", json={"name": model, "version": "3"})
-    mlflow_rest.call("POST", "/model-versions/transition-stage",
-                     json={"name": model, "version": "2", "stage": "Archived", "archive_existing_versions": False})
+    mlflow_rest.call(
+        "POST",
+        "/model-versions/transition-stage",
+        json={"name": model, "version": "2", "stage": "Archived", "archive_existing_versions": False},
+    )
     preview = executor.preview(MlflowRollbackParams(), ctx(model))
     assert preview.error is None and preview.params["target_version"] == 1
     # A named version overrides "last good", even an archived one.
@@ -159,15 +188,18 @@ def test_last_good_skips_deleted_and_archived_versions(executor: MlflowRollbackE
 
 
 @pytest.mark.mlflow
-def test_named_model_overrides_incident_model(executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest) -> None:
+def test_named_model_overrides_incident_model(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest
+) -> None:
     model, _ = mlflow_rest.seed()
     preview = executor.preview(MlflowRollbackParams(model=model), ctx("some-other-model"))
     assert preview.error is None and preview.target == f"{model}@champion"
 
 
 @pytest.mark.mlflow
-def test_errors_are_clear(executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest,
-                          caplog: pytest.LogCaptureFixture) -> None:
+def test_errors_are_clear(
+    executor: MlflowRollbackExecutor, mlflow_rest: MlflowRest, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     unknown = executor.preview(MlflowRollbackParams(), ctx("no-such-model"))
     assert unknown.error and "HTTP 404" in unknown.error and "no-such-model not found" in unknown.error
@@ -179,8 +211,10 @@ def test_errors_are_clear(executor: MlflowRollbackExecutor, mlflow_rest: MlflowR
 
     single, _ = mlflow_rest.seed(versions=1)
     only = executor.preview(MlflowRollbackParams(), ctx(single))
-    assert only.error == f"{single}@champion is on v1 and there is no earlier version to roll back to " \
-                         "(READY, not Archived)"
+    assert (
+        only.error == f"{single}@champion is on v1 and there is no earlier version to roll back to "
+        "(READY, not Archived)"
+    )
     run_only = executor.run(MlflowRollbackParams(), ctx(single))
     assert not run_only.ok and run_only.error == only.error
     assert mlflow_rest.alias_version(single) == "1"
@@ -207,8 +241,9 @@ def test_unreachable_server(http: httpx.Client) -> None:
     assert not result.ok and result.status_code is None and result.error == preview.error
 
 
-def test_timeout_against_a_socket_that_never_answers(http: httpx.Client, silent_socket: str,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_timeout_against_a_socket_that_never_answers(
+    http: httpx.Client, silent_socket: str, caplog: pytest.LogCaptureFixture
+) -> None:
     ex = MlflowRollbackExecutor(client=http, tracking_uri=silent_socket, token=SecretStr(TOKEN), timeout=0.3)
     result = ex.run(MlflowRollbackParams(), ctx("fraud-model"))
     assert not result.ok
@@ -224,12 +259,15 @@ def test_token_is_sent_as_bearer_and_credentials_in_the_uri_are_never_shown() ->
         return httpx.Response(403, json={"error_code": "PERMISSION_DENIED", "message": "no access"})
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        ex = MlflowRollbackExecutor(client=client, tracking_uri="https://user:pw@mlflow.example.com/",
-                                    token=SecretStr(TOKEN))
+        ex = MlflowRollbackExecutor(
+            client=client, tracking_uri="https://user:pw@mlflow.example.com/", token=SecretStr(TOKEN)
+        )
         preview = ex.preview(MlflowRollbackParams(), ctx("fraud-model"))
     assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}"
-    assert preview.error == ("GET https://mlflow.example.com/api/2.0/mlflow/registered-models/alias: "
-                             "HTTP 403 PERMISSION_DENIED: no access")
+    assert preview.error == (
+        "GET https://mlflow.example.com/api/2.0/mlflow/registered-models/alias: "
+        "HTTP 403 PERMISSION_DENIED: no access"
+    )
     assert "pw" not in preview.error and TOKEN not in preview.error
 
 
@@ -266,7 +304,9 @@ def test_without_mlflow_the_reason_is_one_clear_sentence(monkeypatch: pytest.Mon
     from incident_bot.demo import mlflow_local
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a)
+    )
     reason = mlflow_local.mlflow_unavailable_reason()
     assert reason and reason.startswith("mlflow is not installed") and "pip install mlflow" in reason
     with pytest.raises(RuntimeError, match="mlflow is not installed"):

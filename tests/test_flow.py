@@ -92,8 +92,13 @@ def test_approval_runs_action_once_with_signed_webhook(app: App, target: Webhook
         req = s.get(RemediationRequest, 1)
         assert req is not None and req.status == "succeeded" and req.result["status_code"] == 200
         events = [e.event for e in audit.trail(s, incident_id=1)]
-    assert events[-5:] == ["remediation.requested", "remediation.approval", "remediation.approved",
-                           "remediation.running", "remediation.succeeded"]
+    assert events[-5:] == [
+        "remediation.requested",
+        "remediation.approval",
+        "remediation.approved",
+        "remediation.running",
+        "remediation.succeeded",
+    ]
     assert any("succeeded" in (c.params.get("text") or "") for c in app.posts())
 
 
@@ -147,7 +152,10 @@ def test_reject_closes_request_without_running(app: App, target: WebhookTarget) 
 def test_model_owner_from_alert_approves_rollback(app: App, target: WebhookTarget) -> None:
     app.sample("model", "model_drift.json")
     msg = app.posts()[0]
-    assert "Roll back" in json.dumps(msg.params["blocks"]) or "rollback" in json.dumps(msg.params["blocks"]).lower()
+    assert (
+        "Roll back" in json.dumps(msg.params["blocks"])
+        or "rollback" in json.dumps(msg.params["blocks"]).lower()
+    )
     app.click("U0ONCALL1", msg, "Request:")
     prompt = app.posts()[-1]
     app.click("U0MLOWNER", prompt, "Approve")
@@ -185,13 +193,25 @@ def test_stale_timestamp_is_rejected(app: App, target: WebhookTarget) -> None:
     assert target.received == []
 
 
-@pytest.mark.parametrize(("body", "status", "problem"), [
-    (b"{not json", 400, "not valid JSON"),
-    (json.dumps({"version": "4", "status": "firing", "alerts": [{"labels": {}}]}).encode(), 400, "alertname"),
-    (json.dumps({"model": "m", "metric": "psi", "value": "high", "threshold": 0.2}).encode(), 400, "value"),
-])
-def test_malformed_alert_gets_4xx_naming_problem_and_dead_letter(app: App, body: bytes, status: int,
-                                                                 problem: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "problem"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (
+            json.dumps({"version": "4", "status": "firing", "alerts": [{"labels": {}}]}).encode(),
+            400,
+            "alertname",
+        ),
+        (
+            json.dumps({"model": "m", "metric": "psi", "value": "high", "threshold": 0.2}).encode(),
+            400,
+            "value",
+        ),
+    ],
+)
+def test_malformed_alert_gets_4xx_naming_problem_and_dead_letter(
+    app: App, body: bytes, status: int, problem: str
+) -> None:
     source = "model" if b'"model"' in body else "alertmanager"
     resp = app.alert(source, body)
     assert resp.status_code == status
@@ -216,8 +236,16 @@ def test_unknown_source_is_404_and_kept(app: App) -> None:
 
 def test_untrusted_alert_text_is_escaped_in_slack(app: App) -> None:
     evil = "<!channel> pay now <https://evil.example|click me> & <@U0BOSS>"
-    app.alert("generic", {"name": "Injected", "service": "checkout", "summary": evil, "description": evil,
-                          "labels": {"note": evil}})
+    app.alert(
+        "generic",
+        {
+            "name": "Injected",
+            "service": "checkout",
+            "summary": evil,
+            "description": evil,
+            "labels": {"note": evil},
+        },
+    )
     text = json.dumps(app.posts()[0].params["blocks"]) + app.posts()[0].params["text"]
     for raw in ("<!channel>", "<https://evil.example", "<@U0BOSS>"):
         assert raw not in text
@@ -260,8 +288,13 @@ def test_unhelpful_feedback_removes_match_for_that_incident(app: App) -> None:
         assert inc is not None
         view = app.rt.advisor.advise(s, inc)
     first_doc = json.loads(json.dumps(msg.params["blocks"]))
-    down = next(el for b in first_doc if b.get("type") == "actions" for el in b["elements"]
-                if el["text"]["text"] == "👎")
+    down = next(
+        el
+        for b in first_doc
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if el["text"]["text"] == "👎"
+    )
     excluded = down["value"].split(":", 2)[2]
     assert excluded not in [m.id for m in view.matches]
     # the message was re-rendered at once without the unhelpful match, still showing three others
@@ -273,7 +306,6 @@ def test_slack_outage_loses_nothing_and_retry_posts_later(app: App) -> None:
     import socket
 
     from slack_sdk import WebClient
-
 
     with socket.socket() as s:  # a port nobody listens on: Slack is unreachable
         s.bind(("127.0.0.1", 0))
@@ -294,7 +326,9 @@ def test_an_incident_that_opens_and_resolves_during_a_slack_outage_is_still_post
     working = app.rt.chat.client
     app.rt.chat.client = _dead_slack(app)
     assert app.sample("alertmanager", "alertmanager_checkout.json").json()["incidents_created"] == [1]
-    assert app.sample("alertmanager", "alertmanager_checkout_resolved.json").json()["incidents_resolved"] == [1]
+    assert app.sample("alertmanager", "alertmanager_checkout_resolved.json").json()["incidents_resolved"] == [
+        1
+    ]
     assert app.posts() == []
     app.rt.chat.client = working  # Slack is back
     app.drain()
@@ -309,7 +343,6 @@ def _dead_slack(app: App):  # type: ignore[no-untyped-def]
     import socket
 
     from slack_sdk import WebClient
-
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -329,7 +362,9 @@ def test_owner_named_in_alert_payload_grants_no_authority(app: App, target: Webh
         assert s.get(RemediationRequest, 1).approvers == ["U0MLOWNER", "U0MLLEAD"]  # type: ignore[union-attr]
 
 
-def test_action_runs_and_is_recorded_even_if_slack_fails_after_approval(app: App, target: WebhookTarget) -> None:
+def test_action_runs_and_is_recorded_even_if_slack_fails_after_approval(
+    app: App, target: WebhookTarget
+) -> None:
     prompt = _request_restart(app)
     app.rt.chat.client = _dead_slack(app)
     app.click("U0SRELEAD", prompt, "Approve")
@@ -354,7 +389,9 @@ def test_prompt_and_decisions_during_a_slack_outage_arrive_after_it(app: App, ta
     app.stub.heal()
     app.drain()
     prompt = app.posts()[-1]
-    assert "Approve" in json.dumps(prompt.params["blocks"]) and prompt.params["thread_ts"] == msg.response["ts"]
+    assert (
+        "Approve" in json.dumps(prompt.params["blocks"]) and prompt.params["thread_ts"] == msg.response["ts"]
+    )
     app.stub.fail("chat.update", status=429, retry_after=1)
     app.click("U0SRELEAD", prompt, "Approve")
     assert len(target.received) == 1  # the action ran; Slack's state cannot hold it up
@@ -374,13 +411,16 @@ def test_approval_after_incident_resolved_is_refused(app: App, target: WebhookTa
     assert target.received == [] and "resolved" in app.ephemerals()[-1]
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"[" * 100_000 + b"]" * 100_000, 400),
-    (b'{"name": "x", "starts_at": ' + b"9" * 5000 + b"}", 400),
-    (b'{"name": "x", "labels": {"v": NaN}}', 400),
-    (b'{"name": "x\\u0000y", "service": "svc\\ud800"}', 202),
-    (json.dumps({"name": "x", "service": "s" * 3000, "group_key": "g" * 3000}).encode(), 202),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, 400),
+        (b'{"name": "x", "starts_at": ' + b"9" * 5000 + b"}", 400),
+        (b'{"name": "x", "labels": {"v": NaN}}', 400),
+        (b'{"name": "x\\u0000y", "service": "svc\\ud800"}', 202),
+        (json.dumps({"name": "x", "service": "s" * 3000, "group_key": "g" * 3000}).encode(), 202),
+    ],
+)
 def test_odd_generic_bodies_never_500(app: App, body: bytes, status: int) -> None:
     resp = app.alert("generic", body)
     assert resp.status_code == status, resp.text
@@ -389,9 +429,14 @@ def test_odd_generic_bodies_never_500(app: App, body: bytes, status: int) -> Non
             assert s.get(DeadLetter, resp.json()["dead_letter_id"]) is not None
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"payload=notjson", 400), (b"payload=%7B%7D", 404), (b"garbage", 404),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"payload=notjson", 400),
+        (b"payload=%7B%7D", 404),
+        (b"garbage", 404),
+    ],
+)
 def test_signed_but_malformed_slack_payload_is_4xx_and_kept(app: App, body: bytes, status: int) -> None:
     resp = app.slack(body)
     assert resp.status_code == status
@@ -403,7 +448,13 @@ def test_signed_but_malformed_slack_payload_is_4xx_and_kept(app: App, body: byte
 def test_button_with_garbage_value_gets_a_private_explanation(app: App, target: WebhookTarget) -> None:
     from incident_bot.demo.slack_stub import block_action_body
 
-    button = {"action_id": "remediation_approve", "value": "1; DROP TABLE", "text": {"type": "plain_text", "text": "x"}}
-    resp = app.slack(block_action_body(user="U0SRELEAD", button=button, channel="C0INCIDENTS", message_ts="1.1"))
+    button = {
+        "action_id": "remediation_approve",
+        "value": "1; DROP TABLE",
+        "text": {"type": "plain_text", "text": "x"},
+    }
+    resp = app.slack(
+        block_action_body(user="U0SRELEAD", button=button, channel="C0INCIDENTS", message_ts="1.1")
+    )
     assert resp.status_code == 200 and target.received == []
     assert "invalid remediation request id" in app.ephemerals()[-1]

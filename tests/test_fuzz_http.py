@@ -39,13 +39,39 @@ SEEDS = {
 
 odd_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "firing", "resolved", "\x00", "<!channel>", "2024-05-01T12:00:00Z", "0001-01-01T00:00:00Z",
-                     "9" * 400, "P1", "critical", "$.x", "alerts", "NaN", "null", "ﬀ\u202e", "a" * 5000]),
+    st.sampled_from(
+        [
+            "",
+            "firing",
+            "resolved",
+            "\x00",
+            "<!channel>",
+            "2024-05-01T12:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9" * 400,
+            "P1",
+            "critical",
+            "$.x",
+            "alerts",
+            "NaN",
+            "null",
+            "ﬀ\u202e",
+            "a" * 5000,
+        ]
+    ),
 )
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=False, allow_infinity=False), odd_text)
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(odd_text, inner, max_size=4)), max_leaves=25)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    odd_text,
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(odd_text, inner, max_size=4)),
+    max_leaves=25,
+)
 
 
 @st.composite
@@ -87,14 +113,31 @@ def mutated_seed(draw: st.DrawFn, source: str) -> Any:
 
 def bodies(source: str) -> st.SearchStrategy[bytes]:
     as_json = st.one_of(mutated_seed(source), json_values, deep()).map(lambda v: json.dumps(v).encode())
-    return st.one_of(as_json, as_json, as_json, st.binary(max_size=200),
-                     st.sampled_from([b"", b"{", b'{"a": NaN}', b"[" * 5000, b'"\\ud800"', b'{"alerts": []}']))
+    return st.one_of(
+        as_json,
+        as_json,
+        as_json,
+        st.binary(max_size=200),
+        st.sampled_from([b"", b"{", b'{"a": NaN}', b"[" * 5000, b'"\\ud800"', b'{"alerts": []}']),
+    )
 
 
-content_types = st.sampled_from(["application/json", "application/json; charset=utf-8", None, "text/plain",
-                                 "application/x-www-form-urlencoded", "text/xml", "application/cloudevents+json"])
-queries = st.dictionaries(st.sampled_from(["model", "version", "serving_service", "owner", "severity", "x"]),
-                          st.text(max_size=20), max_size=3)
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "text/xml",
+        "application/cloudevents+json",
+    ]
+)
+queries = st.dictionaries(
+    st.sampled_from(["model", "version", "serving_service", "owner", "severity", "x"]),
+    st.text(max_size=20),
+    max_size=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +151,12 @@ def fuzz_app(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def test_fuzz_alert_endpoint_never_500s_and_keeps_every_reject(fuzz_app: App, source: str) -> None:
     assert set(SEEDS) == set(known_sources())  # every endpoint is fuzzed
 
-    @settings(max_examples=120, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=120,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(body=bodies(source), ctype=content_types, query=queries)
     def check(body: bytes, ctype: str | None, query: dict[str, str]) -> None:
         headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
@@ -137,8 +184,11 @@ def test_fuzz_alert_endpoint_never_500s_and_keeps_every_reject(fuzz_app: App, so
 slack_bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     json_values.map(lambda v: b"payload=" + urlencode({"p": json.dumps(v)}).encode()[2:]),
-    st.dictionaries(st.sampled_from(["command", "text", "user_id", "trigger_id", "payload", "type", "token"]),
-                    st.text(max_size=30), max_size=4).map(lambda d: urlencode(d).encode()),
+    st.dictionaries(
+        st.sampled_from(["command", "text", "user_id", "trigger_id", "payload", "type", "token"]),
+        st.text(max_size=30),
+        max_size=4,
+    ).map(lambda d: urlencode(d).encode()),
     st.binary(max_size=200),
 )
 slack_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded", None, "text/plain"])
@@ -148,8 +198,12 @@ def test_fuzz_slack_events_never_500s(fuzz_app: App) -> None:
     from incident_bot.demo.slack_stub import signed_headers
     from tests.apphelpers import SIGNING_SECRET
 
-    @settings(max_examples=150, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=150,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(body=slack_bodies, ctype=slack_types, sign=st.booleans())
     def check(body: bytes, ctype: str | None, sign: bool) -> None:
         headers = signed_headers(SIGNING_SECRET, body.decode("utf-8", "replace").encode()) if sign else {}

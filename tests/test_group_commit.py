@@ -58,6 +58,7 @@ def _dead_letter(reason: str) -> Callable[[Session], int]:
         if reason == "boom":
             raise ValueError("boom")
         return row.id
+
     return work
 
 
@@ -99,20 +100,37 @@ def test_concurrent_batches_of_one_group_make_one_incident_and_count_every_alert
     sessions = make_sessionmaker(engine)
     outbox = Outbox(sessions)  # advice and posts are only queued here: nothing delivers them
     messages = IncidentMessages(sessions=sessions, outbox=outbox, advisor=None, chat=None)  # type: ignore[arg-type]
-    service = IncidentService(sessions=sessions, triage=Triage(window=timedelta(minutes=30), policy=TriagePolicy()),
-                              messages=messages, outbox=outbox, remediation=None, kb=None)  # type: ignore[arg-type]
+    service = IncidentService(
+        sessions=sessions,
+        triage=Triage(window=timedelta(minutes=30), policy=TriagePolicy()),
+        messages=messages,
+        outbox=outbox,
+        remediation=None,
+        kb=None,
+    )  # type: ignore[arg-type]
 
     def batch(sender: int, k: int) -> list[Alert]:
-        return [Alert(source="alertmanager", name=f"A{a}", status=AlertStatus.FIRING, service="svc",
-                      group_key="{}:{g=1}", source_fingerprint=f"fp-{a}", annotations={"v": str(k % 3)})
-                for a in range(5)]
+        return [
+            Alert(
+                source="alertmanager",
+                name=f"A{a}",
+                status=AlertStatus.FIRING,
+                service="svc",
+                group_key="{}:{g=1}",
+                source_fingerprint=f"fp-{a}",
+                annotations={"v": str(k % 3)},
+            )
+            for a in range(5)
+        ]
 
     outcomes = []
     lock = threading.Lock()
 
     def send(sender: int) -> None:
         for k in range(10):
-            out = service.accept(source="alertmanager", body={"sender": sender, "k": k}, alerts=batch(sender, k))
+            out = service.accept(
+                source="alertmanager", body={"sender": sender, "k": k}, alerts=batch(sender, k)
+            )
             with lock:
                 outcomes.append(out)
 

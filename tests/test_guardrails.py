@@ -20,8 +20,14 @@ from incident_bot.demo.webhook_target import WebhookTarget
 from retrieval.runbooks import Runbook, RunbookMatch
 from tests.apphelpers import App, running_app
 
-QUEUE_BACKLOG = {"name": "QueueBacklog", "status": "firing", "severity": "warning", "service": "billing",
-                 "summary": "QueueBacklog", "fingerprint": "billing-queue-1"}
+QUEUE_BACKLOG = {
+    "name": "QueueBacklog",
+    "status": "firing",
+    "severity": "warning",
+    "service": "billing",
+    "summary": "QueueBacklog",
+    "fingerprint": "billing-queue-1",
+}
 
 
 class _ModelParams(BaseModel):
@@ -55,13 +61,26 @@ def test_offerable_needs_a_rule_or_a_strong_text_match() -> None:
 def test_action_needing_a_model_is_out_of_scope_without_one() -> None:
     executors = {"needs_model_test": _NeedsModel()}
     action = ActionSpec(id="a", title="A", type="needs_model_test", params={"alias": "champion"})
-    assert "needs a model" in (out_of_scope(action, incident=_incident(service="billing"), executors=executors,
-                                            rule=Rule()) or "")
-    assert out_of_scope(action, incident=_incident(model_name="fraud-model"), executors=executors, rule=Rule()) is None
-    assert "services checkout" in (out_of_scope(action, incident=_incident(model_name="m", service="billing"),
-                                                executors=executors, rule=Rule(services=("checkout",))) or "")
+    assert "needs a model" in (
+        out_of_scope(action, incident=_incident(service="billing"), executors=executors, rule=Rule()) or ""
+    )
+    assert (
+        out_of_scope(action, incident=_incident(model_name="fraud-model"), executors=executors, rule=Rule())
+        is None
+    )
+    assert "services checkout" in (
+        out_of_scope(
+            action,
+            incident=_incident(model_name="m", service="billing"),
+            executors=executors,
+            rule=Rule(services=("checkout",)),
+        )
+        or ""
+    )
     unknown = ActionSpec(id="b", title="B", type="k8s_restart", params={})
-    assert "no executor" in (out_of_scope(unknown, incident=_incident(), executors=executors, rule=Rule()) or "")
+    assert "no executor" in (
+        out_of_scope(unknown, incident=_incident(), executors=executors, rule=Rule()) or ""
+    )
 
 
 def test_bad_actions_are_refused_naming_file_and_field() -> None:
@@ -71,8 +90,11 @@ def test_bad_actions_are_refused_naming_file_and_field() -> None:
     with pytest.raises(ActionError, match=r"rb\.md: actions\[0\]\.type: unknown action type 'nope'"):
         validate_actions([{"id": "a", "title": "A", "type": "nope"}], executors, path="rb.md")
     with pytest.raises(ActionError, match=r"actions\[1\]\.id: 'a' is used twice"):
-        validate_actions([{"id": "a", "title": "A", "type": "needs_model_test", "params": {"alias": "x"}}] * 2,
-                         executors, path="rb.md")
+        validate_actions(
+            [{"id": "a", "title": "A", "type": "needs_model_test", "params": {"alias": "x"}}] * 2,
+            executors,
+            path="rb.md",
+        )
 
 
 @pytest.fixture
@@ -86,10 +108,16 @@ def _no_request_buttons(app: App) -> None:
 
 
 def _forge_request(app: App, action_id: str) -> None:
-    button = {"action_id": "remediation_request:1", "value": f"1:{action_id}",
-              "text": {"type": "plain_text", "text": "Request: forged"}}
-    app.slack(block_action_body(user="U0SRELEAD", button=button, channel="C0INCIDENTS",
-                                message_ts=app.posts()[-1].response["ts"]))
+    button = {
+        "action_id": "remediation_request:1",
+        "value": f"1:{action_id}",
+        "text": {"type": "plain_text", "text": "Request: forged"},
+    }
+    app.slack(
+        block_action_body(
+            user="U0SRELEAD", button=button, channel="C0INCIDENTS", message_ts=app.posts()[-1].response["ts"]
+        )
+    )
 
 
 @pytest.mark.slow

@@ -10,11 +10,21 @@ from tests.apphelpers import SIGNING_SECRET, App
 
 
 def _home_opened(app: App, user: str, tab: str = "home") -> int:
-    body = json.dumps({"type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0APP", "event_id": f"Ev{user}{tab}",
-                       "event_time": 1700000000, "event": {"type": "app_home_opened", "user": user,
-                                                           "channel": "D0HOME", "tab": tab}}).encode()
-    resp = app.client.post("/slack/events", content=body,
-                           headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0TEAM",
+            "api_app_id": "A0APP",
+            "event_id": f"Ev{user}{tab}",
+            "event_time": 1700000000,
+            "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": tab},
+        }
+    ).encode()
+    resp = app.client.post(
+        "/slack/events",
+        content=body,
+        headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": "application/json"},
+    )
     return resp.status_code
 
 
@@ -41,7 +51,12 @@ def test_home_shows_incidents_my_approvals_and_kpis(app: App) -> None:
 
 
 def test_home_rejects_unsigned_event(app: App) -> None:
-    body = json.dumps({"type": "event_callback", "event": {"type": "app_home_opened", "user": "U0X"}}).encode()
-    resp = app.client.post("/slack/events", content=body,
-                           headers={**signed_headers("wrong-secret", body), "Content-Type": "application/json"})
+    body = json.dumps(
+        {"type": "event_callback", "event": {"type": "app_home_opened", "user": "U0X"}}
+    ).encode()
+    resp = app.client.post(
+        "/slack/events",
+        content=body,
+        headers={**signed_headers("wrong-secret", body), "Content-Type": "application/json"},
+    )
     assert resp.status_code == 401 and app.stub.of("views.publish") == []

@@ -64,8 +64,11 @@ def test_batch_with_invalid_alerts_accepts_the_valid_ones(app: App) -> None:
     assert out["status"] == "accepted" and out["alerts"] == 2 and len(out["incidents_created"]) == 1
     assert [(r["index"], r["error"]) for r in out["rejected"]] == [
         (1, "alerts[1].labels.alertname: field required"),
-        (3, "alerts[3].startsAt: must be an RFC 3339 timestamp (e.g. 2024-05-01T12:00:00Z) or Unix epoch, "
-            "got 'yesterday'"),
+        (
+            3,
+            "alerts[3].startsAt: must be an RFC 3339 timestamp (e.g. 2024-05-01T12:00:00Z) or Unix epoch, "
+            "got 'yesterday'",
+        ),
     ]
     for rejected, item in zip(out["rejected"], (body["alerts"][1], body["alerts"][3]), strict=True):
         row = dead_letter(app, rejected["dead_letter_id"])
@@ -91,7 +94,9 @@ def test_bad_envelope_rejects_the_whole_group(app: App) -> None:
     body = am_group(2)
     body["status"] = "maybe"
     resp = app.client.post("/alerts/alertmanager", content=json.dumps(body), headers=AUTH)
-    assert resp.status_code == 400 and resp.json()["error"].startswith("invalid alertmanager payload: status:")
+    assert resp.status_code == 400 and resp.json()["error"].startswith(
+        "invalid alertmanager payload: status:"
+    )
     assert count(app, DeadLetter) == 1 and count(app, Incident) == 0
 
 
@@ -100,7 +105,9 @@ def test_generic_batch_partial_acceptance(app: App) -> None:
     resp = app.client.post("/alerts/generic", content=json.dumps(body), headers=AUTH)
     assert resp.status_code == 202
     assert [(r["index"], r["error"]) for r in resp.json()["rejected"]] == [
-        (1, "alerts[1].name: field required"), (2, "alerts[2]: must be an object, got string")]
+        (1, "alerts[1].name: field required"),
+        (2, "alerts[2]: must be an object, got string"),
+    ]
     assert count(app, DeadLetter) == 2 and count(app, AlertRecord) == 1
 
 
@@ -146,8 +153,9 @@ def test_chunked_body_over_the_limit_is_413(app: App) -> None:
 
 
 def test_wrong_content_type_is_415_and_kept(app: App) -> None:
-    resp = app.client.post("/alerts/generic", content=b"<alert/>",
-                           headers={**AUTH, "Content-Type": "application/xml"})
+    resp = app.client.post(
+        "/alerts/generic", content=b"<alert/>", headers={**AUTH, "Content-Type": "application/xml"}
+    )
     assert resp.status_code == 415 and "application/xml" in resp.json()["error"]
     assert dead_letter(app, resp.json()["dead_letter_id"]).body == "<alert/>"
 
@@ -164,8 +172,10 @@ def test_unknown_source_is_404_and_kept_on_every_database(app: App, source: str)
 # --- per-source auth: PagerDuty's own signature -------------------------------------------------
 @pytest.fixture
 def pd_app(sqlite_url: str, fake_encoder: HashingEncoder) -> Iterator[App]:
-    with WebhookTarget(secret="h") as target, running_app(sqlite_url, fake_encoder, target,
-                                                          pagerduty_webhook_secret="pd-secret") as a:
+    with (
+        WebhookTarget(secret="h") as target,
+        running_app(sqlite_url, fake_encoder, target, pagerduty_webhook_secret="pd-secret") as a,
+    ):
         yield a
 
 
@@ -175,19 +185,36 @@ def _pd_sig(secret: str, body: bytes) -> str:
 
 def test_pagerduty_signature_authenticates_without_bearer(pd_app: App) -> None:
     body = (OWN / "pagerduty_resolved.json").read_bytes()
-    ok = pd_app.client.post("/alerts/pagerduty", content=body, headers={
-        "Content-Type": "application/json",
-        "X-PagerDuty-Signature": f"{_pd_sig('old-secret', body)}, {_pd_sig('pd-secret', body)}"})
+    ok = pd_app.client.post(
+        "/alerts/pagerduty",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": f"{_pd_sig('old-secret', body)}, {_pd_sig('pd-secret', body)}",
+        },
+    )
     assert ok.status_code == 202, ok.text
-    bad = pd_app.client.post("/alerts/pagerduty", content=body, headers={
-        "Content-Type": "application/json", "X-PagerDuty-Signature": _pd_sig("wrong", body)})
+    bad = pd_app.client.post(
+        "/alerts/pagerduty",
+        content=body,
+        headers={"Content-Type": "application/json", "X-PagerDuty-Signature": _pd_sig("wrong", body)},
+    )
     assert bad.status_code == 401
-    tampered = pd_app.client.post("/alerts/pagerduty", content=body + b" ", headers={
-        "Content-Type": "application/json", "X-PagerDuty-Signature": _pd_sig("pd-secret", body)})
+    tampered = pd_app.client.post(
+        "/alerts/pagerduty",
+        content=body + b" ",
+        headers={"Content-Type": "application/json", "X-PagerDuty-Signature": _pd_sig("pd-secret", body)},
+    )
     assert tampered.status_code == 401
     # the signature is PagerDuty's only: other sources still need the bearer token
-    other = pd_app.client.post("/alerts/generic", content=b'{"name": "x"}', headers={
-        "Content-Type": "application/json", "X-PagerDuty-Signature": _pd_sig("pd-secret", b'{"name": "x"}')})
+    other = pd_app.client.post(
+        "/alerts/generic",
+        content=b'{"name": "x"}',
+        headers={
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": _pd_sig("pd-secret", b'{"name": "x"}'),
+        },
+    )
     assert other.status_code == 401
 
 
@@ -202,16 +229,20 @@ def test_pagerduty_signature_parsing() -> None:
 
 
 # --- /slack/events --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("body", "ctype"), [
-    (b"[1, 2]", "application/json"),
-    (b"[]", "application/json"),
-    (b"payload=%5B%5D", "application/x-www-form-urlencoded"),
-    (b"payload=%5B1%5D", "application/x-www-form-urlencoded"),
-    (b'"text"', "application/json"),
-])
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"[1, 2]", "application/json"),
+        (b"[]", "application/json"),
+        (b"payload=%5B%5D", "application/x-www-form-urlencoded"),
+        (b"payload=%5B1%5D", "application/x-www-form-urlencoded"),
+        (b'"text"', "application/json"),
+    ],
+)
 def test_signed_odd_slack_bodies_are_4xx_and_kept(app: App, body: bytes, ctype: str) -> None:
-    resp = app.client.post("/slack/events", content=body,
-                           headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": ctype})
+    resp = app.client.post(
+        "/slack/events", content=body, headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": ctype}
+    )
     assert 400 <= resp.status_code < 500, resp.text
     with app.rt.sessions() as s:
         rows = s.scalars(select(DeadLetter).where(DeadLetter.source == "slack")).all()
@@ -229,9 +260,11 @@ def test_non_numeric_slack_timestamp_is_401(app: App, timestamp: str) -> None:
 def test_unsigned_slack_flood_writes_a_bounded_number_of_dead_letters(app: App) -> None:
     sent = UNSIGNED_DEAD_LETTERS_PER_MINUTE * 3
     for i in range(sent):
-        resp = app.client.post("/slack/events", content=f"payload=junk{i}".encode(),
-                               headers={"X-Slack-Request-Timestamp": str(int(time.time())),
-                                        "X-Slack-Signature": "v0=00"})
+        resp = app.client.post(
+            "/slack/events",
+            content=f"payload=junk{i}".encode(),
+            headers={"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"},
+        )
         assert resp.status_code == 401
     stored = count(app, DeadLetter, DeadLetter.source == "slack")
     # one minute's budget, or two plus the summary row if the run crossed a minute boundary

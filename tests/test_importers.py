@@ -87,8 +87,14 @@ def test_pagerduty_incidents_with_notes() -> None:
 
 def test_parse_mapping_quotes_and_errors() -> None:
     assert parse_mapping('text=Description,title=Summary,id="Issue id"') == {
-        "text": "Description", "title": "Summary", "id": "Issue id"}
-    assert parse_mapping("id='Ticket, number' , title = Short text") == {"id": "Ticket, number", "title": "Short text"}
+        "text": "Description",
+        "title": "Summary",
+        "id": "Issue id",
+    }
+    assert parse_mapping("id='Ticket, number' , title = Short text") == {
+        "id": "Ticket, number",
+        "title": "Short text",
+    }
     with pytest.raises(ValueError, match="unknown field"):
         parse_mapping("colour=Red")
     with pytest.raises(ValueError, match="needs a column"):

@@ -28,8 +28,11 @@ def stub() -> Iterator[SlackStub]:
 
 
 def _settings(**kw: Any) -> Settings:
-    base: dict[str, Any] = {"incident_channel": "C0INCIDENTS", "oncall_mention": ["S0ONCALL"],
-                            "escalation_mention": ["U0SRELEAD"]}
+    base: dict[str, Any] = {
+        "incident_channel": "C0INCIDENTS",
+        "oncall_mention": ["S0ONCALL"],
+        "escalation_mention": ["U0SRELEAD"],
+    }
     return Settings(_env_file=None, **{**base, **kw})
 
 
@@ -46,8 +49,15 @@ def _outbox(sessions: sessionmaker[Session], chat: SlackJobChat, **settings: Any
 
 def _posted(sessions: sessionmaker[Session], **kw: Any) -> int:
     with transaction(sessions) as s:
-        inc = add_incident(s, base=T0, service="checkout", severity="critical", title="Checkout <5xx>",
-                           alerts=[{"starts": 0, "seen": 0}], **kw)
+        inc = add_incident(
+            s,
+            base=T0,
+            service="checkout",
+            severity="critical",
+            title="Checkout <5xx>",
+            alerts=[{"starts": 0, "seen": 0}],
+            **kw,
+        )
         inc.slack_channel, inc.slack_ts = "C0INCIDENTS", "1700000000.000900"
         return inc.id
 
@@ -61,7 +71,9 @@ def test_ack_reminder_then_escalation_each_once(sessions: sessionmaker[Session],
     iid = _posted(sessions)
     _posted(sessions, ack=2)  # acknowledged: never reminded
     with transaction(sessions) as s:  # never posted to Slack: no thread to remind in
-        add_incident(s, base=T0, service="x", severity="warning", title="unposted", alerts=[{"starts": 0, "seen": 0}])
+        add_incident(
+            s, base=T0, service="x", severity="warning", title="unposted", alerts=[{"starts": 0, "seen": 0}]
+        )
     outbox = _outbox(sessions, _chat(stub))
     kw = {"sessions": sessions, "outbox": outbox, "settings": _settings()}
     assert jobs.ack_reminders(now=T0 + m(14), **kw) == []
@@ -81,7 +93,9 @@ def test_ack_reminder_then_escalation_each_once(sessions: sessionmaker[Session],
     assert [e.incident_id for e in _events(sessions, jobs.ESCALATION)] == [iid]
 
 
-def test_ack_reminder_off_and_invalid_mentions_dropped(sessions: sessionmaker[Session], stub: SlackStub) -> None:
+def test_ack_reminder_off_and_invalid_mentions_dropped(
+    sessions: sessionmaker[Session], stub: SlackStub
+) -> None:
     _posted(sessions)
     outbox = _outbox(sessions, _chat(stub))
     off = _settings(ack_reminder_minutes=0, ack_escalation_minutes=0)
@@ -93,7 +107,9 @@ def test_ack_reminder_off_and_invalid_mentions_dropped(sessions: sessionmaker[Se
     assert "<!subteam^S0OK>" in text and "@channel" not in text
 
 
-def test_slack_down_delays_a_reminder_and_never_doubles_it(sessions: sessionmaker[Session], stub: SlackStub) -> None:
+def test_slack_down_delays_a_reminder_and_never_doubles_it(
+    sessions: sessionmaker[Session], stub: SlackStub
+) -> None:
     iid = _posted(sessions)
     outbox = _outbox(sessions, _chat(stub))
     kw = {"sessions": sessions, "outbox": outbox, "settings": _settings(ack_escalation_minutes=0)}
@@ -120,9 +136,20 @@ def test_rca_reminder(sessions: sessionmaker[Session], stub: SlackStub) -> None:
     assert jobs.rca_reminders(now=T0 + timedelta(hours=30), **kw) == []
     assert outbox.drain() == 1
     msg = stub.of("chat.postMessage")[-1].params
-    assert msg["thread_ts"] == "1700000000.000900" and "<@U0ONCALL1>" in msg["text"] and "RCA note" in msg["text"]
-    assert jobs.rca_reminders(sessions=sessions, outbox=outbox, settings=_settings(rca_reminder_hours=0),
-                              now=T0 + timedelta(days=2)) == []
+    assert (
+        msg["thread_ts"] == "1700000000.000900"
+        and "<@U0ONCALL1>" in msg["text"]
+        and "RCA note" in msg["text"]
+    )
+    assert (
+        jobs.rca_reminders(
+            sessions=sessions,
+            outbox=outbox,
+            settings=_settings(rca_reminder_hours=0),
+            now=T0 + timedelta(days=2),
+        )
+        == []
+    )
 
 
 def test_weekly_digest(sessions: sessionmaker[Session], stub: SlackStub) -> None:
@@ -141,7 +168,12 @@ def test_weekly_digest(sessions: sessionmaker[Session], stub: SlackStub) -> None
     assert "Checkout 5xx (checkout): 2×" in text and "Payments latency (payments): 2×" in text
     assert "#8 [critical] Checkout 5xx: open 70h" in text  # opened 11-06 01:55, now 11-09 00:00
     assert "reduction 58%" in text
-    assert jobs.weekly_digest(now=UNTIL, sessions=sessions, outbox=outbox, settings=_settings(digest_schedule="")) is False
+    assert (
+        jobs.weekly_digest(
+            now=UNTIL, sessions=sessions, outbox=outbox, settings=_settings(digest_schedule="")
+        )
+        is False
+    )
 
 
 def test_digest_trigger() -> None:
@@ -157,8 +189,14 @@ def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, targ
     Slack client."""
     from tests.apphelpers import running_app
 
-    with running_app(db_url, fake_encoder, target, ack_reminder_minutes=1, oncall_mention=["S0ONCALL"],
-                     digest_schedule="mon 09:00") as app:
+    with running_app(
+        db_url,
+        fake_encoder,
+        target,
+        ack_reminder_minutes=1,
+        oncall_mention=["S0ONCALL"],
+        digest_schedule="mon 09:00",
+    ) as app:
         app.sample("alertmanager", "alertmanager_checkout.json")
         app.drain()
         with transaction(app.rt.sessions) as s:  # opened long enough ago to be reminded about
@@ -166,7 +204,13 @@ def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, targ
             assert inc is not None
             inc.created_at = inc.created_at - timedelta(minutes=5)
         scheduled = app.rt.scheduler.jobs()
-        assert {"ack-reminders", "weekly-digest", "refit-weights", "retry-unposted", "expire-requests"} <= set(scheduled)
+        assert {
+            "ack-reminders",
+            "weekly-digest",
+            "refit-weights",
+            "retry-unposted",
+            "expire-requests",
+        } <= set(scheduled)
         assert scheduled["ack-reminders"]() == [(1, jobs.ACK_REMINDER)]
         assert app.drain() == 1
         reminder = app.stub.of("chat.postMessage")[-1].params

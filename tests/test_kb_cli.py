@@ -67,10 +67,22 @@ def test_bad_rows_reported_with_line_numbers(run, capsys: pytest.CaptureFixture[
     assert "line 4: unreadable date 'yesterday-ish'" in cap.err
 
 
-def test_csv_with_map_quoted_column_with_space(run, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_with_map_quoted_column_with_space(
+    run, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "hadoop.csv"
-    src.write_text('Issue id,Summary,Long Description\n77,"NameNode heap","GC pauses 40 s"\n', encoding="utf-8")
-    code = run("kb", "import", str(src), "--format", "csv", "--map", 'id="Issue id",title=Summary,text="Long Description"')
+    src.write_text(
+        'Issue id,Summary,Long Description\n77,"NameNode heap","GC pauses 40 s"\n', encoding="utf-8"
+    )
+    code = run(
+        "kb",
+        "import",
+        str(src),
+        "--format",
+        "csv",
+        "--map",
+        'id="Issue id",title=Summary,text="Long Description"',
+    )
     assert code == 0
     assert "inserted 1" in capsys.readouterr().out
     run("kb", "search", "namenode gc pauses", "--json")
@@ -80,8 +92,14 @@ def test_csv_with_map_quoted_column_with_space(run, capsys: pytest.CaptureFixtur
 
 
 def test_mapped_csv_fixture_bad_row(run, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    code = run("kb", "import", str(FIXTURES / "mapped.csv"), "--map",
-               'id="Issue id",title=Summary,text=Description,service=Component', "--no-progress")
+    code = run(
+        "kb",
+        "import",
+        str(FIXTURES / "mapped.csv"),
+        "--map",
+        'id="Issue id",title=Summary,text=Description,service=Component',
+        "--no-progress",
+    )
     assert code == 0
     cap = capsys.readouterr()
     assert "inserted 2" in cap.out and "skipped 1" in cap.out
@@ -89,7 +107,9 @@ def test_mapped_csv_fixture_bad_row(run, capsys: pytest.CaptureFixture[str]) -> 
 
 
 @pytest.mark.parametrize("content", ["", "   \n", "not,a\n"])
-def test_unreadable_or_all_bad_file_exits_1(run, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_or_all_bad_file_exits_1(
+    run, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str
+) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "x.jsonl"
     src.write_text(content, encoding="utf-8")
     assert run("kb", "import", str(src), "--no-progress") == 1

@@ -24,7 +24,9 @@ class CountingEncoder(HashingEncoder):
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         self.texts.extend(texts)
         return super().encode(texts, batch_size=batch_size)
 
@@ -44,7 +46,9 @@ def test_backend_follows_dialect(kb: KnowledgeBase, sessions: sessionmaker[Sessi
 
 
 def test_related_document_ranks_first_with_reasons(kb: KnowledgeBase) -> None:
-    matches = kb.search(Query(text="checkout 503 connection pool exhausted pgbouncer", service="checkout"), top_k=3)
+    matches = kb.search(
+        Query(text="checkout 503 connection pool exhausted pgbouncer", service="checkout"), top_k=3
+    )
     assert matches[0].id == "KB-1"
     why = matches[0].why
     assert "same service checkout" in why
@@ -69,24 +73,37 @@ def test_reimport_unchanged_is_not_reencoded_and_never_duplicates(kb: KnowledgeB
 
 
 def test_update_replaces_chunks_and_index(kb: KnowledgeBase, sessions: sessionmaker[Session]) -> None:
-    doc = Document(id="KB-3", title="Disk full on kafka broker 3",
-                   text="Zookeeper session expiry storm made brokers drop out of the ISR.", service="kafka")
+    doc = Document(
+        id="KB-3",
+        title="Disk full on kafka broker 3",
+        text="Zookeeper session expiry storm made brokers drop out of the ISR.",
+        service="kafka",
+    )
     report = kb.upsert([doc])
     assert (report.inserted, report.updated) == (0, 1)
     with sessions() as s:
         pk = s.scalar(select(KnowledgeDocument.id).where(KnowledgeDocument.external_id == "KB-3"))
-        n_chunks = s.scalar(select(func.count()).select_from(KnowledgeChunk).where(KnowledgeChunk.document_id == pk))
+        n_chunks = s.scalar(
+            select(func.count()).select_from(KnowledgeChunk).where(KnowledgeChunk.document_id == pk)
+        )
     assert n_chunks == 1
     assert kb.count() == 5
     top = kb.search(Query(text="zookeeper session expiry ISR"), top_k=1)
     assert top[0].id == "KB-3"
 
 
-def test_single_rca_upsert_is_searchable_without_reload(kb: KnowledgeBase, sessions: sessionmaker[Session]) -> None:
-    rca = Document(id="incident-77", title="Feature store stale: materialisation job stuck",
-                   text="Online features were 6 hours old; the materialisation job was stuck on a lock.",
-                   service="features", root_cause="lock held by a crashed job", resolution="killed the job",
-                   created_at=datetime(2026, 6, 1, tzinfo=UTC))
+def test_single_rca_upsert_is_searchable_without_reload(
+    kb: KnowledgeBase, sessions: sessionmaker[Session]
+) -> None:
+    rca = Document(
+        id="incident-77",
+        title="Feature store stale: materialisation job stuck",
+        text="Online features were 6 hours old; the materialisation job was stuck on a lock.",
+        service="features",
+        root_cause="lock held by a crashed job",
+        resolution="killed the job",
+        created_at=datetime(2026, 6, 1, tzinfo=UTC),
+    )
     enc = kb.encoder
     assert isinstance(enc, CountingEncoder)
     before = len(enc.texts)
@@ -97,7 +114,10 @@ def test_single_rca_upsert_is_searchable_without_reload(kb: KnowledgeBase, sessi
     assert top[0].id == "incident-77"
     assert top[0].document.created_at is not None and top[0].document.created_at.tzinfo is not None
     with sessions() as s:
-        assert s.scalar(select(KnowledgeDocument.source).where(KnowledgeDocument.external_id == "incident-77")) == "rca"
+        assert (
+            s.scalar(select(KnowledgeDocument.source).where(KnowledgeDocument.external_id == "incident-77"))
+            == "rca"
+        )
 
 
 def test_load_rebuilds_same_ranking(kb: KnowledgeBase, sessions: sessionmaker[Session]) -> None:

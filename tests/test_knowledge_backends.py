@@ -16,14 +16,23 @@ from retrieval.fusion import FEATURES
 from retrieval.types import Document, Query
 from tests.conftest import pg_url_from_template
 
-WORDS = ("disk cpu memory pool connection timeout kafka broker lag certificate dns resolver pod oom "
-         "checkout payments auth search deploy rollback index migration cache redis eviction").split()
+WORDS = (
+    "disk cpu memory pool connection timeout kafka broker lag certificate dns resolver pod oom "
+    "checkout payments auth search deploy rollback index migration cache redis eviction"
+).split()
 
 
 def _corpus(n: int) -> list[Document]:
     rng = random.Random(3)
-    return [Document(id=f"D{i}", title=" ".join(rng.sample(WORDS, 3)), text=" ".join(rng.choices(WORDS, k=30)),
-                     service=rng.choice(["checkout", "payments", "auth"])) for i in range(n)]
+    return [
+        Document(
+            id=f"D{i}",
+            title=" ".join(rng.sample(WORDS, 3)),
+            text=" ".join(rng.choices(WORDS, k=30)),
+            service=rng.choice(["checkout", "payments", "auth"]),
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.mark.postgres
@@ -49,13 +58,19 @@ def test_pgvector_and_numpy_return_the_same_top_k(pg_server: str) -> None:
 
 def test_pgvector_backend_needs_postgres(sqlite_url: str) -> None:
     with pytest.raises(ValueError, match="needs a PostgreSQL"):
-        KnowledgeBase(sessions=make_sessionmaker(make_engine(sqlite_url)), encoder=HashingEncoder(), backend="pgvector")
+        KnowledgeBase(
+            sessions=make_sessionmaker(make_engine(sqlite_url)), encoder=HashingEncoder(), backend="pgvector"
+        )
 
 
 def _incident(sessions: sessionmaker[Session]) -> int:
     with sessions() as s, s.begin():
-        return int(s.execute(insert(Incident).returning(Incident.id), {
-            "title": "t", "severity": "critical", "source": "test", "group_key": "g"}).scalar_one())
+        return int(
+            s.execute(
+                insert(Incident).returning(Incident.id),
+                {"title": "t", "severity": "critical", "source": "test", "group_key": "g"},
+            ).scalar_one()
+        )
 
 
 def test_feedback_excludes_unhelpful_matches_for_that_incident(sessions: sessionmaker[Session]) -> None:
@@ -70,7 +85,9 @@ def test_feedback_excludes_unhelpful_matches_for_that_incident(sessions: session
     assert kb.excluded_for(other) == set()
     again = kb.search(Query(text=q.text, exclude_ids=frozenset(kb.excluded_for(inc))), top_k=5)
     assert first.id not in [m.id for m in again]
-    kb.record_feedback(inc, "document", first.id, "U1", True, first.features)  # the same user changes their mind
+    kb.record_feedback(
+        inc, "document", first.id, "U1", True, first.features
+    )  # the same user changes their mind
     assert kb.excluded_for(inc) == set()
 
 
@@ -109,8 +126,17 @@ def _suggestions_with_clicks(sessions: sessionmaker[Session], n: int, *, old: in
             feats = {name: 0.1 for name in FEATURES} | {"service": 1.0 if i % 2 else 0.0}
             if i < old:
                 feats.pop("tfidf")
-            s.add(Suggestion(incident_id=inc, target_kind="document", target_id=f"D{i}", rank=1, score=1.0,
-                             why=["x"], features=feats))
+            s.add(
+                Suggestion(
+                    incident_id=inc,
+                    target_kind="document",
+                    target_id=f"D{i}",
+                    rank=1,
+                    score=1.0,
+                    why=["x"],
+                    features=feats,
+                )
+            )
     for i in range(n):
         kb.record_feedback(inc, "document", f"D{i}", "U1", bool(i % 2), None)
     return kb

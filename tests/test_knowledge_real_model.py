@@ -20,7 +20,9 @@ def test_real_model_ranks_the_related_incident_first(sqlite_url: str, real_encod
     kb = KnowledgeBase(sessions=make_sessionmaker(make_engine(sqlite_url)), encoder=real_encoder)
     kb.import_file(FIXTURES / "incidents.jsonl")
     # no words in common with KB-5's title beyond "auth": the model has to carry it
-    top = kb.search(Query(text="sign-in broken, callers report the auth server's cert is no longer valid"), top_k=2)
+    top = kb.search(
+        Query(text="sign-in broken, callers report the auth server's cert is no longer valid"), top_k=2
+    )
     assert top[0].id == "KB-5"
     semantic = float(next(w for w in top[0].why if w.startswith("semantic ")).split()[1])
     assert semantic > 0.4

@@ -91,9 +91,17 @@ def test_mlops(seeded: KpiReport) -> None:
     # rollback rate: #5 resolved after a succeeded mlflow_rollback (#3's k8s_restart is not one) / 3 promotions
     assert (mk.rollbacks, mk.promotions) == (1, 3) and mk.rollback_rate == pytest.approx(1 / 3)
     # lead time registered -> serving: 90 and 30 min (the third has no registered_at): mean 60, p90 30+0.9*60 = 84
-    assert mk.lead_time.count == 2 and approx_min(mk.lead_time.mean_s) == 60 and approx_min(mk.lead_time.p90_s) == 84
+    assert (
+        mk.lead_time.count == 2
+        and approx_min(mk.lead_time.mean_s) == 60
+        and approx_min(mk.lead_time.p90_s) == 84
+    )
     # #5 is linked to the infrastructure incident #4; #3 is not linked: 1 of 2
-    assert (mk.linked_to_infra.numerator, mk.linked_to_infra.denominator, mk.linked_to_infra.value) == (1, 2, 0.5)
+    assert (mk.linked_to_infra.numerator, mk.linked_to_infra.denominator, mk.linked_to_infra.value) == (
+        1,
+        2,
+        0.5,
+    )
 
 
 def test_change_events_and_flaps_are_not_incidents(seeded: KpiReport) -> None:
@@ -121,7 +129,9 @@ def test_no_incidents(sessions: sessionmaker[Session]) -> None:
 
 def test_open_incident_counts_in_mttd_not_mttr(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
-        add_incident(s, base=T0, service="a", severity="critical", title="x", alerts=[{"starts": 0, "seen": 4}], ack=6)
+        add_incident(
+            s, base=T0, service="a", severity="critical", title="x", alerts=[{"starts": 0, "seen": 4}], ack=6
+        )
     with sessions() as s:
         r = report(s, since=SINCE, until=UNTIL)
     assert (r.incidents, r.open_incidents, r.mttd.count, r.mtta.count, r.mttr.count) == (1, 1, 1, 1, 0)
@@ -130,8 +140,15 @@ def test_open_incident_counts_in_mttd_not_mttr(sessions: sessionmaker[Session]) 
 
 def test_resolve_before_open_is_counted(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:  # ended at 7, delivered (already resolved) at 10
-        add_incident(s, base=T0, service="a", severity="warning", title="x", alerts=[{"starts": 0, "seen": 10}],
-                     resolved=7)
+        add_incident(
+            s,
+            base=T0,
+            service="a",
+            severity="warning",
+            title="x",
+            alerts=[{"starts": 0, "seen": 10}],
+            resolved=7,
+        )
     with sessions() as s:
         r = report(s, since=SINCE, until=UNTIL)
     assert r.resolved_before_opened == 1 and r.mttr.count == 1 and r.mttr_from_detection.count == 1
@@ -140,8 +157,17 @@ def test_resolve_before_open_is_counted(sessions: sessionmaker[Session]) -> None
 
 def test_flap_adds_deliveries_not_incidents(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
-        add_incident(s, base=T0, service="a", severity="warning", title="x", flapping=True,
-                     alerts=[{"starts": 0, "seen": 1, "deliveries": 5, "flaps": 2}], ack=2, resolved=30)
+        add_incident(
+            s,
+            base=T0,
+            service="a",
+            severity="warning",
+            title="x",
+            flapping=True,
+            alerts=[{"starts": 0, "seen": 1, "deliveries": 5, "flaps": 2}],
+            ack=2,
+            resolved=30,
+        )
     with sessions() as s:
         r = report(s, since=SINCE, until=UNTIL)
     assert (r.incidents, r.funnel.deliveries, r.funnel.unique_alerts, r.flapping_incidents) == (1, 5, 1, 1)
@@ -153,8 +179,16 @@ def test_change_event_is_not_an_incident(sessions: sessionmaker[Session]) -> Non
 
     with transaction(sessions) as s:
         s.add(ChangeEvent(source="github", kind="deploy", service="a", title="deploy", occurred_at=T0))
-        add_incident(s, base=T0, service="a", severity="info", title="deploy", kind="change",
-                     alerts=[{"starts": 0, "seen": 0}], resolved=0)
+        add_incident(
+            s,
+            base=T0,
+            service="a",
+            severity="info",
+            title="deploy",
+            kind="change",
+            alerts=[{"starts": 0, "seen": 0}],
+            resolved=0,
+        )
     with sessions() as s:
         r = report(s, since=SINCE, until=UNTIL)
     assert (r.incidents, r.change_events, r.funnel.deliveries) == (0, 1, 0)
@@ -162,8 +196,22 @@ def test_change_event_is_not_an_incident(sessions: sessionmaker[Session]) -> Non
 
 def test_period_bounds(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
-        add_incident(s, base=SINCE - m(10), service="a", severity="warning", title="x", alerts=[{"starts": 0, "seen": 9}])
-        add_incident(s, base=SINCE - m(10), service="a", severity="warning", title="y", alerts=[{"starts": 0, "seen": 10}])
+        add_incident(
+            s,
+            base=SINCE - m(10),
+            service="a",
+            severity="warning",
+            title="x",
+            alerts=[{"starts": 0, "seen": 9}],
+        )
+        add_incident(
+            s,
+            base=SINCE - m(10),
+            service="a",
+            severity="warning",
+            title="y",
+            alerts=[{"starts": 0, "seen": 10}],
+        )
     with sessions() as s:
         assert report(s, since=SINCE, until=UNTIL).incidents == 1  # opened exactly at `since` is in
 

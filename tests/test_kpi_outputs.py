@@ -29,17 +29,24 @@ def seeded_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def test_cli_json_matches_definitions(seeded_url: str, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_json_matches_definitions(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     monkeypatch.setenv("DATABASE_URL", seeded_url)
     monkeypatch.setattr("bot.reports.kpi.utcnow", lambda: NOW)
     chart = tmp_path / "kpi.png"
     assert main(["kpi", "--since", "8d", "--json", "--chart", str(chart)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["incidents"] == 8 and out["mttd"]["count"] == 8
-    assert out["mttd"]["mean_s"] == pytest.approx(20.4 * 60) and out["mttr"]["mean_s"] == pytest.approx(25.2 * 60)
-    assert out["funnel"] == {"deliveries": 19, "unique_alerts": 12, "incidents": 8,
-                             "noise_reduction": pytest.approx(11 / 19)}
+    assert out["mttd"]["mean_s"] == pytest.approx(20.4 * 60) and out["mttr"]["mean_s"] == pytest.approx(
+        25.2 * 60
+    )
+    assert out["funnel"] == {
+        "deliveries": 19,
+        "unique_alerts": 12,
+        "incidents": 8,
+        "noise_reduction": pytest.approx(11 / 19),
+    }
     assert out["auto_triaged"] == {"numerator": 3, "denominator": 8, "value": 0.375}
     assert out["model"]["rollbacks"] == 1 and out["model"]["promotions"] == 3
     assert out["by_service"]["checkout"]["incidents"] == 3
@@ -66,8 +73,12 @@ def test_prometheus_gauges(seeded_url: str) -> None:
     t = generate_latest(registry).decode()  # what /metrics serves (handlers/http/ops.py), this registry only
     engine.dispose()
     assert _sample(t, "incident_bot_kpi_incidents", window="8d", service="") == 8
-    assert _sample(t, "incident_bot_kpi_duration_seconds", service="", kpi="mttd", stat="mean") == pytest.approx(1224)
-    assert _sample(t, "incident_bot_kpi_duration_seconds", service="", kpi="mttr", stat="p90") == pytest.approx(37.84 * 60)
+    assert _sample(
+        t, "incident_bot_kpi_duration_seconds", service="", kpi="mttd", stat="mean"
+    ) == pytest.approx(1224)
+    assert _sample(
+        t, "incident_bot_kpi_duration_seconds", service="", kpi="mttr", stat="p90"
+    ) == pytest.approx(37.84 * 60)
     assert _sample(t, "incident_bot_kpi_duration_count", service="", kpi="mtta") == 6
     assert _sample(t, "incident_bot_kpi_noise_reduction_ratio", service="") == pytest.approx(11 / 19)
     assert _sample(t, "incident_bot_kpi_rate_numerator", service="", kpi="auto_remediated") == 2

@@ -16,19 +16,43 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _command(app: App, text: str) -> int:
-    body = urlencode({"command": "/incident", "text": text, "user_id": "U0ONCALL1", "channel_id": "C0KPI",
-                      "team_id": "T0TEAM", "response_url": app.stub.base_url + "response",
-                      "trigger_id": "T0TRIGGER"}).encode()
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": "U0ONCALL1",
+            "channel_id": "C0KPI",
+            "team_id": "T0TEAM",
+            "response_url": app.stub.base_url + "response",
+            "trigger_id": "T0TRIGGER",
+        }
+    ).encode()
     return app.slack(body).status_code
 
 
 def _seed_recent(app: App) -> None:
     now = utcnow()
     with transaction(app.rt.sessions) as s:
-        add_incident(s, base=now - m(120), service="checkout", severity="critical", title="5xx",
-                     alerts=[{"starts": 0, "seen": 3, "deliveries": 4}], ack=5, resolved=30)
-        add_incident(s, base=now - m(60), service="payments", severity="warning", title="slow",
-                     alerts=[{"starts": 0, "seen": 10}], ack=12, resolved=20)
+        add_incident(
+            s,
+            base=now - m(120),
+            service="checkout",
+            severity="critical",
+            title="5xx",
+            alerts=[{"starts": 0, "seen": 3, "deliveries": 4}],
+            ack=5,
+            resolved=30,
+        )
+        add_incident(
+            s,
+            base=now - m(60),
+            service="payments",
+            severity="warning",
+            title="slow",
+            alerts=[{"starts": 0, "seen": 10}],
+            ack=12,
+            resolved=20,
+        )
 
 
 def test_kpi_posts_summary_and_uploads_chart_in_thread(app: App) -> None:
@@ -46,7 +70,9 @@ def test_kpi_posts_summary_and_uploads_chart_in_thread(app: App) -> None:
     file_id = complete["files"][0]["id"]
     assert app.stub.uploads[file_id].startswith(PNG_MAGIC) and len(app.stub.uploads[file_id]) > 10_000
     url_call = app.stub.of("files.getUploadURLExternal")[-1].params
-    assert url_call["filename"] == "incident-kpis-30d.png" and int(url_call["length"]) == len(app.stub.uploads[file_id])
+    assert url_call["filename"] == "incident-kpis-30d.png" and int(url_call["length"]) == len(
+        app.stub.uploads[file_id]
+    )
 
 
 def test_kpi_service_filter_and_bad_period(app: App) -> None:
@@ -57,7 +83,9 @@ def test_kpi_service_filter_and_bad_period(app: App) -> None:
     assert "service payments" in blocks_text and "*Incidents* 1" in blocks_text
     assert _command(app, "kpi 45d") == 200
     reply = app.stub.of("response")[-1].params
-    assert "45d" in reply["text"] and "7d, 30d, 90d" in reply["text"] and reply["response_type"] == "ephemeral"
+    assert (
+        "45d" in reply["text"] and "7d, 30d, 90d" in reply["text"] and reply["response_type"] == "ephemeral"
+    )
     assert len(app.stub.of("files.completeUploadExternal")) == 1  # only the valid request got a chart
 
 
@@ -77,4 +105,6 @@ def test_kpi_failure_is_logged_and_told(app: App, monkeypatch, caplog) -> None: 
     told = app.ephemerals()[-1]  # the listeners' one error path: the user is told, with the error id
     assert "Something went wrong" in told
     eid = told.split("error id ")[1].split(")")[0]
-    assert any(r.exc_info and "renderer down" in str(r.exc_info[1]) and eid in r.getMessage() for r in caplog.records)
+    assert any(
+        r.exc_info and "renderer down" in str(r.exc_info[1]) and eid in r.getMessage() for r in caplog.records
+    )

@@ -3,10 +3,24 @@ from sqlalchemy import Engine, inspect, text
 from bot.kernel.db import alembic_config
 
 EXPECTED = {
-    "alert_payloads", "dead_letters", "incidents", "alerts", "knowledge_documents", "knowledge_chunks",
-    "runbooks", "remediation_requests", "approvals", "audit_events", "feedback", "suggestions", "change_events", "incident_links",
+    "alert_payloads",
+    "dead_letters",
+    "incidents",
+    "alerts",
+    "knowledge_documents",
+    "knowledge_chunks",
+    "runbooks",
+    "remediation_requests",
+    "approvals",
+    "audit_events",
+    "feedback",
+    "suggestions",
+    "change_events",
+    "incident_links",
     "noise_counts",
-    "remediation_controls", "outbox", "job_leases",
+    "remediation_controls",
+    "outbox",
+    "job_leases",
 }
 
 
@@ -24,6 +38,10 @@ def test_postgres_has_hnsw_index_on_embeddings(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.connect() as conn:
-        defs = [r[0] for r in conn.execute(
-            text("SELECT indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunks'"))]
+        defs = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunks'")
+            )
+        ]
     assert any("hnsw" in d and "vector_cosine_ops" in d for d in defs)

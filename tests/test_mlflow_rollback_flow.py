@@ -36,8 +36,8 @@ actions:
 
 
 def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
-        db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, mlflow_rest: MlflowRest,
-        tmp_path: Path) -> None:
+    db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, mlflow_rest: MlflowRest, tmp_path: Path
+) -> None:
     model, versions = mlflow_rest.seed(versions=3)
     assert mlflow_rest.alias_version(model) == "3"
     runbooks = runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp_path / "runbooks", models=[model])
@@ -46,8 +46,15 @@ def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
     alert = json.loads((ALERTS / "model_drift.json").read_text())
     alert.update(model=model, version="3", summary=f"{model} v3: psi_drift on merchant_category is 0.31")
 
-    with running_app(db_url, fake_encoder, target, runbooks_dir=runbooks, policy_path=policy,
-                     mlflow_tracking_uri=mlflow_rest.url, model_owners={model: ["U0MLOWNER"]}) as app:
+    with running_app(
+        db_url,
+        fake_encoder,
+        target,
+        runbooks_dir=runbooks,
+        policy_path=policy,
+        mlflow_tracking_uri=mlflow_rest.url,
+        model_owners={model: ["U0MLOWNER"]},
+    ) as app:
         assert app.alert("model", alert).status_code == 202
         app.drain()
         incident_msg = app.posts()[0]
@@ -80,8 +87,11 @@ def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
             req = s.get(RemediationRequest, 1)
             assert req is not None and req.status == "succeeded"
             assert req.result["detail"]["from_version"] == "3" and req.result["detail"]["to_version"] == "2"
-        replies = [c.params.get("text") or render_text(c.params.get("blocks") or [])
-                   for c in app.posts() if c.params.get("thread_ts") == incident_msg.response["ts"]]
+        replies = [
+            c.params.get("text") or render_text(c.params.get("blocks") or [])
+            for c in app.posts()
+            if c.params.get("thread_ts") == incident_msg.response["ts"]
+        ]
         assert any("succeeded" in r and "v2" in r for r in replies), replies
         assert target.received == []  # a real MLflow call, not the webhook stand-in
         # The rollback prompt no longer offers Approve.
@@ -91,13 +101,19 @@ def test_two_person_rollback_moves_the_alias_back_and_the_thread_says_so(
 
 
 def test_what_runs_is_what_the_prompt_showed_even_if_the_alias_moves_meanwhile(
-        db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, mlflow_rest: MlflowRest,
-        tmp_path: Path) -> None:
+    db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, mlflow_rest: MlflowRest, tmp_path: Path
+) -> None:
     model, _ = mlflow_rest.seed(versions=4, alias_version=3)
     runbooks = runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp_path / "runbooks", models=[model])
     alert = {**json.loads((ALERTS / "model_drift.json").read_text()), "model": model}
-    with running_app(db_url, fake_encoder, target, runbooks_dir=runbooks, mlflow_tracking_uri=mlflow_rest.url,
-                     model_owners={model: ["U0MLOWNER"]}) as app:
+    with running_app(
+        db_url,
+        fake_encoder,
+        target,
+        runbooks_dir=runbooks,
+        mlflow_tracking_uri=mlflow_rest.url,
+        model_owners={model: ["U0MLOWNER"]},
+    ) as app:
         app.alert("model", alert)
         app.drain()
         app.click("U0ONCALL1", app.posts()[0], "Request:")

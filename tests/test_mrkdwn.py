@@ -150,7 +150,9 @@ def test_values_round_trip() -> None:
     assert ref == (7, FeedbackKind.DOCUMENT, "INC-1:a")
 
 
-@pytest.mark.parametrize("value", ["", "0", "-1", "+3", "1.0", "abc", " 7", "7 ", "٣", "1" * 19, None, 7, "7\n"])
+@pytest.mark.parametrize(
+    "value", ["", "0", "-1", "+3", "1.0", "abc", " 7", "7 ", "٣", "1" * 19, None, 7, "7\n"]
+)
 def test_parse_ids_reject_garbage(value: object) -> None:
     with pytest.raises(ValueError):
         ids.parse_incident_value(value)
@@ -158,14 +160,17 @@ def test_parse_ids_reject_garbage(value: object) -> None:
         ids.parse_request_value(value)
 
 
-@pytest.mark.parametrize("value", ["7", "7:", ":restart", "x:restart", "7: restart", "7:a\x00b", "7:" + "a" * 201])
+@pytest.mark.parametrize(
+    "value", ["7", "7:", ":restart", "x:restart", "7: restart", "7:a\x00b", "7:" + "a" * 201]
+)
 def test_parse_request_action_rejects_garbage(value: str) -> None:
     with pytest.raises(ValueError):
         ids.parse_request_action_value(value)
 
 
 @pytest.mark.parametrize(
-    "value", ["7", "7:document", "7:ticket:INC-1", "x:document:INC-1", "7:document:", "7:runbook:\n", "a" * 2001]
+    "value",
+    ["7", "7:document", "7:ticket:INC-1", "x:document:INC-1", "7:document:", "7:runbook:\n", "a" * 2001],
 )
 def test_parse_feedback_rejects_garbage(value: str) -> None:
     with pytest.raises(ValueError):

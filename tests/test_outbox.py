@@ -42,8 +42,11 @@ def _variant(marker: str, *, group: str | None = None) -> dict[str, Any]:
 def _rows(app: App) -> list[OutboxMessage]:
     """The chat messages in the outbox (an incident's advice row, which precedes its post, calls no chat)."""
     with app.rt.sessions() as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind != Kind.ADVISE)
-                                    .order_by(OutboxMessage.id)))
+        return list(
+            session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind != Kind.ADVISE).order_by(OutboxMessage.id)
+            )
+        )
 
 
 def test_outage_of_slack_keeps_the_post_until_it_recovers(app: App) -> None:
@@ -104,13 +107,16 @@ def test_updates_wait_for_the_first_post_of_their_incident(app: App) -> None:
     assert [r.status for r in _rows(app)] == [Status.PENDING, Status.PENDING]
     app.stub.heal()
     assert app.drain() == 2
-    assert [c.method for c in app.stub.calls if c.method.startswith("chat.")] == ["chat.postMessage", "chat.update"]
+    assert [c.method for c in app.stub.calls if c.method.startswith("chat.")] == [
+        "chat.postMessage",
+        "chat.update",
+    ]
 
 
 def test_concurrent_workers_post_each_incident_once(app: App) -> None:
     app.stub.fail("chat.postMessage", status=500)
     for n in range(6):
-        _post(app, _variant(str(n), group=f"{{}}:{{service=\"svc-{n}\"}}"))
+        _post(app, _variant(str(n), group=f'{{}}:{{service="svc-{n}"}}'))
     app.drain()
     app.stub.heal()
     threads = [threading.Thread(target=app.rt.service.outbox.drain) for _ in range(3)]
@@ -137,10 +143,14 @@ def test_hanging_slack_does_not_hold_up_alerts_health_or_acks(app: App) -> None:
     outbox.start(threads=2)
     try:
         for n in range(20):  # the workers are stuck in Slack; intake answers regardless
-            _post(app, _variant(str(n), group=f"{{}}:{{service=\"hang-{n}\"}}"))
+            _post(app, _variant(str(n), group=f'{{}}:{{service="hang-{n}"}}'))
         assert app.client.get("/healthz").status_code == 200
-        body = block_action_body(user="U0ONCALL1", button=find_button(message.params["blocks"], "Acknowledge"),
-                                 channel="C0INCIDENTS", message_ts=message.response["ts"])
+        body = block_action_body(
+            user="U0ONCALL1",
+            button=find_button(message.params["blocks"], "Acknowledge"),
+            channel="C0INCIDENTS",
+            message_ts=message.response["ts"],
+        )
         ack = app.client.post("/slack/events", content=body, headers=signed_headers(SIGNING_SECRET, body))
         assert ack.status_code == 200  # the button is acknowledged; its message update waits in the outbox
         assert len(app.posts()) == 1 and outbox.depth() >= 20
@@ -186,10 +196,22 @@ def test_knowledge_index_picks_up_documents_added_by_another_replica(sessions, f
     mine, other = (KnowledgeBase(sessions=sessions, encoder=fake_encoder) for _ in range(2))
     query = Query(text="zookeeper quorum lost after leader election storm", service="zk")
     assert mine.search(query) == []  # loaded, empty
-    other.upsert([Document(id="rca-zk", title="ZooKeeper quorum lost", service="zk",
-                           text="zookeeper quorum lost after leader election storm; restarted followers",
-                           root_cause="leader election storm", resolution=None, created_at=None, url=None,
-                           meta={"source": "rca"})], source="rca")
+    other.upsert(
+        [
+            Document(
+                id="rca-zk",
+                title="ZooKeeper quorum lost",
+                service="zk",
+                text="zookeeper quorum lost after leader election storm; restarted followers",
+                root_cause="leader election storm",
+                resolution=None,
+                created_at=None,
+                url=None,
+                meta={"source": "rca"},
+            )
+        ],
+        source="rca",
+    )
     mine.refresh_seconds = 0  # the periodic check is due
     assert [m.document.id for m in mine.search(query)] == ["rca-zk"]
 
@@ -223,7 +245,9 @@ def test_json_logs_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
     finally:
         logging.getLogger().handlers.clear()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(x["level"], x["logger"], x["message"]) for x in lines] == [("INFO", "bot.kernel.outbox", "delivered 3")]
+    assert [(x["level"], x["logger"], x["message"]) for x in lines] == [
+        ("INFO", "bot.kernel.outbox", "delivered 3")
+    ]
 
 
 # ---- fail fast and doctor -----------------------------------------------------------------------------
@@ -232,24 +256,49 @@ def _cli(args: list[str], env: dict[str, str], cwd: Any) -> Any:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "incident_bot", *args], env={**os.environ, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "incident_bot", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_serve_fails_fast_with_one_line_naming_the_setting(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
     from incident_bot.demo.slack_stub import SlackStub
 
     with SlackStub() as stub:
-        base = {"DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-invalid", "SLACK_SIGNING_SECRET": "s",
-                "SLACK_API_URL": stub.base_url, "ALERT_WEBHOOK_TOKEN": "t"}
+        base = {
+            "DATABASE_URL": sqlite_url,
+            "SLACK_BOT_TOKEN": "xoxb-invalid",
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": stub.base_url,
+            "ALERT_WEBHOOK_TOKEN": "t",
+        }
         bad_token = _cli(["serve", "--port", "0"], base, tmp_path)
-        bad_db = _cli(["serve", "--port", "0"], {**base, "SLACK_BOT_TOKEN": "xoxb-ok",
-                                                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, tmp_path)
-        bad_dir = _cli(["serve", "--port", "0"], {**base, "SLACK_BOT_TOKEN": "xoxb-ok",
-                                                  "RUNBOOKS_DIR": str(tmp_path / "missing")}, tmp_path)
-        doctor = _cli(["doctor", "--skip-model"], {**base, "SLACK_BOT_TOKEN": "xoxb-ok",
-                                                   "INCIDENT_CHANNEL": "C0INCIDENTS"}, tmp_path)
-    for proc, setting in ((bad_token, "SLACK_BOT_TOKEN"), (bad_db, "DATABASE_URL"), (bad_dir, "RUNBOOKS_DIR")):
+        bad_db = _cli(
+            ["serve", "--port", "0"],
+            {**base, "SLACK_BOT_TOKEN": "xoxb-ok", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+            tmp_path,
+        )
+        bad_dir = _cli(
+            ["serve", "--port", "0"],
+            {**base, "SLACK_BOT_TOKEN": "xoxb-ok", "RUNBOOKS_DIR": str(tmp_path / "missing")},
+            tmp_path,
+        )
+        doctor = _cli(
+            ["doctor", "--skip-model"],
+            {**base, "SLACK_BOT_TOKEN": "xoxb-ok", "INCIDENT_CHANNEL": "C0INCIDENTS"},
+            tmp_path,
+        )
+    for proc, setting in (
+        (bad_token, "SLACK_BOT_TOKEN"),
+        (bad_db, "DATABASE_URL"),
+        (bad_dir, "RUNBOOKS_DIR"),
+    ):
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {setting}: "), proc.stderr

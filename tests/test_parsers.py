@@ -257,7 +257,9 @@ def test_model_single() -> None:
     assert alert.name == "psi_drift threshold breached"
     assert alert.status is AlertStatus.FIRING
     assert alert.severity is Severity.HIGH  # default
-    assert alert.service is None and alert.model is not None and alert.model.name == "churn-classifier"  # no serving service given
+    assert (
+        alert.service is None and alert.model is not None and alert.model.name == "churn-classifier"
+    )  # no serving service given
     assert alert.summary == "churn-classifier v3.1.0: psi_drift 0.31 over threshold 0.2"
     assert alert.model == ModelInfo(
         name="churn-classifier",

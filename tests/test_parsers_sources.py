@@ -51,22 +51,31 @@ def test_opsgenie_own_create_then_close_is_one_alert() -> None:
     assert closed.ends_at == utc(2024, 11, 22, 13, 15, 0, 456000)  # updatedAt is epoch ns
 
 
-@pytest.mark.parametrize(("body", "pattern"), [
-    ({"action": "Create"}, r"^alert: field required$"),
-    ({"action": "Create", "alert": {"alias": "x"}}, r"^alert\.message: field required$"),
-    ({"alert": {"message": "m"}}, r"^action: field required$"),
-    ([], r"^body: must be a JSON object, got array$"),
-])
+@pytest.mark.parametrize(
+    ("body", "pattern"),
+    [
+        ({"action": "Create"}, r"^alert: field required$"),
+        ({"action": "Create", "alert": {"alias": "x"}}, r"^alert\.message: field required$"),
+        ({"alert": {"message": "m"}}, r"^action: field required$"),
+        ([], r"^body: must be a JSON object, got array$"),
+    ],
+)
 def test_opsgenie_malformed_names_the_field(body: Any, pattern: str) -> None:
     with pytest.raises(PayloadError, match=pattern):
         parse_opsgenie(body)
 
 
 def test_opsgenie_endpoint_opens_then_resolves_one_incident(app: App) -> None:
-    first = app.client.post("/alerts/opsgenie", content=(OWN / "opsgenie_create.json").read_bytes(), headers=AUTH)
+    first = app.client.post(
+        "/alerts/opsgenie", content=(OWN / "opsgenie_create.json").read_bytes(), headers=AUTH
+    )
     assert first.status_code == 202 and len(first.json()["incidents_created"]) == 1
-    second = app.client.post("/alerts/opsgenie", content=(OWN / "opsgenie_close.json").read_bytes(), headers=AUTH)
-    assert second.status_code == 202 and second.json()["incidents_resolved"] == first.json()["incidents_created"]
+    second = app.client.post(
+        "/alerts/opsgenie", content=(OWN / "opsgenie_close.json").read_bytes(), headers=AUTH
+    )
+    assert (
+        second.status_code == 202 and second.json()["incidents_resolved"] == first.json()["incidents_created"]
+    )
 
 
 # --- Evidently ----------------------------------------------------------------------------------
@@ -96,18 +105,35 @@ def _make_reports() -> dict[str, Any]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         pytest.skip(f"evidently cannot be imported here: {exc}")
     rng = np.random.default_rng(11)
-    ref = pd.DataFrame({"amount": rng.normal(0, 1, 400), "age": rng.normal(40, 5, 400),
-                        "country": rng.choice(list("abc"), 400)})
-    drifted = pd.DataFrame({"amount": rng.normal(3, 1, 400), "age": rng.normal(46, 5, 400),
-                            "country": rng.choice(list("abc"), 400)})
-    same = pd.DataFrame({"amount": rng.normal(0, 1, 400), "age": rng.normal(40, 5, 400),
-                         "country": rng.choice(list("abc"), 400)})
+    ref = pd.DataFrame(
+        {
+            "amount": rng.normal(0, 1, 400),
+            "age": rng.normal(40, 5, 400),
+            "country": rng.choice(list("abc"), 400),
+        }
+    )
+    drifted = pd.DataFrame(
+        {
+            "amount": rng.normal(3, 1, 400),
+            "age": rng.normal(46, 5, 400),
+            "country": rng.choice(list("abc"), 400),
+        }
+    )
+    same = pd.DataFrame(
+        {
+            "amount": rng.normal(0, 1, 400),
+            "age": rng.normal(40, 5, 400),
+            "country": rng.choice(list("abc"), 400),
+        }
+    )
     legacy = LegacyReport(metrics=[LegacyDataDriftPreset()])
     legacy.run(reference_data=ref, current_data=drifted)
     return {
         "drift": Report([DataDriftPreset()]).run(drifted, ref).dict(),
         "clean": json.loads(Report([DataDriftPreset()]).run(same, ref).json()),
-        "columns_only": Report([ValueDrift(column="amount"), ValueDrift(column="age")]).run(drifted, ref).dict(),
+        "columns_only": Report([ValueDrift(column="amount"), ValueDrift(column="age")])
+        .run(drifted, ref)
+        .dict(),
         "count_only": Report([DriftedColumnsCount()]).run(drifted, ref).dict(),
         "legacy": json.loads(legacy.json()),
     }
@@ -118,11 +144,16 @@ QUERY = {"model": "fraud-model", "version": "7", "serving_service": "fraud-scori
 
 def test_evidently_drift_report_becomes_a_model_drift_alert(evidently_reports: dict[str, Any]) -> None:
     alert = only(parse_evidently(evidently_reports["drift"], QUERY))
-    assert alert.source == "evidently" and alert.kind is AlertKind.MODEL and alert.status is AlertStatus.FIRING
+    assert (
+        alert.source == "evidently" and alert.kind is AlertKind.MODEL and alert.status is AlertStatus.FIRING
+    )
     assert alert.model is not None and alert.model.name == "fraud-model" and alert.model.version == "7"
     assert alert.model.metric == "drifted_columns_share"
     assert alert.model.value == pytest.approx(2 / 3) and alert.model.threshold == 0.5
-    assert alert.annotations["drifted_columns"] == "age,amount" and alert.labels["serving_service"] == "fraud-scoring"
+    assert (
+        alert.annotations["drifted_columns"] == "age,amount"
+        and alert.labels["serving_service"] == "fraud-scoring"
+    )
     assert "amount: K-S p_value" in alert.description and "country" not in alert.description
 
 
@@ -139,7 +170,11 @@ def test_evidently_value_drift_only_and_count_only(evidently_reports: dict[str, 
     assert columns.status is AlertStatus.FIRING and columns.annotations["drifted_columns"] == "age,amount"
     assert columns.model is not None and columns.model.value == 1.0
     count = only(parse_evidently(evidently_reports["count_only"], {"model": "m"}))
-    assert count.status is AlertStatus.FIRING and count.model is not None and count.model.value == pytest.approx(2 / 3)
+    assert (
+        count.status is AlertStatus.FIRING
+        and count.model is not None
+        and count.model.value == pytest.approx(2 / 3)
+    )
 
 
 def test_evidently_legacy_data_drift_table(evidently_reports: dict[str, Any]) -> None:
@@ -156,24 +191,43 @@ def test_evidently_own_fixture_and_model_from_labels() -> None:
     assert alert.annotations["drifted_columns"] == "amount,merchant_risk"
 
 
-@pytest.mark.parametrize(("body", "query", "pattern"), [
-    ({"metrics": []}, {}, r"^model: required as a query parameter"),
-    ({"metrics": "x"}, {"model": "m"}, r"^metrics: must be a list"),
-    ({"metrics": [{"metric_name": "RowCount()", "value": 3}]}, {"model": "m"}, r"^metrics: no data-drift result"),
-    ({"metrics": [{"config": {"type": "evidently:metric_v2:ValueDrift", "threshold": "x"}, "value": 0.1}]},
-     {"model": "m"}, r"^metrics\[0\]\.config\.threshold: must be a finite number, got string$"),
-])
+@pytest.mark.parametrize(
+    ("body", "query", "pattern"),
+    [
+        ({"metrics": []}, {}, r"^model: required as a query parameter"),
+        ({"metrics": "x"}, {"model": "m"}, r"^metrics: must be a list"),
+        (
+            {"metrics": [{"metric_name": "RowCount()", "value": 3}]},
+            {"model": "m"},
+            r"^metrics: no data-drift result",
+        ),
+        (
+            {
+                "metrics": [
+                    {"config": {"type": "evidently:metric_v2:ValueDrift", "threshold": "x"}, "value": 0.1}
+                ]
+            },
+            {"model": "m"},
+            r"^metrics\[0\]\.config\.threshold: must be a finite number, got string$",
+        ),
+    ],
+)
 def test_evidently_malformed_names_the_field(body: Any, query: dict[str, str], pattern: str) -> None:
     with pytest.raises(PayloadError, match=pattern):
         parse_evidently(body, query)
 
 
-def test_evidently_endpoint_takes_the_model_from_the_query(app: App, evidently_reports: dict[str, Any]) -> None:
+def test_evidently_endpoint_takes_the_model_from_the_query(
+    app: App, evidently_reports: dict[str, Any]
+) -> None:
     body = json.dumps(evidently_reports["drift"])
     missing = app.client.post("/alerts/evidently", content=body, headers=AUTH)
     assert missing.status_code == 400 and "model" in missing.json()["error"]
-    resp = app.client.post("/alerts/evidently?model=fraud-model&version=7&serving_service=fraud-scoring",
-                           content=body, headers=AUTH)
+    resp = app.client.post(
+        "/alerts/evidently?model=fraud-model&version=7&serving_service=fraud-scoring",
+        content=body,
+        headers=AUTH,
+    )
     assert resp.status_code == 202 and len(resp.json()["incidents_created"]) == 1
     with app.rt.sessions() as s:
         incident = s.scalars(select(Incident)).one()
@@ -183,8 +237,16 @@ def test_evidently_endpoint_takes_the_model_from_the_query(app: App, evidently_r
 
 
 # --- generic with a field mapping ---------------------------------------------------------------
-MAP = {"name": "$.rule.title", "service": "$.tags.service", "status": "$.state", "severity": "$.level",
-       "labels": "$.tags", "summary": "$.message", "url": "$.link", "fingerprint": "$.rule.id"}
+MAP = {
+    "name": "$.rule.title",
+    "service": "$.tags.service",
+    "status": "$.state",
+    "severity": "$.level",
+    "labels": "$.tags",
+    "summary": "$.message",
+    "url": "$.link",
+    "fingerprint": "$.rule.id",
+}
 
 
 def test_jsonpath_like_paths() -> None:
@@ -224,16 +286,23 @@ def test_bad_generic_field_map_is_a_config_error(sqlite_url: str, fake_encoder: 
     from bot.kernel.errors import ConfigError
     from incident_bot.runtime import build_runtime
 
-    settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-t",  # noqa: S106
-                        slack_signing_secret="s", generic_field_map={"name": "rule.title"})  # noqa: S106
+    settings = Settings(
+        _env_file=None,
+        database_url=sqlite_url,
+        slack_bot_token="xoxb-t",  # noqa: S106
+        slack_signing_secret="s",
+        generic_field_map={"name": "rule.title"},
+    )  # noqa: S106
     with pytest.raises(ConfigError, match=r"GENERIC_FIELD_MAP: path 'rule.title' must start with '\$'"):
         build_runtime(settings, encoder=fake_encoder)
 
 
 @pytest.fixture
 def mapped_app(sqlite_url: str, fake_encoder: HashingEncoder) -> Iterator[App]:
-    with WebhookTarget(secret="h") as target, running_app(
-            sqlite_url, fake_encoder, target, generic_field_map={**MAP, "alerts": "$.alerts"}) as a:
+    with (
+        WebhookTarget(secret="h") as target,
+        running_app(sqlite_url, fake_encoder, target, generic_field_map={**MAP, "alerts": "$.alerts"}) as a,
+    ):
         yield a
 
 
@@ -243,7 +312,9 @@ def test_generic_endpoint_with_field_map_keeps_valid_items(mapped_app: App) -> N
     resp = mapped_app.client.post("/alerts/generic", content=json.dumps(body), headers=AUTH)
     assert resp.status_code == 202, resp.text
     assert resp.json()["alerts"] == 1
-    assert [(r["index"], r["error"]) for r in resp.json()["rejected"]] == [(1, "alerts[1].name: field required")]
+    assert [(r["index"], r["error"]) for r in resp.json()["rejected"]] == [
+        (1, "alerts[1].name: field required")
+    ]
     with mapped_app.rt.sessions() as s:
         assert s.scalars(select(Incident)).one().service == "billing-worker"
         assert len(s.scalars(select(DeadLetter)).all()) == 1

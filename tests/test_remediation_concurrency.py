@@ -44,30 +44,41 @@ def _concurrently(calls: list[Callable[[], object]]) -> list[object]:
 @pytest.fixture
 def group_app(db_url: str, fake_encoder, target: WebhookTarget, tmp_path: Path) -> Iterator[App]:  # type: ignore[no-untyped-def]
     policy = tmp_path / "policy.yml"
-    policy.write_text("defaults:\n  rate_limit_per_hour: 0\nactions:\n"
-                      "  restart-pgbouncer:\n    approvers: [S0ONCALL]\n    approvals_required: 1\n")
+    policy.write_text(
+        "defaults:\n  rate_limit_per_hour: 0\nactions:\n"
+        "  restart-pgbouncer:\n    approvers: [S0ONCALL]\n    approvals_required: 1\n"
+    )
     with running_app(db_url, fake_encoder, target, policy_path=policy, usergroups={"S0ONCALL": GROUP}) as a:
         yield a
 
 
 def _open_requests(app: App) -> int:
     with app.rt.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(RemediationRequest).where(
-            RemediationRequest.status.in_(["pending", "approved", "running"]))) or 0)
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(RemediationRequest)
+                .where(RemediationRequest.status.in_(["pending", "approved", "running"]))
+            )
+            or 0
+        )
 
 
 def _prompts(app: App) -> list:  # type: ignore[type-arg]
     return [c for c in app.posts() if str(c.params.get("text", "")).startswith("Approval needed")]
 
 
-def test_concurrent_request_clicks_make_one_request_and_one_run(group_app: App, target: WebhookTarget) -> None:
+def test_concurrent_request_clicks_make_one_request_and_one_run(
+    group_app: App, target: WebhookTarget
+) -> None:
     app = group_app
     assert app.sample("alertmanager", "alertmanager_checkout.json").status_code == 202
     message = app.posts()[0]
     for rnd in range(ROUNDS):
         n = 2 + rnd % 19  # 2..20 people at once
-        responses = _concurrently([
-            (lambda u=u: app.click(u, message, "Request: Restart PgBouncer")) for u in GROUP[:n]])
+        responses = _concurrently(
+            [(lambda u=u: app.click(u, message, "Request: Restart PgBouncer")) for u in GROUP[:n]]
+        )
         assert all(r.status_code == 200 for r in responses)  # type: ignore[attr-defined]
         assert _open_requests(app) == 1, f"round {rnd}: {n} clicks"
         assert len(_prompts(app)) == rnd + 1  # one prompt per round
@@ -92,11 +103,19 @@ def test_twenty_concurrent_approvals_run_once(group_app: App, target: WebhookTar
         requester = GROUP[rnd % len(GROUP)]
         app.click(requester, message, "Request: Restart PgBouncer")
         prompt = _prompts(app)[-1]
-        _concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in GROUP if u != requester]
-                      + [lambda p=prompt: app.click("U0OUTSIDER", p, "Approve")])
+        _concurrently(
+            [(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in GROUP if u != requester]
+            + [lambda p=prompt: app.click("U0OUTSIDER", p, "Approve")]
+        )
         assert len(target.received) == rnd + 1, f"round {rnd}"
     with app.rt.sessions() as s:
-        approved = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.approved"))
-        running = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.running"))
-        outsiders = s.scalar(select(func.count()).select_from(Approval).where(Approval.user_id == "U0OUTSIDER"))
+        approved = s.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.approved")
+        )
+        running = s.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "remediation.running")
+        )
+        outsiders = s.scalar(
+            select(func.count()).select_from(Approval).where(Approval.user_id == "U0OUTSIDER")
+        )
     assert approved == running == ROUNDS and outsiders == 0

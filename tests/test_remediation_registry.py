@@ -59,7 +59,9 @@ def page_from_settings(settings: Settings, http_client: httpx.Client) -> list[Ex
     return [PageExecutor(s.action_base_url)] if s.action_base_url else []
 
 
-def test_an_executor_factory_table_entry_is_all_build_executors_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_executor_factory_table_entry_is_all_build_executors_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(runtime, "EXECUTOR_FACTORIES", (*EXECUTOR_FACTORIES, page_from_settings))
     with httpx.Client() as client:
         assert list(build_executors(Settings(_env_file=None), client)) == ["webhook"]  # not configured: none
@@ -78,15 +80,36 @@ def test_registry_refuses_duplicates_and_non_executors() -> None:
 
 def test_legacy_url_beside_type_becomes_a_typed_param_and_round_trips() -> None:
     reg = ExecutorRegistry([_webhook()])
-    spec = validate_action({"id": "restart", "title": "Restart", "type": "webhook", "url": "/actions/r",
-                            "approvers": ["U0A"], "params": {"deployment": "x"}}, reg, where="rb.md: actions[0]")
-    assert spec.stored() == {"id": "restart", "title": "Restart", "type": "webhook", "approvers": ["U0A"],
-                             "params": {"url": "/actions/r", "deployment": "x"}}
+    spec = validate_action(
+        {
+            "id": "restart",
+            "title": "Restart",
+            "type": "webhook",
+            "url": "/actions/r",
+            "approvers": ["U0A"],
+            "params": {"deployment": "x"},
+        },
+        reg,
+        where="rb.md: actions[0]",
+    )
+    assert spec.stored() == {
+        "id": "restart",
+        "title": "Restart",
+        "type": "webhook",
+        "approvers": ["U0A"],
+        "params": {"url": "/actions/r", "deployment": "x"},
+    }
     typed = ActionSpec.model_validate(spec.stored()).typed_params(reg)
-    assert isinstance(typed, WebhookParams) and typed.url == "/actions/r" and typed.extra() == {"deployment": "x"}
+    assert (
+        isinstance(typed, WebhookParams)
+        and typed.url == "/actions/r"
+        and typed.extra() == {"deployment": "x"}
+    )
 
 
 def test_mask_hides_secret_values_and_url_credentials() -> None:
     got = mask({"password": "p", "nested": {"api_key": "k", "ok": 1}, "url": "https://u:pw@h/x?token=t&a=1"})
     assert got["password"] == MASK and got["nested"] == {"api_key": MASK, "ok": 1}
-    assert "pw" not in got["url"] and "token=" in got["url"] and "=t&" not in got["url"] and "a=1" in got["url"]
+    assert (
+        "pw" not in got["url"] and "token=" in got["url"] and "=t&" not in got["url"] and "a=1" in got["url"]
+    )

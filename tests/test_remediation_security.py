@@ -39,8 +39,9 @@ actions:
 def sec(db_url: str, fake_encoder, target: WebhookTarget, tmp_path: Path) -> Iterator[App]:  # type: ignore[no-untyped-def]
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
-    with running_app(db_url, fake_encoder, target, policy_path=policy,
-                     usergroups={"S0SRE": ["U0SRE1", "U0SRE2"]}) as a:
+    with running_app(
+        db_url, fake_encoder, target, policy_path=policy, usergroups={"S0SRE": ["U0SRE1", "U0SRE2"]}
+    ) as a:
         a.sample("alertmanager", "alertmanager_checkout.json")
         yield a
 
@@ -67,7 +68,8 @@ def test_user_group_members_approve_n_of_m_needs_distinct_people(sec: App, targe
     assert any("already approved" in t for t in sec.ephemerals())
     update_call = sec.stub.of("chat.update")[-1]
     assert "1 of 2 (&lt;@U0SRE1&gt;)" in json.dumps(update_call.params) or "1 of 2 (<@U0SRE1>)" in json.dumps(
-        update_call.params["blocks"])
+        update_call.params["blocks"]
+    )
     sec.click("U0OUTSIDER", prompt, "Approve")
     assert any("not on the approver list" in t for t in sec.ephemerals())
     sec.click("U0SRE2", prompt, "Approve")
@@ -110,11 +112,26 @@ def _slash(app: App, user: str, text: str) -> None:
 
 
 def _slash_response(app: App, user: str, text: str):  # type: ignore[no-untyped-def]
-    body = urlencode({"command": "/incident", "text": text, "user_id": user, "channel_id": "C0INCIDENTS",
-                      "response_url": app.stub.base_url + "response", "trigger_id": "t", "team_id": "T0TEAM",
-                      "user_name": "x", "channel_name": "incidents", "api_app_id": "A0APP", "token": "x"}).encode()
-    return app.client.post("/slack/events", content=body, headers={
-        **signed_headers(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"})
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": user,
+            "channel_id": "C0INCIDENTS",
+            "response_url": app.stub.base_url + "response",
+            "trigger_id": "t",
+            "team_id": "T0TEAM",
+            "user_name": "x",
+            "channel_name": "incidents",
+            "api_app_id": "A0APP",
+            "token": "x",
+        }
+    ).encode()
+    return app.client.post(
+        "/slack/events",
+        content=body,
+        headers={**signed_headers(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def test_freeze_blocks_approval_and_an_approved_unstarted_request(sec: App, target: WebhookTarget) -> None:
@@ -147,8 +164,9 @@ def test_rate_limit_refuses_the_second_run_within_the_hour(sec: App, target: Web
     assert any("Rate limit" in t for t in sec.ephemerals())
 
 
-def test_kill_switch_and_audit_export_from_the_cli(sec: App, capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kill_switch_and_audit_export_from_the_cli(
+    sec: App, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", sec.rt.settings.database_url)
     prompt = _request(sec, label="Request: Terminate idle")
     sec.click("U0SRELEAD", prompt, "Approve")

@@ -50,13 +50,19 @@ def _group(n: int) -> dict[str, Any]:
 
 def _start(port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     with open(cwd / f"serve-{port}.log", "wb") as log:  # a file, not a pipe: a full pipe would block serve
-        return subprocess.Popen([sys.executable, "-m", "incident_bot", "serve", "--port", str(port)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        return subprocess.Popen(
+            [sys.executable, "-m", "incident_bot", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        )
 
 
 def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,
-                      transport=httpx.HTTPTransport(retries=120)) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", timeout=5, transport=httpx.HTTPTransport(retries=120)
+    ) as client:
         # the transport retries connection errors while the server starts (model load)
         assert client.get("/healthz").status_code == 200, f"serve on {port} exited: {proc.poll()}"
 
@@ -66,11 +72,20 @@ def test_replicas_share_one_database_without_duplicates_or_loss(tmp_path: Path, 
     ports = [_free_port(), _free_port()]
     with SlackStub() as stub, WebhookTarget(secret=HMAC_SECRET) as target:
         stub.fail("chat.postMessage", status=500)  # Slack is down while the storm arrives
-        env = {**os.environ, "DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-t", "SLACK_SIGNING_SECRET": "sig",
-               "SLACK_API_URL": stub.base_url, "ALERT_WEBHOOK_TOKEN": "tok", "HF_HUB_OFFLINE": "1",
-               "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"), "OUTBOX_LEASE_SECONDS": "5",
-               "SLACK_UPDATE_INTERVAL_SECONDS": "0.5", "ACTION_BASE_URL": target.url,
-               "EXECUTOR_HMAC_SECRET": HMAC_SECRET}
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": "xoxb-t",
+            "SLACK_SIGNING_SECRET": "sig",
+            "SLACK_API_URL": stub.base_url,
+            "ALERT_WEBHOOK_TOKEN": "tok",
+            "HF_HUB_OFFLINE": "1",
+            "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"),
+            "OUTBOX_LEASE_SECONDS": "5",
+            "SLACK_UPDATE_INTERVAL_SECONDS": "0.5",
+            "ACTION_BASE_URL": target.url,
+            "EXECUTOR_HMAC_SECRET": HMAC_SECRET,
+        }
         procs = [_start(p, env, tmp_path) for p in ports]
         try:
             for port, proc in zip(ports, procs, strict=True):
@@ -79,8 +94,12 @@ def test_replicas_share_one_database_without_duplicates_or_loss(tmp_path: Path, 
 
             def send(job: tuple[int, int]) -> int:
                 port, n = job
-                resp = httpx.post(f"http://127.0.0.1:{port}/alerts/alertmanager", json=_group(n), timeout=30,
-                                  headers={"Authorization": "Bearer tok"})
+                resp = httpx.post(
+                    f"http://127.0.0.1:{port}/alerts/alertmanager",
+                    json=_group(n),
+                    timeout=30,
+                    headers={"Authorization": "Bearer tok"},
+                )
                 return resp.status_code
 
             with ThreadPoolExecutor(8) as pool:
@@ -90,7 +109,9 @@ def test_replicas_share_one_database_without_duplicates_or_loss(tmp_path: Path, 
             procs[0].send_signal(signal.SIGKILL)  # a replica dies; its share of the outbox is not lost
             procs[0].wait(10)
             stub.heal()
-            stub.fail("chat.postMessage", status=429, retry_after=1, times=2)  # then Slack rate-limits briefly
+            stub.fail(
+                "chat.postMessage", status=429, retry_after=1, times=2
+            )  # then Slack rate-limits briefly
             stub.wait_for(lambda cs: sum(c.method == "chat.postMessage" for c in cs) >= GROUPS, timeout=45)
             assert {s for _, s in stub.failed} == {500, 429}
             # Restarted, the killed replica serves again; the same approval clicked at once on both
@@ -121,10 +142,15 @@ def test_replicas_share_one_database_without_duplicates_or_loss(tmp_path: Path, 
 
 
 def _click(port: int, user: str, message: Any, label: str) -> int:
-    body = block_action_body(user=user, button=find_button(message.params["blocks"], label), channel="C0INCIDENTS",
-                             message_ts=message.response["ts"])
-    return httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=signed_headers("sig", body),
-                      timeout=30).status_code
+    body = block_action_body(
+        user=user,
+        button=find_button(message.params["blocks"], label),
+        channel="C0INCIDENTS",
+        message_ts=message.response["ts"],
+    )
+    return httpx.post(
+        f"http://127.0.0.1:{port}/slack/events", content=body, headers=signed_headers("sig", body), timeout=30
+    ).status_code
 
 
 def _approve_on_every_replica_at_once(stub: SlackStub, ports: list[int], target: WebhookTarget) -> None:

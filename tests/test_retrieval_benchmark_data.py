@@ -38,7 +38,10 @@ def _longest_shared_run(a: str, b: str) -> int:
 
 
 def test_alert_queries_are_many_split_and_unique() -> None:
-    recs = [json.loads(line) for line in (QUERIES / "postmortem_alerts.jsonl").read_text(encoding="utf-8").splitlines()]
+    recs = [
+        json.loads(line)
+        for line in (QUERIES / "postmortem_alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(recs) >= 40
     assert len({r["qid"] for r in recs}) == len(recs) and len({r["query"] for r in recs}) == len(recs)
     splits = [r["split"] for r in recs]
@@ -47,8 +50,10 @@ def test_alert_queries_are_many_split_and_unique() -> None:
 
 
 def test_symptom_queries_are_many_unique_and_short() -> None:
-    recs = [json.loads(line) for line in
-            (QUERIES / "postmortem_alerts_symptoms.jsonl").read_text(encoding="utf-8").splitlines()]
+    recs = [
+        json.loads(line)
+        for line in (QUERIES / "postmortem_alerts_symptoms.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(recs) >= 80
     assert len({r["qid"] for r in recs}) == len(recs) and len({r["query"] for r in recs}) == len(recs)
     assert all(r["relevant"] and len(r["query"]) <= 200 for r in recs)
@@ -70,13 +75,24 @@ def test_sample_kb_queries_point_at_bundled_notes() -> None:
     ids = {d.id for d in ds.docs}
     assert len(ds.queries) >= 20
     assert all(rel and rel <= ids for rel in ds.relevant)
-    assert any(q.service for q in ds.queries) and any(not (q.service or q.alert_name or q.model) for q in ds.queries)
+    assert any(q.service for q in ds.queries) and any(
+        not (q.service or q.alert_name or q.model) for q in ds.queries
+    )
 
 
-def _prepared(kind: str, relevant: list[set[str]], cands: list[list[str]], dense: list[list[float]]) -> Prepared:
+def _prepared(
+    kind: str, relevant: list[set[str]], cands: list[list[str]], dense: list[list[float]]
+) -> Prepared:
     docs = [Document(id=i, title=i, text=i) for i in sorted({e for c in cands for e in c})]
-    ds = D.Dataset("toy", kind, docs, [Query(text="q")] * len(relevant), relevant, ["all"] * len(relevant),
-                   [None] * len(relevant))
+    ds = D.Dataset(
+        "toy",
+        kind,
+        docs,
+        [Query(text="q")] * len(relevant),
+        relevant,
+        ["all"] * len(relevant),
+        [None] * len(relevant),
+    )
     xs = []
     for ids, ds_ in zip(cands, dense, strict=True):
         x = np.zeros((len(ids), len(FEATURES)))
@@ -95,8 +111,11 @@ def test_metrics_rank_the_first_relevant_and_fast_path_agrees() -> None:
 
 
 def test_guarantee_needs_both_metrics_against_every_half() -> None:
-    base = {"dense": {"r@5": 0.8, "mrr": 0.6}, "dense_chunks": {"r@5": 0.7, "mrr": 0.5},
-            "lexical": {"r@5": 0.9, "mrr": 0.55}}
+    base = {
+        "dense": {"r@5": 0.8, "mrr": 0.6},
+        "dense_chunks": {"r@5": 0.7, "mrr": 0.5},
+        "lexical": {"r@5": 0.9, "mrr": 0.55},
+    }
     p = _prepared("known_item", [{"a"}], [["a"]], [[1.0]])
     assert guarantee(p, {"r@5": 0.9, "mrr": 0.6}, base)["ok"]
     lost = guarantee(p, {"r@5": 0.95, "mrr": 0.59}, base)
@@ -111,7 +130,9 @@ def test_paired_bootstrap_interval_is_zero_for_equal_systems_and_positive_for_a_
     first, third = [["a", "b", "c"]] * n, [["b", "c", "a"]] * n
     same = paired_ci(p, first, {"twin": first})["twin"]
     assert same == {"at5": [0.0, 0.0, 0.0], "mrr": [0.0, 0.0, 0.0]}
-    mixed = [["a", "b", "c"] if i % 2 else ["b", "c", "a"] for i in range(n)]  # half the queries improve 1/3 -> 1
+    mixed = [
+        ["a", "b", "c"] if i % 2 else ["b", "c", "a"] for i in range(n)
+    ]  # half the queries improve 1/3 -> 1
     win = paired_ci(p, mixed, {"worse": third})["worse"]
     assert win["mrr"][0] == pytest.approx((1 - 1 / 3) / 2, abs=1e-4)
     assert 0 < win["mrr"][1] < win["mrr"][0] < win["mrr"][2]  # interval around the mean, above zero

@@ -25,7 +25,11 @@ def test_shipped_weights_are_inside_the_verified_region() -> None:
 
 def test_query_relative_features_normalise_dense_per_query_and_scale_lexical_by_shortness() -> None:
     w = Weights()
-    cands = {1: {"dense": 0.30, "lexical": 1.0}, 2: {"dense": 0.50, "lexical": 0.2}, 3: {"dense": 0.40, "lexical": 0.0}}
+    cands = {
+        1: {"dense": 0.30, "lexical": 1.0},
+        2: {"dense": 0.50, "lexical": 0.2},
+        3: {"dense": 0.40, "lexical": 0.0},
+    }
     add_query_relative(cands, 3, w)  # a short, alert-like query
     assert [cands[k]["dense_rel"] for k in (1, 2, 3)] == pytest.approx([0.0, 1.0, 0.5])
     assert cands[1]["lexical_short"] == pytest.approx(1.0) and cands[3]["lexical_short"] == 0.0
@@ -36,7 +40,9 @@ def test_query_relative_features_normalise_dense_per_query_and_scale_lexical_by_
 
 
 def test_projection_brings_any_weights_into_the_region() -> None:
-    wild = Weights(dense=0.1, dense_rel=0.0, lexical=5.0, lexical_short=3.0, title=2.0, service=-1.0, recency=1.0)
+    wild = Weights(
+        dense=0.1, dense_rel=0.0, lexical=5.0, lexical_short=3.0, title=2.0, service=-1.0, recency=1.0
+    )
     assert guard_violations(wild)
     fixed = project_to_guard(wild, Weights())
     assert guard_violations(fixed) == []

@@ -50,15 +50,22 @@ def test_shared_terms_prefers_phrases_and_rare_terms() -> None:
     idx = LexicalIndex()
     for i in range(10):
         idx.add(i, {"text": "checkout error" if i else "checkout connection pool exhausted error"})
-    terms = idx.shared_terms(tokenize("connection pool exhausted on checkout"), "checkout connection pool exhausted error")
+    terms = idx.shared_terms(
+        tokenize("connection pool exhausted on checkout"), "checkout connection pool exhausted error"
+    )
     assert terms[0] == "connection pool"
     assert terms[-1] == "checkout"  # in every document: least distinctive, listed last
 
 
 def test_long_notes_are_chunked_and_rca_gets_its_own_passage() -> None:
     para = "The replica fell behind while the batch job ran. " * 12
-    doc = Document(id="x", title="Replication lag", text="\n\n".join([para] * 4),
-                   root_cause="vacuum blocked by a long transaction", resolution="killed the transaction")
+    doc = Document(
+        id="x",
+        title="Replication lag",
+        text="\n\n".join([para] * 4),
+        root_cause="vacuum blocked by a long transaction",
+        resolution="killed the transaction",
+    )
     chunks = chunk_document(doc)
     assert len(chunks) >= 4
     assert all(len(c) <= CHUNK_CHARS + len(doc.title) + 1 for c in chunks)
@@ -90,10 +97,22 @@ def test_numpy_index_max_pools_chunks_per_document() -> None:
 
 
 def test_metadata_features_and_recency() -> None:
-    q = Query(text="x", service="Checkout", alert_name="HighErrorRate", labels={"env": "prod", "team": "pay"},
-              model="fraud", now=NOW)
-    f = metadata_features(q, "checkout", {"alert_name": "higherrorrate", "labels": {"env": "prod"}, "model": "fraud"},
-                          NOW - timedelta(days=180), True, 180.0)
+    q = Query(
+        text="x",
+        service="Checkout",
+        alert_name="HighErrorRate",
+        labels={"env": "prod", "team": "pay"},
+        model="fraud",
+        now=NOW,
+    )
+    f = metadata_features(
+        q,
+        "checkout",
+        {"alert_name": "higherrorrate", "labels": {"env": "prod"}, "model": "fraud"},
+        NOW - timedelta(days=180),
+        True,
+        180.0,
+    )
     assert f["service"] == 1.0 and f["alert"] == 1.0 and f["model"] == 1.0
     assert f["labels"] == 0.5 and f["recency"] == pytest.approx(0.5) and f["has_rca"] == 1.0
     none = metadata_features(Query(text="x"), "checkout", {}, None, False, 180.0)
@@ -115,15 +134,40 @@ def test_confidence_separates_good_from_lucky() -> None:
 
 
 def test_explain_names_every_contributing_feature() -> None:
-    doc = Document(id="A", title="t", text="x", service="checkout", resolution="rollback of v1.42",
-                   root_cause="pool too small", created_at=NOW - timedelta(days=3),
-                   meta={"alert_name": "HighErrorRate", "model": "m1", "labels": {"env": "prod"}})
-    q = Query(text="x", service="checkout", alert_name="HighErrorRate", model="m1", labels={"env": "prod"}, now=NOW)
-    feats = {"dense": 0.81, "lexical": 0.7, "title": 0.9, "service": 1.0, "alert": 1.0, "model": 1.0, "labels": 1.0}
+    doc = Document(
+        id="A",
+        title="t",
+        text="x",
+        service="checkout",
+        resolution="rollback of v1.42",
+        root_cause="pool too small",
+        created_at=NOW - timedelta(days=3),
+        meta={"alert_name": "HighErrorRate", "model": "m1", "labels": {"env": "prod"}},
+    )
+    q = Query(
+        text="x", service="checkout", alert_name="HighErrorRate", model="m1", labels={"env": "prod"}, now=NOW
+    )
+    feats = {
+        "dense": 0.81,
+        "lexical": 0.7,
+        "title": 0.9,
+        "service": 1.0,
+        "alert": 1.0,
+        "model": 1.0,
+        "labels": 1.0,
+    }
     why = explain(q, doc, feats, ["connection pool", "exhausted"])
-    for expected in ("same service checkout", "same alert HighErrorRate", "same model m1", "same labels env=prod",
-                     "semantic 0.81", "similar title", "shared terms: connection pool, exhausted",
-                     "resolved by: rollback of v1.42", "root cause: pool too small"):
+    for expected in (
+        "same service checkout",
+        "same alert HighErrorRate",
+        "same model m1",
+        "same labels env=prod",
+        "semantic 0.81",
+        "similar title",
+        "shared terms: connection pool, exhausted",
+        "resolved by: rollback of v1.42",
+        "root cause: pool too small",
+    ):
         assert expected in why
     assert any(w.startswith("from 2026-05-29 (3 days ago)") for w in why)
 
@@ -137,8 +181,10 @@ def _ranker_with(docs: list[Document], weights: Weights | None = None) -> tuple[
 
 
 def test_fusion_metadata_breaks_a_text_tie() -> None:
-    docs = [Document(id="a", title="error rate high", text="errors", service="search"),
-            Document(id="b", title="error rate high", text="errors", service="checkout")]
+    docs = [
+        Document(id="a", title="error rate high", text="errors", service="search"),
+        Document(id="b", title="error rate high", text="errors", service="checkout"),
+    ]
     r, enc = _ranker_with(docs)
     q = Query(text="error rate high", service="checkout")
     lookup = {i: d for i, d in enumerate(docs)}
@@ -148,8 +194,10 @@ def test_fusion_metadata_breaks_a_text_tie() -> None:
 
 
 def test_lexical_weight_zero_gives_dense_only_order() -> None:
-    docs = [Document(id=str(i), title=f"note {i}", text=t) for i, t in
-            enumerate(["disk full on broker", "broker disk almost full warning", "cpu throttling"])]
+    docs = [
+        Document(id=str(i), title=f"note {i}", text=t)
+        for i, t in enumerate(["disk full on broker", "broker disk almost full warning", "cpu throttling"])
+    ]
     q = Query(text="broker disk full")
     dense_only, enc = _ranker_with(docs, Weights(lexical=0.0, title=0.0, recency=0.0, has_rca=0.0))
     qv = enc.encode([q.text])[0]
@@ -161,10 +209,17 @@ def test_lexical_weight_zero_gives_dense_only_order() -> None:
 
 def test_pca_first_stage_keeps_exact_top_k() -> None:
     rng = np.random.default_rng(0)
-    basis = rng.standard_normal((24, 384)).astype(np.float32)  # vectors on a low-dimensional manifold, like text
-    vecs = rng.standard_normal((6000, 24)).astype(np.float32) @ basis + 0.05 * rng.standard_normal((6000, 384)).astype(np.float32)
+    basis = rng.standard_normal((24, 384)).astype(
+        np.float32
+    )  # vectors on a low-dimensional manifold, like text
+    vecs = rng.standard_normal((6000, 24)).astype(np.float32) @ basis + 0.05 * rng.standard_normal(
+        (6000, 384)
+    ).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    exact, fast = NumpyVectorIndex(384, pca_min_rows=10**9), NumpyVectorIndex(384, pca_min_rows=2000, pca_dim=32)
+    exact, fast = (
+        NumpyVectorIndex(384, pca_min_rows=10**9),
+        NumpyVectorIndex(384, pca_min_rows=2000, pca_dim=32),
+    )
     for i, v in enumerate(vecs):
         exact.add(i, v[None])
         fast.add(i, v[None])
@@ -180,11 +235,17 @@ def test_pca_first_stage_keeps_exact_top_k() -> None:
 
 
 def test_relevant_paragraph_of_a_long_note_is_not_drowned() -> None:
-    filler = [f"Paragraph {i}: " + "the quarterly capacity review covered budgets, vendors and hiring plans. " * 5
-              for i in range(12)]
-    long_doc = Document(id="long", title="Quarterly review notes",
-                        text="\n\n".join([*filler[:6], "Kafka consumer lag grew after a rebalance storm on orders.",
-                                          *filler[6:]]))
+    filler = [
+        f"Paragraph {i}: " + "the quarterly capacity review covered budgets, vendors and hiring plans. " * 5
+        for i in range(12)
+    ]
+    long_doc = Document(
+        id="long",
+        title="Quarterly review notes",
+        text="\n\n".join(
+            [*filler[:6], "Kafka consumer lag grew after a rebalance storm on orders.", *filler[6:]]
+        ),
+    )
     short_doc = Document(id="short", title="Kafka broker disk usage", text="broker disk at 80 percent")
     r, enc = _ranker_with([long_doc, short_doc])
     q = Query(text="kafka consumer lag rebalance storm")

@@ -16,19 +16,38 @@ SAMPLE_RUNBOOKS = Path(__file__).resolve().parent.parent / "bot" / "sample_data"
 
 def _books() -> list[Runbook]:
     return [
-        Runbook(id="pool", title="Database connection pool exhausted", services=["checkout"],
-                alert_names=["PostgresConnectionPoolExhausted"], labels={"team": "payments"},
-                steps=["Check pgbouncer SHOW POOLS for waiting clients", "Roll back a deploy that changed pool_size"]),
-        Runbook(id="disk", title="Disk almost full", alert_names=["NodeDiskFull"],
-                steps=["Find the biggest directories with du", "Lower log retention or grow the volume"]),
-        Runbook(id="drift", title="Model drift rollback", models=["fraud-scorer"],
-                steps=["Compare feature distributions", "Roll back to the previous model version"]),
+        Runbook(
+            id="pool",
+            title="Database connection pool exhausted",
+            services=["checkout"],
+            alert_names=["PostgresConnectionPoolExhausted"],
+            labels={"team": "payments"},
+            steps=[
+                "Check pgbouncer SHOW POOLS for waiting clients",
+                "Roll back a deploy that changed pool_size",
+            ],
+        ),
+        Runbook(
+            id="disk",
+            title="Disk almost full",
+            alert_names=["NodeDiskFull"],
+            steps=["Find the biggest directories with du", "Lower log retention or grow the volume"],
+        ),
+        Runbook(
+            id="drift",
+            title="Model drift rollback",
+            models=["fraud-scorer"],
+            steps=["Compare feature distributions", "Roll back to the previous model version"],
+        ),
     ]
 
 
 def test_rule_match_is_named() -> None:
-    out = rank_runbooks(Query(text="", alert_name="PostgresConnectionPoolExhausted", labels={"team": "payments"}),
-                        _books(), HashingEncoder())
+    out = rank_runbooks(
+        Query(text="", alert_name="PostgresConnectionPoolExhausted", labels={"team": "payments"}),
+        _books(),
+        HashingEncoder(),
+    )
     assert out[0].runbook.id == "pool"
     assert "rule: alert name PostgresConnectionPoolExhausted" in out[0].why
     assert "rule: labels team=payments" in out[0].why
@@ -44,7 +63,9 @@ def test_rules_and_text_add_up_and_unrelated_runbooks_are_left_out() -> None:
     q = Query(text="roll back to the previous model version", model="fraud-scorer")
     out = rank_runbooks(q, _books(), HashingEncoder(), top_k=3)
     assert out[0].runbook.id == "drift"
-    assert out[0].why[0] == "rule: model fraud-scorer" and out[0].why[1].startswith('text: "Roll back to the previous')
+    assert out[0].why[0] == "rule: model fraud-scorer" and out[0].why[1].startswith(
+        'text: "Roll back to the previous'
+    )
     assert "disk" not in [m.runbook.id for m in out]  # no rule and no similar text
 
 
@@ -69,7 +90,10 @@ def test_excluded_runbooks_and_cache_reuse() -> None:
 def test_real_model_finds_runbook_from_wording_alone(real_encoder) -> None:  # type: ignore[no-untyped-def]
     books, errors = load_runbooks(SAMPLE_RUNBOOKS)
     assert not errors
-    out = rank_runbooks(Query(text="consumers on the orders topic are falling further and further behind"),
-                        books, real_encoder)
+    out = rank_runbooks(
+        Query(text="consumers on the orders topic are falling further and further behind"),
+        books,
+        real_encoder,
+    )
     assert out[0].runbook.id == "kafka-consumer-lag"
     assert out[0].why[0].startswith("text: ")

@@ -16,8 +16,12 @@ DOCS = [
     "etcd leader election storm, apiserver requests timing out",
     "checkout p99 latency above 2s after deploy v1.42",
 ]
-QUERIES = ["db-7 disk full, postgres writes failing", "apiserver timing out, etcd leader changed 40 times",
-           "certificate expired", "something nobody wrote about"]
+QUERIES = [
+    "db-7 disk full, postgres writes failing",
+    "apiserver timing out, etcd leader changed 40 times",
+    "certificate expired",
+    "something nobody wrote about",
+]
 
 
 def _reference(docs: list[str], query: str) -> np.ndarray:
@@ -83,7 +87,11 @@ def test_a_document_without_words_scores_zero_and_breaks_nothing() -> None:
     index.add(1, "")
     index.add(2, "? !")
     index.add(3, "disk full on db-7")
-    assert index.scores_for("disk full", [1, 2, 3]) == {1: 0.0, 2: 0.0, 3: pytest.approx(index.scores_for("disk full", [3])[3])}
+    assert index.scores_for("disk full", [1, 2, 3]) == {
+        1: 0.0,
+        2: 0.0,
+        3: pytest.approx(index.scores_for("disk full", [3])[3]),
+    }
     assert index.scores_for("disk full", [3])[3] > 0
 
 

@@ -23,19 +23,35 @@ def _free_port() -> int:
 def test_serve_accepts_alert_and_posts_to_slack(tmp_path: Path) -> None:
     port = _free_port()
     with SlackStub() as stub:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "SLACK_BOT_TOKEN": "xoxb-t",
-               "SLACK_SIGNING_SECRET": "sig", "SLACK_API_URL": stub.base_url, "ALERT_WEBHOOK_TOKEN": "tok",
-               "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"), "HF_HUB_OFFLINE": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "incident_bot", "serve", "--port", str(port)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "SLACK_BOT_TOKEN": "xoxb-t",
+            "SLACK_SIGNING_SECRET": "sig",
+            "SLACK_API_URL": stub.base_url,
+            "ALERT_WEBHOOK_TOKEN": "tok",
+            "RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks"),
+            "HF_HUB_OFFLINE": "1",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "incident_bot", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,
-                              transport=httpx.HTTPTransport(retries=60)) as client:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", timeout=5, transport=httpx.HTTPTransport(retries=60)
+            ) as client:
                 # the transport retries connection errors while the server starts (model load ~7 s)
                 health = _get_when_up(client, proc)
                 assert health == {"status": "ok", "slack": "http"}
-                resp = client.post("/alerts/generic", content=(SAMPLE_DATA / "alerts" / "generic.json").read_bytes(),
-                                   headers={"Authorization": "Bearer tok", "Content-Type": "application/json"})
+                resp = client.post(
+                    "/alerts/generic",
+                    content=(SAMPLE_DATA / "alerts" / "generic.json").read_bytes(),
+                    headers={"Authorization": "Bearer tok", "Content-Type": "application/json"},
+                )
                 assert resp.status_code == 202 and resp.json()["incidents_created"] == [1]
                 calls = stub.wait_for(lambda cs: any(c.method == "chat.postMessage" for c in cs), timeout=30)
                 post = next(c for c in calls if c.method == "chat.postMessage")

@@ -14,7 +14,8 @@ from tests.apphelpers import App
 
 
 def test_unexpected_error_in_lazy_listener_is_logged_with_traceback_and_user_told(
-        app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app.sample("alertmanager", "alertmanager_checkout.json")
 
     def boom(**kw: object) -> None:
@@ -52,10 +53,14 @@ def test_incident_resolved_by_source_offers_rca_note_that_goes_into_the_kb(app: 
     app.click("U0ONCALL1", message, "Add RCA note")
     view = app.stub.of("views.open")[-1].params["view"]
     assert view["callback_id"] == "rca_note"
-    empty = app.slack(view_submission_body(user="U0ONCALL1", view=view, values={"rca": {"rca_note": {"value": " "}}}))
+    empty = app.slack(
+        view_submission_body(user="U0ONCALL1", view=view, values={"rca": {"rca_note": {"value": " "}}})
+    )
     assert empty.json()["response_action"] == "errors"
     note = "pgbouncer default_pool_size too small after v1.38 doubled workers; raised to 80."
-    resp = app.slack(view_submission_body(user="U0ONCALL1", view=view, values={"rca": {"rca_note": {"value": note}}}))
+    resp = app.slack(
+        view_submission_body(user="U0ONCALL1", view=view, values={"rca": {"rca_note": {"value": note}}})
+    )
     assert resp.status_code == 200 and not resp.content
     with app.rt.sessions() as s:
         inc = s.get(Incident, 1)
@@ -66,7 +71,8 @@ def test_incident_resolved_by_source_offers_rca_note_that_goes_into_the_kb(app: 
 
 
 def test_error_outside_lazy_listeners_reaches_the_one_error_handler(
-        app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.test_remediation_security import _slash_response
 
     def boom(**kw: object) -> bool:

@@ -42,36 +42,62 @@ def parse_acme(body: Any) -> list[Alert]:
     obj = require_object(body)
     if not isinstance(obj.get("title"), str):
         raise PayloadError("title: field required")
-    return [Alert(source="acme", name=obj["title"], status=AlertStatus.FIRING, service=obj.get("service"),
-                  source_fingerprint=obj.get("id"))]
+    return [
+        Alert(
+            source="acme",
+            name=obj["title"],
+            status=AlertStatus.FIRING,
+            service=obj.get("service"),
+            source_fingerprint=obj.get("id"),
+        )
+    ]
 
 
-ACME = Source("acme", parse_acme, signature=SignatureAuth(
-    setting="acme_webhook_secret", header="X-Acme-Signature", verify=acme_signed))
+ACME = Source(
+    "acme",
+    parse_acme,
+    signature=SignatureAuth(setting="acme_webhook_secret", header="X-Acme-Signature", verify=acme_signed),
+)
 
 
 def test_a_source_declared_in_a_test_is_served_through_the_registry_alone(
-        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.parsers, "SOURCES", (*handlers.parsers.SOURCES, ACME))  # its one registry line
-    settings = AcmeSettings(_env_file=None, alert_webhook_token=ALERT_TOKEN,
-                            acme_webhook_secret=SecretStr("acme-secret"))
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        handlers.parsers, "SOURCES", (*handlers.parsers.SOURCES, ACME)
+    )  # its one registry line
+    settings = AcmeSettings(
+        _env_file=None, alert_webhook_token=ALERT_TOKEN, acme_webhook_secret=SecretStr("acme-secret")
+    )
     body = b'{"title": "Queue backlog", "service": "billing", "id": "acme-1"}'
     with TestClient(build_http_app(service=app.rt.service, settings=settings, bolt=None)) as client:
-        signed = client.post("/alerts/acme", content=body,
-                             headers={"X-Acme-Signature": acme_signature("acme-secret", body)})
+        signed = client.post(
+            "/alerts/acme", content=body, headers={"X-Acme-Signature": acme_signature("acme-secret", body)}
+        )
         assert signed.status_code == 202, signed.text
         assert signed.json()["alerts"] == 1 and len(signed.json()["incidents_created"]) == 1
-        wrong = client.post("/alerts/acme", content=body, headers={"X-Acme-Signature": acme_signature("x", body)})
+        wrong = client.post(
+            "/alerts/acme", content=body, headers={"X-Acme-Signature": acme_signature("x", body)}
+        )
         assert wrong.status_code == 401
         assert wrong.json() == {"error": "missing or wrong bearer token or X-Acme-Signature"}
-        bearer = client.post("/alerts/acme", content=b'{"id": "acme-2"}',
-                             headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
-        assert bearer.status_code == 400 and bearer.json()["error"] == "invalid acme payload: title: field required"
+        bearer = client.post(
+            "/alerts/acme", content=b'{"id": "acme-2"}', headers={"Authorization": f"Bearer {ALERT_TOKEN}"}
+        )
+        assert (
+            bearer.status_code == 400
+            and bearer.json()["error"] == "invalid acme payload: title: field required"
+        )
         # the signature is the new source's only: others still need the bearer token
-        other = client.post("/alerts/generic", content=b'{"name": "x"}',
-                            headers={"X-Acme-Signature": acme_signature("acme-secret", b'{"name": "x"}')})
+        other = client.post(
+            "/alerts/generic",
+            content=b'{"name": "x"}',
+            headers={"X-Acme-Signature": acme_signature("acme-secret", b'{"name": "x"}')},
+        )
         assert other.status_code == 401
-        unknown = client.post("/alerts/acmee", content=b"{}", headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
+        unknown = client.post(
+            "/alerts/acmee", content=b"{}", headers={"Authorization": f"Bearer {ALERT_TOKEN}"}
+        )
         assert unknown.status_code == 404 and "known: acme, alertmanager" in unknown.json()["error"]
     with app.rt.sessions() as s:
         assert [(r.source, r.name) for r in s.scalars(select(AlertRecord))] == [("acme", "Queue backlog")]
@@ -91,7 +117,9 @@ def test_a_signature_setting_that_does_not_exist_stops_the_edge_at_start() -> No
 
 
 def test_two_sources_with_one_name_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handlers.parsers, "SOURCES", (*handlers.parsers.SOURCES, Source("generic", parse_acme)))
+    monkeypatch.setattr(
+        handlers.parsers, "SOURCES", (*handlers.parsers.SOURCES, Source("generic", parse_acme))
+    )
     with pytest.raises(ValueError, match=r"two alert sources share a name: \['generic'\]"):
         configure_sources(Settings(_env_file=None))
 

@@ -18,9 +18,17 @@ MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 
 
 def _command(app: Any, text: str) -> None:
-    body = urlencode({"command": "/incident", "text": text, "user_id": "U0ONCALL1", "channel_id": "C0INCIDENTS",
-                      "team_id": "T0TEAM", "response_url": app.stub.base_url + "response",
-                      "trigger_id": "T0TRIGGER"}).encode()
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": "U0ONCALL1",
+            "channel_id": "C0INCIDENTS",
+            "team_id": "T0TEAM",
+            "response_url": app.stub.base_url + "response",
+            "trigger_id": "T0TRIGGER",
+        }
+    ).encode()
     assert app.slack(body).status_code == 200
 
 
@@ -33,12 +41,17 @@ def test_manifest_usage_hint_and_help_come_from_the_table() -> None:
             assert f"`{usage}`" in help_text() and usage in usage_hint()
 
 
-def test_a_new_table_entry_is_served_and_listed(db_url: str, fake_encoder: Any, target: Any,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_table_entry_is_served_and_listed(
+    db_url: str, fake_encoder: Any, target: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def count(service: IncidentService, call: Call) -> None:
-        call.respond(f"{len(service.open_incidents())} open ({' '.join(call.args)})", response_type="ephemeral")
+        call.respond(
+            f"{len(service.open_incidents())} open ({' '.join(call.args)})", response_type="ephemeral"
+        )
 
-    extra = Subcommand(verbs=("count",), usage=("count [note]",), help="how many incidents are open", run=count)
+    extra = Subcommand(
+        verbs=("count",), usage=("count [note]",), help="how many incidents are open", run=count
+    )
     table = (*SUBCOMMANDS, extra)
     monkeypatch.setattr(subcommands, "SUBCOMMANDS", table)
     monkeypatch.setattr(commands, "SUBCOMMANDS", table)

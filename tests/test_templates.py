@@ -16,8 +16,13 @@ def merged(a: str, b: str) -> str | None:
 
 def test_variable_parts_of_an_alert_join_one_template() -> None:
     assert merged("disk 91% on db-7", "disk 93% on db-3") == f"disk {W}% on {W}"
-    assert merged("Connection pool exhausted on inventory-db-3 (50/50 in use)",
-                  "Connection pool exhausted on inventory-db-1 (48/50 in use)") is not None
+    assert (
+        merged(
+            "Connection pool exhausted on inventory-db-3 (50/50 in use)",
+            "Connection pool exhausted on inventory-db-1 (48/50 in use)",
+        )
+        is not None
+    )
 
 
 def test_different_events_stay_apart() -> None:
@@ -27,8 +32,14 @@ def test_different_events_stay_apart() -> None:
 
 
 def test_masking_keeps_the_shape_and_hides_ids() -> None:
-    assert templates.mask("pid=4242 user=alice") == (f"pid={W}", f"user={W}")  # a key's value varies, word or not
-    assert templates.mask("GET /v2/54fadb412c/servers/detail") == ("GET", W)  # a path with ids is one variable
+    assert templates.mask("pid=4242 user=alice") == (
+        f"pid={W}",
+        f"user={W}",
+    )  # a key's value varies, word or not
+    assert templates.mask("GET /v2/54fadb412c/servers/detail") == (
+        "GET",
+        W,
+    )  # a path with ids is one variable
     assert templates.mask("[instance: b9000564-fe1a] took 19.05s") == ("[instance:", f"{W}]", "took", W)
     assert templates.mask("deadbeefcafe 0x7f3a9c10 10.0.0.7:5432") == (W, W, f"{W}:{W}")
 
@@ -37,7 +48,15 @@ def test_masking_of_flags_signed_numbers_and_dates() -> None:
     assert templates.mask("shouldBlockLocation ret:false") == ("shouldBlockLocation", f"ret:{W}")
     assert templates.mask("ws=null, force=TRUE,") == (f"ws={W},", f"force={W},")
     assert templates.mask("cancelNotification,index:-3") == (f"cancelNotification,index:{W}",)
-    assert templates.mask("connection at Sun Jul 10 03:55:21 2005") == ("connection", "at", W, W, W, f"{W}:{W}:{W}", W)
+    assert templates.mask("connection at Sun Jul 10 03:55:21 2005") == (
+        "connection",
+        "at",
+        W,
+        W,
+        W,
+        f"{W}:{W}:{W}",
+        W,
+    )
     assert templates.mask("blk_-1608999687919862906 10.250.19.102:54106") == (W, f"{W}:{W}")
     assert templates.mask("no such file") == ("no", "such", "file")  # words stay words
     assert templates.mask("=a=b x=") == ("=a=b", "x=")  # not a key=value pair: left alone
@@ -46,15 +65,28 @@ def test_masking_of_flags_signed_numbers_and_dates() -> None:
 def test_key_values_and_padded_dumps() -> None:
     assert templates.mask('tag="View", name=com.android.phone,') == (f"tag={W},", f"name={W},")
     assert merged("session opened user=root by sshd", "session opened user=news by sshd") is not None
-    assert templates.mask("icache prefetch depth....................0") == ("icache", "prefetch", f"depth....................{W}")
-    assert merged("prefetch depth.....0", "prefetch threshold....0") is None  # the padded name is kept, only the value varies
+    assert templates.mask("icache prefetch depth....................0") == (
+        "icache",
+        "prefetch",
+        f"depth....................{W}",
+    )
+    assert (
+        merged("prefetch depth.....0", "prefetch threshold....0") is None
+    )  # the padded name is kept, only the value varies
 
 
 def test_a_changed_word_weighs_more_than_a_changed_id() -> None:
     # 4 of 5 constants agree in both pairs; the changed word is a different event, the changed id is not
-    assert merged("[instance: 42] VM Started (Lifecycle Event)", "[instance: 43] VM Paused (Lifecycle Event)") is None
-    assert merged("Location icon should now be in state 'Active'",
-                  "Location icon should now be in state 'Inactive'") is None
+    assert (
+        merged("[instance: 42] VM Started (Lifecycle Event)", "[instance: 43] VM Paused (Lifecycle Event)")
+        is None
+    )
+    assert (
+        merged(
+            "Location icon should now be in state 'Active'", "Location icon should now be in state 'Inactive'"
+        )
+        is None
+    )
     assert merged("sync of volume vol-a failed", "sync of volume vol_b failed") is not None
     a, b = templates.mask("VM Started on vm-1 now ok"), templates.mask("VM Paused on vm-1 now ok")
     assert templates.merge(a, b) is None
@@ -62,7 +94,10 @@ def test_a_changed_word_weighs_more_than_a_changed_id() -> None:
 
 
 def test_merge_is_symmetric_and_deterministic() -> None:
-    a, b = templates.mask("job 17 failed on host-a after 3 retries"), templates.mask("job 18 failed on host-b after 5 retries")
+    a, b = (
+        templates.mask("job 17 failed on host-a after 3 retries"),
+        templates.mask("job 18 failed on host-b after 5 retries"),
+    )
     assert templates.merge(a, b) == templates.merge(b, a) == templates.merge(a, b)
     m = templates.merge(a, b)
     assert m is not None and templates.merge(m, a) == m  # a merged template absorbs its members
@@ -85,13 +120,18 @@ def test_grouping_accuracy_on_loghub_beats_drain3_default() -> None:
 
     for system in ("HDFS", "OpenStack"):
         messages, truth = load(folder, system)
-        got, base = grouping_accuracy(truth, ours(messages)), grouping_accuracy(truth, drain3_default(messages))
+        got, base = (
+            grouping_accuracy(truth, ours(messages)),
+            grouping_accuracy(truth, drain3_default(messages)),
+        )
         assert got >= base and got > 0.85, (system, got, base)
 
 
 def test_a_token_of_wildcards_and_punctuation_is_a_variable_in_a_merge() -> None:
     # "synchronized to 10.100.20.250, stratum 3" and "... to LOCAL(0), stratum 10": one event (loghub Thunderbird)
-    assert merged("synchronized to 10.100.20.250, stratum 3", "synchronized to LOCAL(0), stratum 10") is not None
+    assert (
+        merged("synchronized to 10.100.20.250, stratum 3", "synchronized to LOCAL(0), stratum 10") is not None
+    )
     assert merged("synchronized to 10.100.20.250, stratum 3", "synchronized to #3#, stratum 1") is not None
     assert merged("disk 91% on db-7", "disk full on db-7") is not None  # a number or a word in one slot
     assert merged("disk 91% on db-7", "memory 91% on db-7") is None  # a different word where both are words

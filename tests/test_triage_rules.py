@@ -23,17 +23,40 @@ from incident_bot.cli.main import main
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
-POLICY = TriagePolicy(flap_window=30 * MIN, flap_threshold=2, reopen_grace=10 * MIN,
-                      model_services={"fraud-model": "fraud-scoring"})
+POLICY = TriagePolicy(
+    flap_window=30 * MIN,
+    flap_threshold=2,
+    reopen_grace=10 * MIN,
+    model_services={"fraud-model": "fraud-scoring"},
+)
 
 
-def fire(name: str = "HighLatency", *, status: str = "firing", service: str | None = "checkout",
-         summary: str = "", fp: str | None = None, kind: AlertKind = AlertKind.INFRA,
-         model: ModelInfo | None = None, labels: dict[str, str] | None = None, source: str = "generic",
-         starts_at: datetime | None = None) -> Alert:
-    return Alert(source=source, name=name, status=AlertStatus(status), severity=Severity.HIGH, service=service,
-                 summary=summary, labels=labels or {}, source_fingerprint=fp, kind=kind, model=model,
-                 starts_at=starts_at)
+def fire(
+    name: str = "HighLatency",
+    *,
+    status: str = "firing",
+    service: str | None = "checkout",
+    summary: str = "",
+    fp: str | None = None,
+    kind: AlertKind = AlertKind.INFRA,
+    model: ModelInfo | None = None,
+    labels: dict[str, str] | None = None,
+    source: str = "generic",
+    starts_at: datetime | None = None,
+) -> Alert:
+    return Alert(
+        source=source,
+        name=name,
+        status=AlertStatus(status),
+        severity=Severity.HIGH,
+        service=service,
+        summary=summary,
+        labels=labels or {},
+        source_fingerprint=fp,
+        kind=kind,
+        model=model,
+        starts_at=starts_at,
+    )
 
 
 def run(sessions: sessionmaker[Session], triage: Triage, *alerts: Alert, at: datetime) -> TriageOutcome:
@@ -60,8 +83,12 @@ def test_flapping_alert_stays_one_incident_and_is_marked(sessions: sessionmaker[
     assert first.created == [1]
     assert run(sessions, triage, fire(fp="a", status="resolved"), at=T0 + 2 * MIN).resolved == [1]
     again = run(sessions, triage, fire(fp="a"), at=T0 + 4 * MIN)
-    assert again.created == [] and again.updated == [1] and again.flaps == 1  # re-opened in place: no new page
-    assert incident(sessions, 1).status == "open" and not incident(sessions, 1).flapping  # 1 flap < threshold 2
+    assert (
+        again.created == [] and again.updated == [1] and again.flaps == 1
+    )  # re-opened in place: no new page
+    assert (
+        incident(sessions, 1).status == "open" and not incident(sessions, 1).flapping
+    )  # 1 flap < threshold 2
     run(sessions, triage, fire(fp="a", status="resolved"), at=T0 + 6 * MIN)
     run(sessions, triage, fire(fp="a"), at=T0 + 8 * MIN)
     inc = incident(sessions, 1)
@@ -80,7 +107,8 @@ def test_refire_after_the_flap_window_is_a_new_incident(sessions: sessionmaker[S
 
 
 def test_person_resolve_while_source_fires_reopens_same_incident_after_grace(
-        sessions: sessionmaker[Session]) -> None:
+    sessions: sessionmaker[Session],
+) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)
     run(sessions, triage, fire(fp="a"), at=T0)
     with transaction(sessions) as s:  # what IncidentService.resolve writes for a click on Resolve
@@ -126,44 +154,76 @@ def test_free_text_alerts_group_by_content_template(sessions: sessionmaker[Sessi
 
 def test_grouping_by_group_key_and_attributes_is_explained(sessions: sessionmaker[Session]) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)
-    keyed = Alert(source="alertmanager", name="PoolExhausted", status=AlertStatus.FIRING, service="checkout",
-                  group_key='{}:{alertname="PoolExhausted"}', labels={"pod": "a"})
+    keyed = Alert(
+        source="alertmanager",
+        name="PoolExhausted",
+        status=AlertStatus.FIRING,
+        service="checkout",
+        group_key='{}:{alertname="PoolExhausted"}',
+        labels={"pod": "a"},
+    )
     run(sessions, triage, keyed, at=T0)
     run(sessions, triage, replace(keyed, labels={"pod": "b"}), at=T0 + MIN)
-    assert incident(sessions, 1).grouping_reason == 'grouped: alertmanager groupKey {}:{alertname="PoolExhausted"}'
+    assert (
+        incident(sessions, 1).grouping_reason
+        == 'grouped: alertmanager groupKey {}:{alertname="PoolExhausted"}'
+    )
     run(sessions, triage, fire("CPUHigh", fp="x", labels={"host": "1"}), at=T0)
     run(sessions, triage, fire("CPUHigh", fp="y", labels={"host": "2"}), at=T0 + MIN)
-    assert incident(sessions, 2).grouping_reason == "grouped: same service checkout and alert name CPUHigh within 30 min"
+    assert (
+        incident(sessions, 2).grouping_reason
+        == "grouped: same service checkout and alert name CPUHigh within 30 min"
+    )
 
 
 def test_model_and_infra_incidents_link_both_ways(sessions: sessionmaker[Session]) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)
     infra = run(sessions, triage, fire("HighLatency", service="fraud-scoring", fp="lat"), at=T0)
-    drift = Alert(source="model", name="psi_drift threshold breached", status=AlertStatus.FIRING,
-                  kind=AlertKind.MODEL, model=ModelInfo(name="fraud-model", metric="psi_drift", value=0.3))
+    drift = Alert(
+        source="model",
+        name="psi_drift threshold breached",
+        status=AlertStatus.FIRING,
+        kind=AlertKind.MODEL,
+        model=ModelInfo(name="fraud-model", metric="psi_drift", value=0.3),
+    )
     model = run(sessions, triage, drift, at=T0 + 5 * MIN)
     assert model.created == [2] and 1 in model.updated  # the infra message is updated with the link
     inc = incident(sessions, 2)
-    assert (inc.model_name, inc.model_service, inc.service) == ("fraud-model", "fraud-scoring", "fraud-scoring")
+    assert (inc.model_name, inc.model_service, inc.service) == (
+        "fraud-model",
+        "fraud-scoring",
+        "fraud-scoring",
+    )
     with sessions() as s:
         ctx2 = ContextFinder(change_window=60 * MIN, model_services={})(s, s.get(Incident, 2))  # type: ignore[arg-type]
         ctx1 = ContextFinder(change_window=60 * MIN, model_services={})(s, s.get(Incident, 1))  # type: ignore[arg-type]
     assert [link.text for link in ctx2.links] == ["may be caused by #1 HighLatency on fraud-scoring"]
-    assert [link.text for link in ctx1.links] == ["may be affecting model fraud-model (#2 psi_drift threshold breached)"]
+    assert [link.text for link in ctx1.links] == [
+        "may be affecting model fraud-model (#2 psi_drift threshold breached)"
+    ]
     assert infra.created == [1] and count(sessions, IncidentLink) == 2
 
 
 def test_infra_incident_after_model_incident_links_too_with_payload_serving_service(
-        sessions: sessionmaker[Session]) -> None:
+    sessions: sessionmaker[Session],
+) -> None:
     triage = Triage(window=30 * MIN, policy=TriagePolicy())  # no mapping: the payload names the service
-    drift = Alert(source="model", name="auc below threshold", status=AlertStatus.FIRING, kind=AlertKind.MODEL,
-                  service="churn-api", model=ModelInfo(name="churn", metric="auc", value=0.6))
+    drift = Alert(
+        source="model",
+        name="auc below threshold",
+        status=AlertStatus.FIRING,
+        kind=AlertKind.MODEL,
+        service="churn-api",
+        model=ModelInfo(name="churn", metric="auc", value=0.6),
+    )
     run(sessions, triage, drift, at=T0)
     later = run(sessions, triage, fire("5xx rate high", service="churn-api", fp="err"), at=T0 + 10 * MIN)
     assert later.created == [2] and later.updated == [1]
     with sessions() as s:
-        pairs = {(link.incident_id, link.linked_incident_id, link.reason.split(":")[0])
-                 for link in s.scalars(select(IncidentLink))}
+        pairs = {
+            (link.incident_id, link.linked_incident_id, link.reason.split(":")[0])
+            for link in s.scalars(select(IncidentLink))
+        }
     assert pairs == {(1, 2, "may be caused by"), (2, 1, "may be affecting")}
     unrelated = run(sessions, triage, fire("5xx rate high", service="billing", fp="b"), at=T0 + 11 * MIN)
     assert unrelated.created == [3] and count(sessions, IncidentLink) == 2
@@ -171,24 +231,58 @@ def test_infra_incident_after_model_incident_links_too_with_payload_serving_serv
 
 def test_change_sent_as_alert_is_a_change_not_an_incident(sessions: sessionmaker[Session]) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)
-    out = run(sessions, triage, fire("Deploy", kind=AlertKind.CHANGE, labels={"version": "1.42", "actor": "ana"}),
-              at=T0)
+    out = run(
+        sessions,
+        triage,
+        fire("Deploy", kind=AlertKind.CHANGE, labels={"version": "1.42", "actor": "ana"}),
+        at=T0,
+    )
     assert out.created == [] and out.changes == [1] and count(sessions, Incident) == 0
     with sessions() as s:
         change = s.scalars(select(ChangeEvent)).one()
-        assert (change.kind, change.service, change.version, change.actor) == ("deploy", "checkout", "1.42", "ana")
+        assert (change.kind, change.service, change.version, change.actor) == (
+            "deploy",
+            "checkout",
+            "1.42",
+            "ana",
+        )
 
 
 def test_incident_shows_changes_in_the_window_before_it(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
-        record(s, Change(kind=ChangeKind.DEPLOY, title="deploy", service="checkout", version="1.42", actor="ana",
-                         occurred_at=T0 - 4 * MIN), source="changes")
-        record(s, Change(kind=ChangeKind.CONFIG, title="old", service="checkout", occurred_at=T0 - 90 * MIN),
-               source="changes")  # outside the 60 min window
-        record(s, Change(kind=ChangeKind.DEPLOY, title="other", service="billing", occurred_at=T0 - MIN),
-               source="changes")  # another service
-        record(s, Change(kind=ChangeKind.MODEL_PROMOTION, title="promote", model_name="fraud-model", version="7",
-                         occurred_at=T0 - 10 * MIN), source="changes")  # a model that fraud-scoring serves
+        record(
+            s,
+            Change(
+                kind=ChangeKind.DEPLOY,
+                title="deploy",
+                service="checkout",
+                version="1.42",
+                actor="ana",
+                occurred_at=T0 - 4 * MIN,
+            ),
+            source="changes",
+        )
+        record(
+            s,
+            Change(kind=ChangeKind.CONFIG, title="old", service="checkout", occurred_at=T0 - 90 * MIN),
+            source="changes",
+        )  # outside the 60 min window
+        record(
+            s,
+            Change(kind=ChangeKind.DEPLOY, title="other", service="billing", occurred_at=T0 - MIN),
+            source="changes",
+        )  # another service
+        record(
+            s,
+            Change(
+                kind=ChangeKind.MODEL_PROMOTION,
+                title="promote",
+                model_name="fraud-model",
+                version="7",
+                occurred_at=T0 - 10 * MIN,
+            ),
+            source="changes",
+        )  # a model that fraud-scoring serves
     triage = Triage(window=30 * MIN, policy=POLICY)
     run(sessions, triage, fire("PoolExhausted", fp="p", starts_at=T0), at=T0 + MIN)
     run(sessions, triage, fire("HighLatency", service="fraud-scoring", fp="f", starts_at=T0), at=T0 + MIN)
@@ -203,16 +297,26 @@ def test_incident_shows_changes_in_the_window_before_it(sessions: sessionmaker[S
         assert [c.text for c in served.changes] == ["started 10 min after model promotion fraud-model v7"]
 
 
-def test_noise_counts_per_source_and_service(sessions: sessionmaker[Session], db_url: str,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_noise_counts_per_source_and_service(
+    sessions: sessionmaker[Session],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)
     now = datetime.now(UTC) - 2 * 60 * MIN
     a, b = fire("CPUHigh", fp="a", labels={"h": "1"}), fire("CPUHigh", fp="b", labels={"h": "2"})
     run(sessions, triage, a, b, at=now)  # 2 deliveries, 1 incident, 1 grouped
-    run(sessions, triage, a, fire("CPUHigh", fp="b", summary="worse", labels={"h": "2"}), at=now + MIN)  # 1 dup, 1 update
-    run(sessions, triage, fire("CPUHigh", fp="a", status="resolved"), fire("CPUHigh", fp="b", status="resolved"),
-        at=now + 2 * MIN)  # 2 deliveries, incident resolved
+    run(
+        sessions, triage, a, fire("CPUHigh", fp="b", summary="worse", labels={"h": "2"}), at=now + MIN
+    )  # 1 dup, 1 update
+    run(
+        sessions,
+        triage,
+        fire("CPUHigh", fp="a", status="resolved"),
+        fire("CPUHigh", fp="b", status="resolved"),
+        at=now + 2 * MIN,
+    )  # 2 deliveries, incident resolved
     run(sessions, triage, a, at=now + 3 * MIN)  # 1 flap, re-opened in place
     run(sessions, triage, fire("Deploy", kind=AlertKind.CHANGE), at=now + 4 * MIN)  # a change, not a delivery
     run(sessions, triage, fire("DiskFull", service="billing", source="alertmanager", fp="d"), at=now)
@@ -220,7 +324,13 @@ def test_noise_counts_per_source_and_service(sessions: sessionmaker[Session], db
         rep = noise.report(s, since=now - 60 * MIN, until=datetime.now(UTC))
     generic = next(g for g in rep["groups"] if g["source"] == "generic")
     assert {k: generic[k] for k in noise.COUNTERS} == {
-        "deliveries": 7, "duplicates": 1, "flaps_suppressed": 1, "grouped": 1, "incidents_opened": 1, "changes": 1}
+        "deliveries": 7,
+        "duplicates": 1,
+        "flaps_suppressed": 1,
+        "grouped": 1,
+        "incidents_opened": 1,
+        "changes": 1,
+    }
     assert generic["service"] == "checkout" and generic["noise_reduction"] == round(1 - 1 / 7, 4)
     assert rep["totals"]["deliveries"] == 8 and rep["totals"]["incidents_opened"] == 2
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -236,8 +346,15 @@ def test_noise_counts_per_source_and_service(sessions: sessionmaker[Session], db
 
 def test_truncated_alerts_follow_the_groups_latest_batch(sessions: sessionmaker[Session]) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)
-    keyed = Alert(source="alertmanager", name="PoolExhausted", status=AlertStatus.FIRING, service="checkout",
-                  group_key="{}:{}", labels={"pod": "a"}, truncated_alerts=2)
+    keyed = Alert(
+        source="alertmanager",
+        name="PoolExhausted",
+        status=AlertStatus.FIRING,
+        service="checkout",
+        group_key="{}:{}",
+        labels={"pod": "a"},
+        truncated_alerts=2,
+    )
     run(sessions, triage, keyed, at=T0)
     assert incident(sessions, 1).truncated_alerts == 2
     out = run(sessions, triage, replace(keyed, truncated_alerts=0), at=T0 + MIN)
@@ -248,7 +365,12 @@ def test_truncated_alerts_follow_the_groups_latest_batch(sessions: sessionmaker[
 def test_no_link_outside_the_correlation_window(sessions: sessionmaker[Session]) -> None:
     triage = Triage(window=30 * MIN, policy=POLICY)  # correlation window 60 min
     run(sessions, triage, fire("HighLatency", service="fraud-scoring", fp="lat"), at=T0)
-    drift = Alert(source="model", name="drift", status=AlertStatus.FIRING, kind=AlertKind.MODEL,
-                  model=ModelInfo(name="fraud-model", metric="psi", value=0.3))
+    drift = Alert(
+        source="model",
+        name="drift",
+        status=AlertStatus.FIRING,
+        kind=AlertKind.MODEL,
+        model=ModelInfo(name="fraud-model", metric="psi", value=0.3),
+    )
     assert run(sessions, triage, drift, at=T0 + 2 * 60 * MIN).created == [2]
     assert count(sessions, IncidentLink) == 0

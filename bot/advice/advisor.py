@@ -33,14 +33,23 @@ def query_for(incident: Incident, context: IncidentContext | None = None) -> Que
         labels.update(a.labels or {})
     return Query(
         text="\n".join(dict.fromkeys(t for t in texts if t)),
-        service=incident.service, alert_name=alerts[0].name if alerts else None,
-        labels=labels, model=incident.model_name,
+        service=incident.service,
+        alert_name=alerts[0].name if alerts else None,
+        labels=labels,
+        model=incident.model_name,
     )
 
 
 class Advisor:
-    def __init__(self, *, kb: KnowledgeBase, runbooks: RunbookIndex, offer: Offer, top_k: int = 3,
-                 context: ContextFinder | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        kb: KnowledgeBase,
+        runbooks: RunbookIndex,
+        offer: Offer,
+        top_k: int = 3,
+        context: ContextFinder | None = None,
+    ) -> None:
         self._context = context
         self._kb = kb
         self._runbooks = runbooks
@@ -60,43 +69,106 @@ class Advisor:
         incident.runbook_id = best.runbook.id if best else None
         session.execute(delete(Suggestion).where(Suggestion.incident_id == incident.id))
         for rank, m in enumerate(matches):
-            session.add(Suggestion(incident_id=incident.id, target_kind="document", target_id=m.id, rank=rank,
-                                   score=float(m.score), why=list(m.why), features=dict(m.features)))
+            session.add(
+                Suggestion(
+                    incident_id=incident.id,
+                    target_kind="document",
+                    target_id=m.id,
+                    rank=rank,
+                    score=float(m.score),
+                    why=list(m.why),
+                    features=dict(m.features),
+                )
+            )
         strong = offerable(best, threshold=self._offer.threshold)
         if best is not None:
             # "offerable": the guardrail verdict (rule match, or text at/above the calibrated threshold)
-            session.add(Suggestion(incident_id=incident.id, target_kind="runbook", target_id=best.runbook.id,
-                                   rank=0, score=float(best.score), why=list(best.why),
-                                   features={"offerable": 1.0 if strong else 0.0, "rule": 1.0 if best.rule else 0.0,
-                                             "semantic": float(best.semantic)}))
-        return IncidentView(incident, list(incident.alerts), matches, best,
-                            self._offer.actions(incident, best, strong=strong), context=context)
+            session.add(
+                Suggestion(
+                    incident_id=incident.id,
+                    target_kind="runbook",
+                    target_id=best.runbook.id,
+                    rank=0,
+                    score=float(best.score),
+                    why=list(best.why),
+                    features={
+                        "offerable": 1.0 if strong else 0.0,
+                        "rule": 1.0 if best.rule else 0.0,
+                        "semantic": float(best.semantic),
+                    },
+                )
+            )
+        return IncidentView(
+            incident,
+            list(incident.alerts),
+            matches,
+            best,
+            self._offer.actions(incident, best, strong=strong),
+            context=context,
+        )
 
     def stored_view(self, session: Session, incident: Incident) -> IncidentView:
         """The advice as stored for this incident (no new search)."""
-        rows = list(session.scalars(
-            select(Suggestion).where(Suggestion.incident_id == incident.id).order_by(Suggestion.rank)))
+        rows = list(
+            session.scalars(
+                select(Suggestion).where(Suggestion.incident_id == incident.id).order_by(Suggestion.rank)
+            )
+        )
         doc_rows = [r for r in rows if r.target_kind == "document"]
-        docs = {d.external_id: d for d in session.scalars(
-            select(KnowledgeDocument).where(KnowledgeDocument.external_id.in_([r.target_id for r in doc_rows])))}
-        matches = [Match(id=r.target_id, title=docs[r.target_id].title, score=r.score, why=list(r.why),
-                         document=_document(docs[r.target_id]), features=dict(r.features))
-                   for r in doc_rows if r.target_id in docs]
+        docs = {
+            d.external_id: d
+            for d in session.scalars(
+                select(KnowledgeDocument).where(
+                    KnowledgeDocument.external_id.in_([r.target_id for r in doc_rows])
+                )
+            )
+        }
+        matches = [
+            Match(
+                id=r.target_id,
+                title=docs[r.target_id].title,
+                score=r.score,
+                why=list(r.why),
+                document=_document(docs[r.target_id]),
+                features=dict(r.features),
+            )
+            for r in doc_rows
+            if r.target_id in docs
+        ]
         runbook, strong = None, False
         rb_row = next((r for r in rows if r.target_kind == "runbook"), None)
         if rb_row is not None:
             rb = get_runbook(session, rb_row.target_id)
             if rb is not None:
                 feats = rb_row.features or {}
-                runbook = RunbookMatch(rb, rb_row.score, list(rb_row.why), rule=bool(feats.get("rule")),
-                                       semantic=float(feats.get("semantic", 0.0)))
+                runbook = RunbookMatch(
+                    rb,
+                    rb_row.score,
+                    list(rb_row.why),
+                    rule=bool(feats.get("rule")),
+                    semantic=float(feats.get("semantic", 0.0)),
+                )
                 strong = bool(feats.get("offerable"))
         context = self._context(session, incident) if self._context else None
-        return IncidentView(incident, list(incident.alerts), matches, runbook,
-                            self._offer.actions(incident, runbook, strong=strong), context=context)
+        return IncidentView(
+            incident,
+            list(incident.alerts),
+            matches,
+            runbook,
+            self._offer.actions(incident, runbook, strong=strong),
+            context=context,
+        )
 
 
 def _document(row: KnowledgeDocument) -> Document:
-    return Document(id=row.external_id, title=row.title, text=row.text, service=row.service,
-                    root_cause=row.root_cause, resolution=row.resolution, created_at=row.created_at,
-                    url=row.url, meta=dict(row.meta or {}))
+    return Document(
+        id=row.external_id,
+        title=row.title,
+        text=row.text,
+        service=row.service,
+        root_cause=row.root_cause,
+        resolution=row.resolution,
+        created_at=row.created_at,
+        url=row.url,
+        meta=dict(row.meta or {}),
+    )

@@ -34,7 +34,7 @@ class LinkNote:
 
     @property
     def text(self) -> str:
-        """"may be caused by #12 latency on fraud-scoring" / "may be affecting model fraud-model (#13 drift)"."""
+        """ "may be caused by #12 latency on fraud-scoring" / "may be affecting model fraud-model (#13 drift)"."""
         if self.relation == correlation.AFFECTING:
             return f"may be affecting model {self.model_name} (#{self.incident_id} {self.title})"
         return f"{correlation.CAUSED_BY} #{self.incident_id} {self.title} on {self.service}"
@@ -59,11 +59,18 @@ class ContextFinder:
         start = incident.first_alert_at or incident.created_at
         notes = []
         if start is not None:
-            for change in changes.changes_before(session, incident, window=self._window,
-                                                 model_services=self._model_services):
+            for change in changes.changes_before(
+                session, incident, window=self._window, model_services=self._model_services
+            ):
                 notes.append(ChangeNote(changes.describe(change, start), change.url))
         links = []
         for link, other in correlation.links_for(session, incident.id):
-            relation = correlation.AFFECTING if link.reason.startswith(correlation.AFFECTING) else correlation.CAUSED_BY
-            links.append(LinkNote(relation, other.id, other.title, other.service, other.model_name, other.status))
+            relation = (
+                correlation.AFFECTING
+                if link.reason.startswith(correlation.AFFECTING)
+                else correlation.CAUSED_BY
+            )
+            links.append(
+                LinkNote(relation, other.id, other.title, other.service, other.model_name, other.status)
+            )
         return IncidentContext(notes, links)

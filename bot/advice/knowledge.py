@@ -45,20 +45,37 @@ class ImportReport:
         return self.inserted + self.updated
 
     def summary(self) -> str:
-        return (f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
-                f"skipped {self.skipped}")
+        return (
+            f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"skipped {self.skipped}"
+        )
 
 
 def _to_document(row: KnowledgeDocument) -> Document:
     meta = dict(row.meta or {})
-    return Document(id=row.external_id, title=row.title, text=row.text, service=row.service,
-                    root_cause=row.root_cause, resolution=row.resolution, created_at=row.created_at,
-                    url=row.url, meta=meta)
+    return Document(
+        id=row.external_id,
+        title=row.title,
+        text=row.text,
+        service=row.service,
+        root_cause=row.root_cause,
+        resolution=row.resolution,
+        created_at=row.created_at,
+        url=row.url,
+        meta=meta,
+    )
 
 
 class KnowledgeBase:
-    def __init__(self, *, sessions: sessionmaker[Session], encoder: Encoder, backend: str = "auto",
-                 weights: Weights | None = None, batch_docs: int = 512) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        encoder: Encoder,
+        backend: str = "auto",
+        weights: Weights | None = None,
+        batch_docs: int = 512,
+    ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
         self.sessions = sessions
@@ -68,7 +85,9 @@ class KnowledgeBase:
         if backend == "pgvector" and not is_pg:
             raise ValueError("the pgvector backend needs a PostgreSQL database")
         self.backend = "pgvector" if backend == "pgvector" or (backend == "auto" and is_pg) else "numpy"
-        dense: DenseIndex = PgVectorIndex(engine) if self.backend == "pgvector" else NumpyVectorIndex(encoder.dim)
+        dense: DenseIndex = (
+            PgVectorIndex(engine) if self.backend == "pgvector" else NumpyVectorIndex(encoder.dim)
+        )
         self.ranker = HybridRanker(dense, weights=weights)
         self.batch_docs = batch_docs
         self._write_lock = threading.Lock()
@@ -99,7 +118,8 @@ class KnowledgeBase:
             if isinstance(dense, NumpyVectorIndex):
                 dense.reserve(int(s.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0))
                 q = select(KnowledgeChunk.document_id, KnowledgeChunk.embedding).order_by(
-                    KnowledgeChunk.document_id, KnowledgeChunk.ordinal)
+                    KnowledgeChunk.document_id, KnowledgeChunk.ordinal
+                )
                 current, group = -1, list[np.ndarray]()
                 for doc_id, emb in s.execute(q.execution_options(yield_per=5000)):
                     if doc_id != current and group:
@@ -115,8 +135,13 @@ class KnowledgeBase:
 
     def _current_signature(self) -> tuple[Any, ...]:
         with self.sessions() as s:
-            return tuple(s.execute(select(func.count(), func.max(KnowledgeDocument.id),
-                                          func.max(KnowledgeDocument.imported_at))).one())
+            return tuple(
+                s.execute(
+                    select(
+                        func.count(), func.max(KnowledgeDocument.id), func.max(KnowledgeDocument.imported_at)
+                    )
+                ).one()
+            )
 
     def _refresh_if_changed(self) -> None:
         """Reload when another process changed the documents since our last load (checked at most every
@@ -143,8 +168,14 @@ class KnowledgeBase:
             return int(s.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0)
 
     # -- writing -------------------------------------------------------------------------------
-    def upsert(self, docs: Iterable[Document], *, progress: bool = False, source: str = "import",
-               total: int | None = None) -> ImportReport:
+    def upsert(
+        self,
+        docs: Iterable[Document],
+        *,
+        progress: bool = False,
+        source: str = "import",
+        total: int | None = None,
+    ) -> ImportReport:
         report = ImportReport()
         self._ensure_loaded()
         bar = tqdm(total=total, unit="doc", desc="import", disable=not progress, leave=False)
@@ -169,7 +200,8 @@ class KnowledgeBase:
         wanted = sorted(set(hashes))
         for i in range(0, len(wanted), 500):
             q = select(KnowledgeChunk.content_hash, KnowledgeChunk.embedding).where(
-                KnowledgeChunk.content_hash.in_(wanted[i : i + 500]))
+                KnowledgeChunk.content_hash.in_(wanted[i : i + 500])
+            )
             cached.update({h: e for h, e in s.execute(q)})
         todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}
         if todo:
@@ -185,9 +217,14 @@ class KnowledgeBase:
         hashes = {d.id: document_hash(d) for d in docs}
         added: list[tuple[int, Document, np.ndarray]] = []
         with self.sessions() as s, s.begin():
-            existing = {ext: (pk, h) for pk, ext, h in s.execute(
-                select(KnowledgeDocument.id, KnowledgeDocument.external_id, KnowledgeDocument.content_hash)
-                .where(KnowledgeDocument.external_id.in_(list(hashes))))}
+            existing = {
+                ext: (pk, h)
+                for pk, ext, h in s.execute(
+                    select(
+                        KnowledgeDocument.id, KnowledgeDocument.external_id, KnowledgeDocument.content_hash
+                    ).where(KnowledgeDocument.external_id.in_(list(hashes)))
+                )
+            }
             todo = [d for d in docs if existing.get(d.id, (None, None))[1] != hashes[d.id]]
             report.unchanged += len(docs) - len(todo)
             if not todo:
@@ -200,8 +237,12 @@ class KnowledgeBase:
             new = [r for r, d in zip(rows, todo, strict=True) if d.id not in existing]
             ids: dict[str, int] = {ext: pk for ext, (pk, _) in existing.items()}
             if new:
-                res = s.execute(insert(KnowledgeDocument).returning(
-                    KnowledgeDocument.id, KnowledgeDocument.external_id, sort_by_parameter_order=True), new)
+                res = s.execute(
+                    insert(KnowledgeDocument).returning(
+                        KnowledgeDocument.id, KnowledgeDocument.external_id, sort_by_parameter_order=True
+                    ),
+                    new,
+                )
                 ids.update({ext: pk for pk, ext in res})
             for r, d in zip(rows, todo, strict=True):
                 if d.id in existing:
@@ -214,8 +255,15 @@ class KnowledgeBase:
             for d, cs in zip(todo, chunks, strict=True):
                 doc_vecs = vecs[pos : pos + len(cs)]
                 for i, (text, h, v) in enumerate(zip(cs, chash[pos : pos + len(cs)], doc_vecs, strict=True)):
-                    chunk_rows.append({"document_id": ids[d.id], "ordinal": i, "text": text,
-                                       "content_hash": h, "embedding": v})
+                    chunk_rows.append(
+                        {
+                            "document_id": ids[d.id],
+                            "ordinal": i,
+                            "text": text,
+                            "content_hash": h,
+                            "embedding": v,
+                        }
+                    )
                 added.append((ids[d.id], d, np.vstack(doc_vecs)))
                 pos += len(cs)
             s.execute(insert(KnowledgeChunk), chunk_rows)
@@ -227,12 +275,23 @@ class KnowledgeBase:
 
     @staticmethod
     def _row(d: Document, content_hash: str, source: str) -> dict[str, Any]:
-        return {"external_id": d.id, "source": str(d.meta.get("source") or source), "title": d.title,
-                "text": d.text, "service": d.service, "root_cause": d.root_cause, "resolution": d.resolution,
-                "url": d.url, "meta": d.meta, "created_at": d.created_at, "content_hash": content_hash}
+        return {
+            "external_id": d.id,
+            "source": str(d.meta.get("source") or source),
+            "title": d.title,
+            "text": d.text,
+            "service": d.service,
+            "root_cause": d.root_cause,
+            "resolution": d.resolution,
+            "url": d.url,
+            "meta": d.meta,
+            "created_at": d.created_at,
+            "content_hash": content_hash,
+        }
 
-    def import_file(self, path: Path, *, fmt: str = "auto", mapping: dict[str, str] | None = None,
-                    progress: bool = False) -> ImportReport:
+    def import_file(
+        self, path: Path, *, fmt: str = "auto", mapping: dict[str, str] | None = None, progress: bool = False
+    ) -> ImportReport:
         """Import a JSONL/CSV/Jira/ServiceNow/PagerDuty file; bad rows are reported and skipped.
         Raises ``retrieval.importers.SourceError`` if the file as a whole cannot be read."""
         errors: list[tuple[int, str]] = []
@@ -271,9 +330,17 @@ class KnowledgeBase:
             return self.ranker.search(query, vec, top_k=top_k, load=self._load_docs)
 
     # -- feedback ------------------------------------------------------------------------------
-    def record_feedback(self, incident_id: int, target_kind: str, target_id: str, user_id: str,
-                        helpful: bool, features: dict[str, float] | None = None, *,
-                        session: Session | None = None) -> None:
+    def record_feedback(
+        self,
+        incident_id: int,
+        target_kind: str,
+        target_id: str,
+        user_id: str,
+        helpful: bool,
+        features: dict[str, float] | None = None,
+        *,
+        session: Session | None = None,
+    ) -> None:
         """Store one 👍/👎 (a user's later click on the same target replaces their earlier one).
         With ``session`` the write joins the caller's transaction (so its audit event commits with it)."""
         if session is not None:
@@ -283,14 +350,34 @@ class KnowledgeBase:
             self._write_feedback(s, incident_id, target_kind, target_id, user_id, helpful, features)
 
     @staticmethod
-    def _write_feedback(s: Session, incident_id: int, target_kind: str, target_id: str, user_id: str,
-                        helpful: bool, features: dict[str, float] | None) -> None:
-        row = s.scalar(select(Feedback).where(
-            Feedback.incident_id == incident_id, Feedback.target_kind == target_kind,
-            Feedback.target_id == target_id, Feedback.user_id == user_id))
+    def _write_feedback(
+        s: Session,
+        incident_id: int,
+        target_kind: str,
+        target_id: str,
+        user_id: str,
+        helpful: bool,
+        features: dict[str, float] | None,
+    ) -> None:
+        row = s.scalar(
+            select(Feedback).where(
+                Feedback.incident_id == incident_id,
+                Feedback.target_kind == target_kind,
+                Feedback.target_id == target_id,
+                Feedback.user_id == user_id,
+            )
+        )
         if row is None:
-            s.add(Feedback(incident_id=incident_id, target_kind=target_kind, target_id=target_id,
-                           user_id=user_id, helpful=helpful, features=features))
+            s.add(
+                Feedback(
+                    incident_id=incident_id,
+                    target_kind=target_kind,
+                    target_id=target_id,
+                    user_id=user_id,
+                    helpful=helpful,
+                    features=features,
+                )
+            )
         else:
             row.helpful = helpful
             row.features = features if features is not None else row.features
@@ -306,13 +393,21 @@ class KnowledgeBase:
                 votes[target] = votes.get(target, 0) + (1 if helpful else -1)
         return {t for t, v in votes.items() if v < 0}
 
-    def refit_weights(self, *, min_samples: int = 30, apply: bool = True, seed: int = 0) -> RefitReport | None:
+    def refit_weights(
+        self, *, min_samples: int = 30, apply: bool = True, seed: int = 0
+    ) -> RefitReport | None:
         """Refit the fusion weights on stored document feedback; None until enough exists."""
-        on = ((Suggestion.incident_id == Feedback.incident_id) & (Suggestion.target_kind == Feedback.target_kind)
-              & (Suggestion.target_id == Feedback.target_id))
+        on = (
+            (Suggestion.incident_id == Feedback.incident_id)
+            & (Suggestion.target_kind == Feedback.target_kind)
+            & (Suggestion.target_id == Feedback.target_id)
+        )
         with self.sessions() as s:  # the features shown with the click, else those stored with the suggestion
-            rows = s.execute(select(Feedback.features, Suggestion.features, Feedback.helpful)
-                             .outerjoin(Suggestion, on).where(Feedback.target_kind == "document")).all()
+            rows = s.execute(
+                select(Feedback.features, Suggestion.features, Feedback.helpful)
+                .outerjoin(Suggestion, on)
+                .where(Feedback.target_kind == "document")
+            ).all()
         # only clicks whose features were recorded by the current ranker: a sample from before a feature
         # existed would read it as 0 and skew both the fit and the before/after comparison
         samples = [(dict(f or g), bool(h)) for f, g, h in rows if (f or g) and set(FEATURES) <= set(f or g)]

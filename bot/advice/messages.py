@@ -24,8 +24,9 @@ from bot.kernel.outbox import Finalizer, Handler, Kind, Outbox, OutboxMessage
 
 
 class IncidentMessages:
-    def __init__(self, *, sessions: sessionmaker[Session], outbox: Outbox, advisor: Advisor,
-                 chat: IncidentChat) -> None:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], outbox: Outbox, advisor: Advisor, chat: IncidentChat
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._advisor = advisor
@@ -33,23 +34,38 @@ class IncidentMessages:
 
     def handlers(self) -> dict[Kind, Handler]:
         """The outbox handlers, registered by the composition root."""
-        return {Kind.ADVISE: self.deliver_advice, Kind.POST_INCIDENT: self.deliver_post,
-                Kind.UPDATE_INCIDENT: self.deliver_update, Kind.THREAD_REPLY: self.deliver_thread_reply}
+        return {
+            Kind.ADVISE: self.deliver_advice,
+            Kind.POST_INCIDENT: self.deliver_post,
+            Kind.UPDATE_INCIDENT: self.deliver_update,
+            Kind.THREAD_REPLY: self.deliver_thread_reply,
+        }
 
     # ---- queued in the caller's transaction ------------------------------------------------------------
     def queue_new(self, session: Session, incident_id: int) -> list[OutboxMessage | None]:
         """A new incident: its advice, then its first post (each once: unique dedup keys)."""
-        return [self._outbox.enqueue(session, kind=Kind.ADVISE, incident_id=incident_id,
-                                     dedup_key=f"advise:{incident_id}"),
-                self.queue_post(session, incident_id)]
+        return [
+            self._outbox.enqueue(
+                session, kind=Kind.ADVISE, incident_id=incident_id, dedup_key=f"advise:{incident_id}"
+            ),
+            self.queue_post(session, incident_id),
+        ]
 
     def queue_post(self, session: Session, incident_id: int) -> OutboxMessage | None:
-        return self._outbox.enqueue(session, kind=Kind.POST_INCIDENT, incident_id=incident_id,
-                                    dedup_key=f"post_incident:{incident_id}")
+        return self._outbox.enqueue(
+            session,
+            kind=Kind.POST_INCIDENT,
+            incident_id=incident_id,
+            dedup_key=f"post_incident:{incident_id}",
+        )
 
     def queue_update(self, session: Session, incident_id: int) -> OutboxMessage | None:
-        return self._outbox.enqueue(session, kind=Kind.UPDATE_INCIDENT, incident_id=incident_id,
-                                    coalesce_key=f"incident:{incident_id}:message")
+        return self._outbox.enqueue(
+            session,
+            kind=Kind.UPDATE_INCIDENT,
+            incident_id=incident_id,
+            coalesce_key=f"incident:{incident_id}:message",
+        )
 
     def queue_advice(self, session: Session, incident_id: int) -> OutboxMessage | None:
         """Advise again (e.g. after a 👎 excluded a match); the job updates the message once it is done."""
@@ -86,6 +102,7 @@ class IncidentMessages:
             row = _incident(session, incident_id)
             row.slack_channel, row.slack_ts = channel, ts
             audit.record(session, event="incident.posted", actor="bot", incident_id=row.id, channel=channel)
+
         return record
 
     def deliver_update(self, msg: OutboxMessage) -> None:

@@ -33,14 +33,32 @@ class Severity(StrEnum):
         """Map the many spellings sources use onto our four levels (unknown -> warning)."""
         value = (raw or "").strip().lower()
         aliases = {
-            "critical": cls.CRITICAL, "crit": cls.CRITICAL, "p1": cls.CRITICAL, "sev1": cls.CRITICAL,
-            "fatal": cls.CRITICAL, "page": cls.CRITICAL, "emergency": cls.CRITICAL,
-            "high": cls.HIGH, "error": cls.HIGH, "err": cls.HIGH, "major": cls.HIGH, "p2": cls.HIGH,
+            "critical": cls.CRITICAL,
+            "crit": cls.CRITICAL,
+            "p1": cls.CRITICAL,
+            "sev1": cls.CRITICAL,
+            "fatal": cls.CRITICAL,
+            "page": cls.CRITICAL,
+            "emergency": cls.CRITICAL,
+            "high": cls.HIGH,
+            "error": cls.HIGH,
+            "err": cls.HIGH,
+            "major": cls.HIGH,
+            "p2": cls.HIGH,
             "sev2": cls.HIGH,
-            "warning": cls.WARNING, "warn": cls.WARNING, "medium": cls.WARNING, "p3": cls.WARNING,
-            "sev3": cls.WARNING, "minor": cls.WARNING,
-            "info": cls.INFO, "low": cls.INFO, "p4": cls.INFO, "p5": cls.INFO, "none": cls.INFO,
-            "informational": cls.INFO, "ok": cls.INFO,
+            "warning": cls.WARNING,
+            "warn": cls.WARNING,
+            "medium": cls.WARNING,
+            "p3": cls.WARNING,
+            "sev3": cls.WARNING,
+            "minor": cls.WARNING,
+            "info": cls.INFO,
+            "low": cls.INFO,
+            "p4": cls.INFO,
+            "p5": cls.INFO,
+            "none": cls.INFO,
+            "informational": cls.INFO,
+            "ok": cls.INFO,
         }
         return aliases.get(value, cls.WARNING)
 
@@ -123,9 +141,14 @@ class Alert:
         if self.model:
             model = [self.model.version, self.model.value, self.model.threshold, self.model.owner]
         basis = [
-            self.status.value, self.severity.value, self.summary, self.description,
-            sorted(self.labels.items()), sorted(self.annotations.items()),
-            self.ends_at.isoformat() if self.ends_at else None, model,
+            self.status.value,
+            self.severity.value,
+            self.summary,
+            self.description,
+            sorted(self.labels.items()),
+            sorted(self.annotations.items()),
+            self.ends_at.isoformat() if self.ends_at else None,
+            model,
         ]
         return _sha256(basis)
 

@@ -25,6 +25,7 @@ def storable(obj: Any) -> Any:
 
     Iterative (an explicit stack, no recursion), so a field nested 900 levels deep is copied, not a
     RecursionError that would lose the valid alert carrying it."""
+
     def clean(value: Any) -> Any:
         if isinstance(value, str):
             return storable_text(value)
@@ -61,13 +62,20 @@ class RejectedAlert:
     dead_letter_id: int | None = None
 
 
-def dead_letter_rejected(session: Session, source: str, rejected: Sequence[RejectedAlert], payload_id: int) -> None:
+def dead_letter_rejected(
+    session: Session, source: str, rejected: Sequence[RejectedAlert], payload_id: int
+) -> None:
     """The item's excerpt is kept here; the whole batch, verbatim, is the alert payload ``payload_id``."""
     for item in rejected:
-        row = DeadLetter(source=f"alerts/{source}"[:64], body=storable_text(item.excerpt),
-                         reason=storable_text(f"{item.error} (rejected from batch alert_payloads "
-                                              f"#{payload_id}; its valid alerts were accepted)")[:2000],
-                         content_type="application/json")
+        row = DeadLetter(
+            source=f"alerts/{source}"[:64],
+            body=storable_text(item.excerpt),
+            reason=storable_text(
+                f"{item.error} (rejected from batch alert_payloads "
+                f"#{payload_id}; its valid alerts were accepted)"
+            )[:2000],
+            content_type="application/json",
+        )
         session.add(row)
         session.flush()
         item.dead_letter_id = row.id

@@ -11,8 +11,13 @@ from bot.kernel.models import AuditEvent
 
 
 def record(
-    session: Session, *, event: str, actor: str, incident_id: int | None = None,
-    request_id: int | None = None, **detail: Any,
+    session: Session,
+    *,
+    event: str,
+    actor: str,
+    incident_id: int | None = None,
+    request_id: int | None = None,
+    **detail: Any,
 ) -> AuditEvent:
     row = AuditEvent(event=event, actor=actor, incident_id=incident_id, request_id=request_id, detail=detail)
     session.add(row)
@@ -29,10 +34,24 @@ class Batch:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def record(self, *, event: str, actor: str, incident_id: int | None = None, request_id: int | None = None,
-               **detail: Any) -> None:
-        self.rows.append({"event": event, "actor": actor, "incident_id": incident_id, "request_id": request_id,
-                          "detail": detail})
+    def record(
+        self,
+        *,
+        event: str,
+        actor: str,
+        incident_id: int | None = None,
+        request_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        self.rows.append(
+            {
+                "event": event,
+                "actor": actor,
+                "incident_id": incident_id,
+                "request_id": request_id,
+                "detail": detail,
+            }
+        )
 
     def write(self, session: Session) -> None:
         if self.rows:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     k8s_ca_cert: Path | None = None
     k8s_namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description='Namespaces the Kubernetes executors may touch: JSON list or comma separated. Empty: none.',
+        description="Namespaces the Kubernetes executors may touch: JSON list or comma separated. Empty: none.",
     )
     k8s_verify_tls: bool = True
 
@@ -75,27 +75,36 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
     pagerduty_webhook_secret: SecretStr | None = None
     generic_field_map: dict[str, str] = Field(
         default_factory=dict,
-        description='Where /alerts/generic finds its fields in a foreign JSON body, JSONPath-like: '
+        description="Where /alerts/generic finds its fields in a foreign JSON body, JSONPath-like: "
         '{"name": "$.rule.title", "service": "$.tags.service"}. Empty: the generic format as documented.',
     )
     policy_path: Path | None = Field(
-        default=None, description="policy.yml: who may approve which action, N-of-M, TTL, scope, rate limit.")
+        default=None, description="policy.yml: who may approve which action, N-of-M, TTL, scope, rate limit."
+    )
     log_format: str = Field(default="text", description="`text` or `json` (one JSON object per line)")
     slack_timeout_seconds: float = 10.0
     slack_update_interval_seconds: float = Field(
-        default=3.0, description="At most one chat.update per incident message per this many seconds")
+        default=3.0, description="At most one chat.update per incident message per this many seconds"
+    )
     outbox_workers: int = 2
     outbox_lease_seconds: float = Field(
-        default=120.0, description="How long a claimed Slack message is reserved before another replica may retry it")
+        default=120.0,
+        description="How long a claimed Slack message is reserved before another replica may retry it",
+    )
     # KPI jobs (bot/reports/reminders.py): a 0 or an empty schedule turns a job off
-    digest_schedule: str = Field(default="mon 09:00", description='weekly digest, "<day> HH:MM" UTC; "" = off')
+    digest_schedule: str = Field(
+        default="mon 09:00", description='weekly digest, "<day> HH:MM" UTC; "" = off'
+    )
     digest_stale_hours: int = 24
     ack_reminder_minutes: int = 15
     ack_escalation_minutes: int = 30
-    oncall_mention: list[str] = Field(default_factory=list, description='Slack user group (S...) / user ids, JSON list')
+    oncall_mention: list[str] = Field(
+        default_factory=list, description="Slack user group (S...) / user ids, JSON list"
+    )
     escalation_mention: list[str] = Field(default_factory=list)
     rca_reminder_hours: int = 24
 

@@ -63,7 +63,7 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def schema_status(engine: Engine) -> str:
-    """"ok" when the database is at the migrations' head, else what it is at (raises if unreachable)."""
+    """ "ok" when the database is at the migrations' head, else what it is at (raises if unreachable)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()

@@ -23,8 +23,10 @@ from bot.kernel.db import transaction
 
 log = logging.getLogger(__name__)
 _PROCESS_LOCK = threading.RLock()
-_LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) WITH ORDINALITY AS t(k, n) "
-                 "ORDER BY n")
+_LOCK_ALL = text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) WITH ORDINALITY AS t(k, n) "
+    "ORDER BY n"
+)
 T = TypeVar("T")
 
 
@@ -40,7 +42,9 @@ def xact_lock(session: Session, names: Iterable[str]) -> None:
     keys = sorted({lock_id(n) for n in names})
     if len(keys) == 1:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
-    elif keys:  # one round trip; unnest yields the (sorted) array in order, and each lock is taken as its row is
+    elif (
+        keys
+    ):  # one round trip; unnest yields the (sorted) array in order, and each lock is taken as its row is
         session.execute(_LOCK_ALL, {"keys": keys})
 
 
@@ -79,7 +83,7 @@ class GroupCommit:
                 if unit.done:  # a previous holder ran it in its group
                     break
                 with self._mutex:
-                    group, self._queue = self._queue[: self._max], self._queue[self._max:]
+                    group, self._queue = self._queue[: self._max], self._queue[self._max :]
                 self._run(group)
         if unit.error is not None:
             raise unit.error
@@ -107,8 +111,11 @@ class GroupCommit:
             with transaction(self._sessions) as session:
                 results = [unit.work(session) for unit in group]
         except Exception as exc:
-            log.info("a group of %d batches failed together (%s); storing each alone", len(group),
-                     type(exc).__name__)
+            log.info(
+                "a group of %d batches failed together (%s); storing each alone",
+                len(group),
+                type(exc).__name__,
+            )
             return False
         for unit, result in zip(group, results, strict=True):
             unit.result, unit.done = result, True

@@ -148,7 +148,9 @@ class KnowledgeChunk(Base):
 
     __tablename__ = "knowledge_chunks"
     id: Mapped[int] = mapped_column(primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True
+    )
     ordinal: Mapped[int] = mapped_column(default=0)
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
@@ -221,7 +223,9 @@ class Feedback(Base):
     """A 👍/👎 on a suggested match (past incident or runbook) for one incident."""
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("incident_id", "target_kind", "target_id", "user_id", name="uq_feedback"),)
+    __table_args__ = (
+        UniqueConstraint("incident_id", "target_kind", "target_id", "user_id", name="uq_feedback"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
     target_kind: Mapped[str] = mapped_column(String(16))  # "document" | "runbook"
@@ -259,8 +263,10 @@ class ChangeEvent(Base):
     """A deploy, config change, flag flip or model promotion. Never an incident; shown beside them."""
 
     __tablename__ = "change_events"
-    __table_args__ = (Index("ix_change_events_service_at", "service", "occurred_at"),
-                      Index("ix_change_events_model_at", "model_name", "occurred_at"))
+    __table_args__ = (
+        Index("ix_change_events_service_at", "service", "occurred_at"),
+        Index("ix_change_events_model_at", "model_name", "occurred_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
@@ -304,6 +310,8 @@ class NoiseCount(Base):
     grouped: Mapped[int] = mapped_column(default=0)
     incidents_opened: Mapped[int] = mapped_column(default=0)
     changes: Mapped[int] = mapped_column(default=0)
+
+
 class RemediationControl(Base):
     """The global kill switch for remediation actions (one row, id 1), persisted so a restart keeps it."""
 

@@ -108,15 +108,27 @@ DEFAULT_COALESCE_SECONDS = 3.0
 MAX_BACKOFF_SECONDS = 300.0
 
 
-_PENDING_FOR_KEY = (select(OutboxMessage).where(OutboxMessage.coalesce_key == bindparam("key"),
-                                                OutboxMessage.status == Status.PENDING.value)
-                    .order_by(OutboxMessage.id).limit(1))
-_LAST_SENT_FOR_KEY = select(func.max(OutboxMessage.sent_at)).where(OutboxMessage.coalesce_key == bindparam("key"))
+_PENDING_FOR_KEY = (
+    select(OutboxMessage)
+    .where(OutboxMessage.coalesce_key == bindparam("key"), OutboxMessage.status == Status.PENDING.value)
+    .order_by(OutboxMessage.id)
+    .limit(1)
+)
+_LAST_SENT_FOR_KEY = select(func.max(OutboxMessage.sent_at)).where(
+    OutboxMessage.coalesce_key == bindparam("key")
+)
 
 
-def enqueue(session: Session, *, kind: str, incident_id: int | None = None, payload: dict[str, Any] | None = None,
-            coalesce_key: str | None = None, dedup_key: str | None = None,
-            coalesce_seconds: float = DEFAULT_COALESCE_SECONDS) -> OutboxMessage | None:
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    incident_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    coalesce_key: str | None = None,
+    dedup_key: str | None = None,
+    coalesce_seconds: float = DEFAULT_COALESCE_SECONDS,
+) -> OutboxMessage | None:
     """Add a chat message to send in the caller's transaction. Returns the row, the pending row it was
     coalesced into, or None if ``dedup_key`` was already used (e.g. the incident's first post)."""
     now = utcnow()
@@ -130,9 +142,17 @@ def enqueue(session: Session, *, kind: str, incident_id: int | None = None, payl
         due = now if last_sent is None else max(now, last_sent + timedelta(seconds=coalesce_seconds))
     else:
         due = now
-    row = OutboxMessage(incident_id=incident_id, kind=str(kind), payload=payload or {}, status=Status.PENDING.value,
-                        attempts=0, next_attempt_at=due, coalesce_key=coalesce_key, dedup_key=dedup_key,
-                        created_at=now)
+    row = OutboxMessage(
+        incident_id=incident_id,
+        kind=str(kind),
+        payload=payload or {},
+        status=Status.PENDING.value,
+        attempts=0,
+        next_attempt_at=due,
+        coalesce_key=coalesce_key,
+        dedup_key=dedup_key,
+        created_at=now,
+    )
     if dedup_key is None:
         session.add(row)
         session.flush()
@@ -148,8 +168,15 @@ def enqueue(session: Session, *, kind: str, incident_id: int | None = None, payl
 class Outbox:
     """Delivers outbox rows with the handlers registered per kind."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, coalesce_seconds: float = DEFAULT_COALESCE_SECONDS,
-                 lease_seconds: float = 120.0, poll_seconds: float = 1.0, batch: int = 4) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        coalesce_seconds: float = DEFAULT_COALESCE_SECONDS,
+        lease_seconds: float = 120.0,
+        poll_seconds: float = 1.0,
+        batch: int = 4,
+    ) -> None:
         self._sessions = sessions
         self._handlers: dict[str, Handler] = {}
         self.coalesce_seconds = coalesce_seconds
@@ -220,45 +247,82 @@ class Outbox:
         """Extend the claim on ``msg`` right before a chat call that must not happen twice (a slow render
         may have outlived the lease); raises LeaseLost if another worker has taken it meanwhile."""
         with transaction(self._sessions) as session:
-            result = session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == msg.id, OutboxMessage.locked_by == msg.locked_by,
-                OutboxMessage.status == Status.SENDING.value).values(locked_until=utcnow() + self._lease))
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == msg.id,
+                    OutboxMessage.locked_by == msg.locked_by,
+                    OutboxMessage.status == Status.SENDING.value,
+                )
+                .values(locked_until=utcnow() + self._lease)
+            )
             if getattr(result, "rowcount", 0) != 1:
                 raise LeaseLost(f"outbox #{msg.id} was taken over by another worker")
 
     def depth(self) -> int:
         with self._sessions() as session:
-            return int(session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.status.in_((Status.PENDING.value, Status.SENDING.value)))) or 0)
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status.in_((Status.PENDING.value, Status.SENDING.value)))
+                )
+                or 0
+            )
 
     # ---- internals ------------------------------------------------------------------------------------
     def _claim(self, *, due_before: datetime | None, exclude: set[int]) -> list[int]:
         now = utcnow()
         due = due_before or now
         earlier = aliased(OutboxMessage)
-        blocked = exists().where(earlier.incident_id == OutboxMessage.incident_id, earlier.id < OutboxMessage.id,
-                                 earlier.status.in_((Status.PENDING.value, Status.SENDING.value)))
-        stmt = (select(OutboxMessage.id)
-                .where(or_((OutboxMessage.status == Status.PENDING.value) & (OutboxMessage.next_attempt_at <= due),
-                           (OutboxMessage.status == Status.SENDING.value) & (OutboxMessage.locked_until < now)),
-                       ~blocked)
-                .order_by(OutboxMessage.id).limit(self._batch))
+        blocked = exists().where(
+            earlier.incident_id == OutboxMessage.incident_id,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_((Status.PENDING.value, Status.SENDING.value)),
+        )
+        stmt = (
+            select(OutboxMessage.id)
+            .where(
+                or_(
+                    (OutboxMessage.status == Status.PENDING.value) & (OutboxMessage.next_attempt_at <= due),
+                    (OutboxMessage.status == Status.SENDING.value) & (OutboxMessage.locked_until < now),
+                ),
+                ~blocked,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(self._batch)
+        )
         if exclude:
             stmt = stmt.where(OutboxMessage.id.not_in(exclude))
         token = f"{self._worker}:{uuid.uuid4().hex[:8]}"
-        values = {"status": Status.SENDING.value, "locked_until": now + self._lease, "locked_by": token,
-                  "attempts": OutboxMessage.attempts + 1}
+        values = {
+            "status": Status.SENDING.value,
+            "locked_until": now + self._lease,
+            "locked_by": token,
+            "attempts": OutboxMessage.attempts + 1,
+        }
         with transaction(self._sessions) as session:
             if session.get_bind().dialect.name == "postgresql":
-                ids = list(session.scalars(stmt.with_for_update(skip_locked=True)))  # rows other workers hold are skipped, not waited for
+                ids = list(
+                    session.scalars(stmt.with_for_update(skip_locked=True))
+                )  # rows other workers hold are skipped, not waited for
                 if ids:
                     session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**values))
                 return ids
             # SQLite: one writer at a time; a single UPDATE claims atomically, then read back what we got.
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stmt))
-                            .values(**values).execution_options(synchronize_session=False))
-            return list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.locked_by == token)
-                                        .order_by(OutboxMessage.id)))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(stmt))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return list(
+                session.scalars(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.locked_by == token)
+                    .order_by(OutboxMessage.id)
+                )
+            )
 
     def _deliver(self, row_id: int) -> bool:
         with self._sessions() as session:
@@ -275,13 +339,21 @@ class Outbox:
             log.info("%s", exc)
             return False
         except ChatError as exc:
-            metrics.OUTBOX_DELIVERIES.labels(kind=msg.kind, outcome="failed" if exc.permanent else "retry").inc()
+            metrics.OUTBOX_DELIVERIES.labels(
+                kind=msg.kind, outcome="failed" if exc.permanent else "retry"
+            ).inc()
             self._failed(msg, str(exc), retry_after=exc.retry_after, permanent=exc.permanent)
             return False
         except Exception as exc:  # timeouts, connection errors, 5xx answered without JSON
             metrics.OUTBOX_DELIVERIES.labels(kind=msg.kind, outcome="retry").inc()
-            log.warning("outbox #%s (%s, incident %s) failed, will retry: %s: %s", msg.id, msg.kind,
-                        msg.incident_id, type(exc).__name__, str(exc)[:200])
+            log.warning(
+                "outbox #%s (%s, incident %s) failed, will retry: %s: %s",
+                msg.id,
+                msg.kind,
+                msg.incident_id,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
             self._failed(msg, f"{type(exc).__name__}: {exc}"[:2000], retry_after=None, permanent=False)
             return False
         with transaction(self._sessions) as session:
@@ -290,7 +362,12 @@ class Outbox:
                 return False
             if finalize is not None:
                 finalize(session)
-            row.status, row.sent_at, row.locked_until, row.last_error = Status.DONE.value, utcnow(), None, None
+            row.status, row.sent_at, row.locked_until, row.last_error = (
+                Status.DONE.value,
+                utcnow(),
+                None,
+                None,
+            )
         metrics.OUTBOX_DELIVERIES.labels(kind=msg.kind, outcome="sent").inc()
         return True
 
@@ -307,4 +384,6 @@ class Outbox:
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
             row.locked_until, row.last_error = None, error[:2000]
         if permanent:
-            log.error("outbox #%s (%s, incident %s) failed for good: %s", msg.id, msg.kind, msg.incident_id, error)
+            log.error(
+                "outbox #%s (%s, incident %s) failed for good: %s", msg.id, msg.kind, msg.incident_id, error
+            )

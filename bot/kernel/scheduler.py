@@ -38,8 +38,9 @@ class JobLease(Base):
     runs: Mapped[int] = mapped_column(default=0)
 
 
-def claim_run(sessions: sessionmaker[Session], name: str, every: timedelta, *, holder: str,
-              now: datetime | None = None) -> bool:
+def claim_run(
+    sessions: sessionmaker[Session], name: str, every: timedelta, *, holder: str, now: datetime | None = None
+) -> bool:
     """True if this caller may run ``name`` now: nobody started it within the last half period."""
     now = now or utcnow()
     with transaction(sessions) as session:
@@ -52,9 +53,13 @@ def claim_run(sessions: sessionmaker[Session], name: str, every: timedelta, *, h
     threshold = now - every / 2
     with transaction(sessions) as session:
         result = session.execute(
-            update(JobLease).where(JobLease.name == name,
-                                   or_(JobLease.last_started_at.is_(None), JobLease.last_started_at <= threshold))
-            .values(last_started_at=now, holder=holder, runs=JobLease.runs + 1))
+            update(JobLease)
+            .where(
+                JobLease.name == name,
+                or_(JobLease.last_started_at.is_(None), JobLease.last_started_at <= threshold),
+            )
+            .values(last_started_at=now, holder=holder, runs=JobLease.runs + 1)
+        )
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
@@ -72,14 +77,30 @@ class Scheduler:
     def add(self, name: str, fn: Callable[[], Any], *, every: timedelta, run_now: bool = False) -> None:
         """Run ``fn`` every ``every``, once across all replicas sharing the database."""
         extra: dict[str, Any] = {"next_run_time": utcnow()} if run_now else {}
-        self._aps.add_job(self.run_once, "interval", seconds=every.total_seconds(), args=[name, fn, every], id=name,
-                          max_instances=1, coalesce=True, **extra)
+        self._aps.add_job(
+            self.run_once,
+            "interval",
+            seconds=every.total_seconds(),
+            args=[name, fn, every],
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            **extra,
+        )
 
     def add_cron(self, name: str, fn: Callable[[], Any], *, every: timedelta, **cron: Any) -> None:
         """Run ``fn`` on a cron schedule (UTC fields: ``day_of_week``, ``hour``, ``minute``), once across
         replicas; ``every`` is the schedule's period, used for the lease."""
-        self._aps.add_job(self.run_once, "cron", args=[name, fn, every], id=name, max_instances=1, coalesce=True,
-                          timezone="UTC", **cron)
+        self._aps.add_job(
+            self.run_once,
+            "cron",
+            args=[name, fn, every],
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            timezone="UTC",
+            **cron,
+        )
 
     def run_once(self, name: str, fn: Callable[[], Any], every: timedelta) -> bool:
         """Run ``fn`` if this replica wins the period for ``name``; True if it ran."""

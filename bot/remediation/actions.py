@@ -49,7 +49,9 @@ def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -
     data = dict(raw)
     a_type = str(data.get("type", "webhook"))
     if a_type not in registry:
-        raise ActionError(f"{where}.type: unknown action type '{a_type}' (known: {', '.join(sorted(registry))})")
+        raise ActionError(
+            f"{where}.type: unknown action type '{a_type}' (known: {', '.join(sorted(registry))})"
+        )
     params = data.get("params") or {}
     if not isinstance(params, Mapping):
         raise ActionError(f"{where}.params: must be a mapping")
@@ -67,15 +69,22 @@ def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -
     if isinstance(approvers, str):
         approvers = [approvers]
     if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
-        raise ActionError(f"{where}.approvers: must be a list of Slack user ids, user group ids or 'model-owner'")
+        raise ActionError(
+            f"{where}.approvers: must be a list of Slack user ids, user group ids or 'model-owner'"
+        )
     try:
         typed = registry[a_type].Params.model_validate(params)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ActionError(f"{format_loc(first['loc'], (where, 'params'))}: {first['msg']}") from None
     try:
-        return ActionSpec(id=str(data["id"]), title=str(data["title"]), type=a_type, approvers=tuple(approvers),
-                          params=typed.model_dump(mode="json"))
+        return ActionSpec(
+            id=str(data["id"]),
+            title=str(data["title"]),
+            type=a_type,
+            approvers=tuple(approvers),
+            params=typed.model_dump(mode="json"),
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ActionError(f"{format_loc(first['loc'], (where,))}: {first['msg']}") from None

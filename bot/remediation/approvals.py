@@ -37,8 +37,9 @@ from bot.remediation.base import ExecutionResult
 from bot.remediation.policy import Rule
 
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
-    RequestStatus.PENDING: frozenset({RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.EXPIRED,
-                                      RequestStatus.CANCELLED}),
+    RequestStatus.PENDING: frozenset(
+        {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.EXPIRED, RequestStatus.CANCELLED}
+    ),
     RequestStatus.APPROVED: frozenset({RequestStatus.RUNNING, RequestStatus.CANCELLED}),
     RequestStatus.RUNNING: frozenset({RequestStatus.SUCCEEDED, RequestStatus.FAILED}),
 }
@@ -55,18 +56,37 @@ _DONE = {
 }
 
 
-def transition(session: Session, req_id: int, frm: RequestStatus, to: RequestStatus, *, actor: str,
-               incident_id: int | None, detail: Mapping[str, object] | None = None, **values: object) -> bool:
+def transition(
+    session: Session,
+    req_id: int,
+    frm: RequestStatus,
+    to: RequestStatus,
+    *,
+    actor: str,
+    incident_id: int | None,
+    detail: Mapping[str, object] | None = None,
+    **values: object,
+) -> bool:
     """The one way a request changes state: conditional UPDATE + audit event, in the caller's transaction."""
     if to not in TRANSITIONS.get(frm, frozenset()):
         raise InvalidState(f"Request #{req_id}: {frm} → {to} is not a valid transition.")
-    stmt = (update(RemediationRequest)
-            .where(RemediationRequest.id == req_id, RemediationRequest.status == frm.value)
-            .values(status=to.value, **values).execution_options(synchronize_session=False))
+    stmt = (
+        update(RemediationRequest)
+        .where(RemediationRequest.id == req_id, RemediationRequest.status == frm.value)
+        .values(status=to.value, **values)
+        .execution_options(synchronize_session=False)
+    )
     if getattr(session.execute(stmt), "rowcount", 0) != 1:  # a CursorResult: rows the UPDATE matched
         return False
-    audit.record(session, event=f"remediation.{to.value}", actor=actor, incident_id=incident_id, request_id=req_id,
-                 **{k: v for k, v in values.items() if k == "reason" and v}, **(detail or {}))
+    audit.record(
+        session,
+        event=f"remediation.{to.value}",
+        actor=actor,
+        incident_id=incident_id,
+        request_id=req_id,
+        **{k: v for k, v in values.items() if k == "reason" and v},
+        **(detail or {}),
+    )
     return True
 
 
@@ -85,26 +105,53 @@ def set_frozen(session: Session, *, frozen: bool, actor: str, reason: str | None
     if row.frozen == frozen:
         return False
     row.frozen, row.changed_by, row.changed_at, row.reason = frozen, actor, utcnow(), reason
-    audit.record(session, event="remediation.frozen" if frozen else "remediation.unfrozen", actor=actor,
-                 incident_id=None, reason=reason)
+    audit.record(
+        session,
+        event="remediation.frozen" if frozen else "remediation.unfrozen",
+        actor=actor,
+        incident_id=None,
+        reason=reason,
+    )
     return True
 
 
 def open_request(session: Session, *, incident_id: int, action_id: str) -> RemediationRequest | None:
-    return session.scalars(select(RemediationRequest).where(
-        RemediationRequest.incident_id == incident_id, RemediationRequest.action_id == action_id,
-        RemediationRequest.status.in_([s.value for s in OPEN_REQUEST_STATUSES]))).first()
+    return session.scalars(
+        select(RemediationRequest).where(
+            RemediationRequest.incident_id == incident_id,
+            RemediationRequest.action_id == action_id,
+            RemediationRequest.status.in_([s.value for s in OPEN_REQUEST_STATUSES]),
+        )
+    ).first()
 
 
 def runs_last_hour(session: Session, *, service: str | None, action_type: str, now: datetime) -> int:
-    return int(session.scalar(
-        select(func.count()).select_from(RemediationRequest).join(Incident)
-        .where(RemediationRequest.action_type == action_type, RemediationRequest.started_at >= now - timedelta(hours=1),
-               Incident.service.is_(None) if service is None else Incident.service == service)) or 0)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(RemediationRequest)
+            .join(Incident)
+            .where(
+                RemediationRequest.action_type == action_type,
+                RemediationRequest.started_at >= now - timedelta(hours=1),
+                Incident.service.is_(None) if service is None else Incident.service == service,
+            )
+        )
+        or 0
+    )
 
 
-def create_request(session: Session, *, incident: Incident, runbook_id: str, action: ActionSpec, rule: Rule,
-                   approvers: list[str], user_id: str, now: datetime | None = None) -> RemediationRequest:
+def create_request(
+    session: Session,
+    *,
+    incident: Incident,
+    runbook_id: str,
+    action: ActionSpec,
+    rule: Rule,
+    approvers: list[str],
+    user_id: str,
+    now: datetime | None = None,
+) -> RemediationRequest:
     """Insert the pending request. A concurrent twin makes the flush raise IntegrityError (partial unique
     index); the caller rolls back and shows the existing request."""
     if incident.status == IncidentStatus.RESOLVED.value:
@@ -114,22 +161,44 @@ def create_request(session: Session, *, incident: Incident, runbook_id: str, act
     now = now or utcnow()
     expires_at = now + timedelta(minutes=rule.ttl_minutes)
     req = RemediationRequest(
-        incident_id=incident.id, runbook_id=runbook_id, action_id=action.id, action_title=action.title,
-        action=action.stored(), action_type=action.type, approvers=approvers, requested_by=user_id,
-        status=RequestStatus.PENDING.value, approvals_required=rule.approvals_required,
-        expires_at=expires_at, created_at=now,
+        incident_id=incident.id,
+        runbook_id=runbook_id,
+        action_id=action.id,
+        action_title=action.title,
+        action=action.stored(),
+        action_type=action.type,
+        approvers=approvers,
+        requested_by=user_id,
+        status=RequestStatus.PENDING.value,
+        approvals_required=rule.approvals_required,
+        expires_at=expires_at,
+        created_at=now,
     )
     session.add(req)
     session.flush()
-    audit.record(session, event="remediation.requested", actor=user_id, incident_id=incident.id,
-                 request_id=req.id, action=action.id, action_type=action.type, approvers=approvers,
-                 approvals_required=rule.approvals_required, expires_at=expires_at.isoformat())
+    audit.record(
+        session,
+        event="remediation.requested",
+        actor=user_id,
+        incident_id=incident.id,
+        request_id=req.id,
+        action=action.id,
+        action_type=action.type,
+        approvers=approvers,
+        approvals_required=rule.approvals_required,
+        expires_at=expires_at.isoformat(),
+    )
     return req
 
 
 def approvals_of(session: Session, request_id: int) -> list[str]:
-    return list(session.scalars(select(Approval.user_id).where(
-        Approval.request_id == request_id, Approval.decision == RequestStatus.APPROVED.value).order_by(Approval.id)))
+    return list(
+        session.scalars(
+            select(Approval.user_id)
+            .where(Approval.request_id == request_id, Approval.decision == RequestStatus.APPROVED.value)
+            .order_by(Approval.id)
+        )
+    )
 
 
 def _load_locked(session: Session, request_id: int) -> RemediationRequest:
@@ -143,14 +212,28 @@ def _load_locked(session: Session, request_id: int) -> RemediationRequest:
 
 def expire_if_due(session: Session, req: RemediationRequest, now: datetime) -> bool:
     if req.status == RequestStatus.PENDING.value and req.expires_at is not None and req.expires_at <= now:
-        return transition(session, req.id, RequestStatus.PENDING, RequestStatus.EXPIRED, actor="scheduler",
-                          incident_id=req.incident_id, reason="not approved before it expired",
-                          decided_at=now)
+        return transition(
+            session,
+            req.id,
+            RequestStatus.PENDING,
+            RequestStatus.EXPIRED,
+            actor="scheduler",
+            incident_id=req.incident_id,
+            reason="not approved before it expired",
+            decided_at=now,
+        )
     return False
 
 
-def decide(session: Session, *, request_id: int, user_id: str, approve: bool, rate_limit_per_hour: int = 0,
-           now: datetime | None = None) -> tuple[RemediationRequest, bool]:
+def decide(
+    session: Session,
+    *,
+    request_id: int,
+    user_id: str,
+    approve: bool,
+    rate_limit_per_hour: int = 0,
+    now: datetime | None = None,
+) -> tuple[RemediationRequest, bool]:
     """Record one decision. Returns (request, became_approved): True for exactly one approver, the one
     whose approval completed the N required; that caller then claims and runs it."""
     now = now or utcnow()
@@ -158,42 +241,77 @@ def decide(session: Session, *, request_id: int, user_id: str, approve: bool, ra
     if expire_if_due(session, req, now):
         raise InvalidState(f"Request #{request_id} expired at {req.expires_at:%H:%M UTC}; request it again.")
     if req.status != RequestStatus.PENDING.value:
-        raise InvalidState(f"Request #{request_id} {_DONE.get(req.status, 'is already ' + req.status)}; nothing more to approve.")
+        raise InvalidState(
+            f"Request #{request_id} {_DONE.get(req.status, 'is already ' + req.status)}; nothing more to approve."
+        )
     incident = session.get(Incident, req.incident_id)
     is_requester = user_id == req.requested_by
     if not approve:
         if not is_requester and user_id not in req.approvers:
             raise NotAuthorised("You are not on the approver list for this action.")
         to = RequestStatus.CANCELLED if is_requester else RequestStatus.REJECTED
-        transition(session, req.id, RequestStatus.PENDING, to, actor=user_id, incident_id=req.incident_id,
-                   decided_at=now, reason=f"{to.value} by {user_id}")
+        transition(
+            session,
+            req.id,
+            RequestStatus.PENDING,
+            to,
+            actor=user_id,
+            incident_id=req.incident_id,
+            decided_at=now,
+            reason=f"{to.value} by {user_id}",
+        )
         session.add(Approval(request_id=req.id, user_id=user_id, decision=to.value))
         session.flush()
         session.refresh(req)
         return req, False
     if incident is not None and incident.status == IncidentStatus.RESOLVED.value:
-        raise InvalidState(f"Incident #{req.incident_id} is resolved; request #{request_id} can no longer run.")
+        raise InvalidState(
+            f"Incident #{req.incident_id} is resolved; request #{request_id} can no longer run."
+        )
     if is_requester:
         raise NotAuthorised("You requested this action; someone else on the approver list must approve it.")
     if user_id not in req.approvers:
         raise NotAuthorised("You are not on the approver list for this action.")
     if is_frozen(session):
-        raise InvalidState("Remediation actions are frozen (kill switch); approvals are refused until unfrozen.")
+        raise InvalidState(
+            "Remediation actions are frozen (kill switch); approvals are refused until unfrozen."
+        )
     done = approvals_of(session, req.id)
     if user_id in done:
         raise InvalidState(f"You already approved request #{request_id}; it needs another approver.")
     session.add(Approval(request_id=req.id, user_id=user_id, decision=RequestStatus.APPROVED.value))
     session.flush()
-    audit.record(session, event="remediation.approval", actor=user_id, incident_id=req.incident_id,
-                 request_id=req.id, approvals=len(done) + 1, required=req.approvals_required)
+    audit.record(
+        session,
+        event="remediation.approval",
+        actor=user_id,
+        incident_id=req.incident_id,
+        request_id=req.id,
+        approvals=len(done) + 1,
+        required=req.approvals_required,
+    )
     became = False
     if len(done) + 1 >= req.approvals_required:
-        if rate_limit_per_hour and runs_last_hour(session, service=incident.service if incident else None,
-                                                  action_type=req.action_type, now=now) >= rate_limit_per_hour:
-            raise InvalidState(f"Rate limit: {rate_limit_per_hour} runs of {req.action_type} per hour for this "
-                               "service already; approve again later.")
-        became = transition(session, req.id, RequestStatus.PENDING, RequestStatus.APPROVED, actor=user_id,
-                            incident_id=req.incident_id, decided_at=now)
+        if (
+            rate_limit_per_hour
+            and runs_last_hour(
+                session, service=incident.service if incident else None, action_type=req.action_type, now=now
+            )
+            >= rate_limit_per_hour
+        ):
+            raise InvalidState(
+                f"Rate limit: {rate_limit_per_hour} runs of {req.action_type} per hour for this "
+                "service already; approve again later."
+            )
+        became = transition(
+            session,
+            req.id,
+            RequestStatus.PENDING,
+            RequestStatus.APPROVED,
+            actor=user_id,
+            incident_id=req.incident_id,
+            decided_at=now,
+        )
     session.refresh(req)
     return req, became
 
@@ -204,31 +322,64 @@ def claim(session: Session, *, request_id: int, now: datetime | None = None) -> 
     if req is None:
         return None
     if is_frozen(session):
-        transition(session, request_id, RequestStatus.APPROVED, RequestStatus.CANCELLED, actor="kill-switch",
-                   incident_id=req.incident_id, reason="actions were frozen before it started")
+        transition(
+            session,
+            request_id,
+            RequestStatus.APPROVED,
+            RequestStatus.CANCELLED,
+            actor="kill-switch",
+            incident_id=req.incident_id,
+            reason="actions were frozen before it started",
+        )
         return None
-    if not transition(session, request_id, RequestStatus.APPROVED, RequestStatus.RUNNING, actor="executor",
-                      incident_id=req.incident_id, started_at=now or utcnow()):
+    if not transition(
+        session,
+        request_id,
+        RequestStatus.APPROVED,
+        RequestStatus.RUNNING,
+        actor="executor",
+        incident_id=req.incident_id,
+        started_at=now or utcnow(),
+    ):
         return None
     session.refresh(req)
     return req
 
 
-def record_result(session: Session, *, request_id: int, result: ExecutionResult, actor: str) -> RemediationRequest:
+def record_result(
+    session: Session, *, request_id: int, result: ExecutionResult, actor: str
+) -> RemediationRequest:
     to = RequestStatus.SUCCEEDED if result.ok else RequestStatus.FAILED
     req = session.get(RemediationRequest, request_id)
-    detail = {"status_code": result.status_code, "duration_ms": round(result.duration_ms, 1), "error": result.error}
-    if req is None or not transition(session, request_id, RequestStatus.RUNNING, to, actor=actor,
-                                     incident_id=req.incident_id, detail=detail, result=result.as_dict(),
-                                     finished_at=utcnow()):
+    detail = {
+        "status_code": result.status_code,
+        "duration_ms": round(result.duration_ms, 1),
+        "error": result.error,
+    }
+    if req is None or not transition(
+        session,
+        request_id,
+        RequestStatus.RUNNING,
+        to,
+        actor=actor,
+        incident_id=req.incident_id,
+        detail=detail,
+        result=result.as_dict(),
+        finished_at=utcnow(),
+    ):
         raise InvalidState(f"Request #{request_id} is not running.")
     session.refresh(req)
     return req
 
 
 def due_for_expiry(session: Session, now: datetime) -> list[int]:
-    return list(session.scalars(select(RemediationRequest.id).where(
-        RemediationRequest.status == RequestStatus.PENDING.value, RemediationRequest.expires_at <= now)))
+    return list(
+        session.scalars(
+            select(RemediationRequest.id).where(
+                RemediationRequest.status == RequestStatus.PENDING.value, RemediationRequest.expires_at <= now
+            )
+        )
+    )
 
 
 # A request row written before prompts went through the outbox may hold this marker while being posted.

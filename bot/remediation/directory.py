@@ -16,8 +16,13 @@ log = logging.getLogger(__name__)
 class GroupCache:
     """Caches ``lookup(group_id) -> user ids``; a failed lookup is logged and resolves to nobody (fail closed)."""
 
-    def __init__(self, lookup: Callable[[str], list[str]], *, ttl_seconds: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        lookup: Callable[[str], list[str]],
+        *,
+        ttl_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lookup = lookup
         self._ttl = ttl_seconds
         self._clock = clock
@@ -40,8 +45,13 @@ class GroupCache:
         return users
 
 
-def resolve_approvers(entries: tuple[str, ...] | list[str], *, model: str | None,
-                      model_owners: dict[str, list[str]], groups: GroupCache) -> list[str]:
+def resolve_approvers(
+    entries: tuple[str, ...] | list[str],
+    *,
+    model: str | None,
+    model_owners: dict[str, list[str]],
+    groups: GroupCache,
+) -> list[str]:
     out: list[str] = []
     for a in entries:
         if a == MODEL_OWNER:

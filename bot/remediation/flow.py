@@ -38,9 +38,17 @@ log = logging.getLogger(__name__)
 
 
 class Remediation:
-    def __init__(self, *, sessions: sessionmaker[Session], executors: ExecutorRegistry, policy: Policy,
-                 chat: ApprovalChat, model_owners: dict[str, list[str]], groups: GroupCache,
-                 outbox: Outbox) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        executors: ExecutorRegistry,
+        policy: Policy,
+        chat: ApprovalChat,
+        model_owners: dict[str, list[str]],
+        groups: GroupCache,
+        outbox: Outbox,
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self.executors = executors
@@ -50,21 +58,35 @@ class Remediation:
         self._groups = groups
 
     def rule(self, action: ActionSpec) -> Rule:
-        return self.policy.rule_for(action_id=action.id, action_type=action.type, runbook_approvers=action.approvers)
+        return self.policy.rule_for(
+            action_id=action.id, action_type=action.type, runbook_approvers=action.approvers
+        )
 
     # ---- chat, through the outbox -------------------------------------------------------------------
     def _queue_prompt(self, session: Session, req: RemediationRequest) -> bool:
         """Queue the request's prompt once (unique dedup key); False if it was already queued or posted."""
         if approvals.is_posted(req):
             return False
-        return self._outbox.enqueue(session, kind=Kind.POST_APPROVAL, incident_id=req.incident_id,
-                                    payload={"request_id": req.id}, dedup_key=f"approval_prompt:{req.id}") is not None
+        return (
+            self._outbox.enqueue(
+                session,
+                kind=Kind.POST_APPROVAL,
+                incident_id=req.incident_id,
+                payload={"request_id": req.id},
+                dedup_key=f"approval_prompt:{req.id}",
+            )
+            is not None
+        )
 
     def _queue_refresh(self, session: Session, req: RemediationRequest, actor: str | None = None) -> None:
         """Queue a re-render of the prompt (coalesced per request; rendered from the database at delivery)."""
-        self._outbox.enqueue(session, kind=Kind.UPDATE_APPROVAL, incident_id=req.incident_id,
-                             coalesce_key=f"approval:{req.id}:prompt",
-                             payload={"request_id": req.id, **({"actor": actor} if actor else {})})
+        self._outbox.enqueue(
+            session,
+            kind=Kind.UPDATE_APPROVAL,
+            incident_id=req.incident_id,
+            coalesce_key=f"approval:{req.id}:prompt",
+            payload={"request_id": req.id, **({"actor": actor} if actor else {})},
+        )
 
     def deliver_prompt(self, msg: OutboxMessage) -> Callable[[Session], None] | None:
         request_id = int((msg.payload or {})["request_id"])
@@ -85,8 +107,15 @@ class Remediation:
             row.slack_ts = ts
             if pin is not None:  # run exactly what this prompt shows (e.g. MLflow: v3 → v2, refuse if moved)
                 row.action = {**row.action, "params": pin}
-                audit.record(session, event="remediation.pinned", actor="bot", incident_id=row.incident_id,
-                             request_id=row.id, params=pin)
+                audit.record(
+                    session,
+                    event="remediation.pinned",
+                    actor="bot",
+                    incident_id=row.incident_id,
+                    request_id=row.id,
+                    params=pin,
+                )
+
         return record
 
     def deliver_prompt_update(self, msg: OutboxMessage) -> None:
@@ -110,8 +139,10 @@ class Remediation:
             raise NotFound(f"Action '{action_id}' is not offered for incident #{incident.id}.")
         shown = _runbook_suggestion(session, incident)
         if shown is None or not (shown.features or {}).get("offerable"):
-            raise InvalidState(f"Runbook '{incident.runbook_id}' matched incident #{incident.id} too weakly "
-                               "for its actions to be offered; read it and act by hand.")
+            raise InvalidState(
+                f"Runbook '{incident.runbook_id}' matched incident #{incident.id} too weakly "
+                "for its actions to be offered; read it and act by hand."
+            )
         rule = self.rule(action)
         why_not = out_of_scope(action, incident=incident, executors=self.executors, rule=rule)
         if why_not:
@@ -125,10 +156,21 @@ class Remediation:
                 existing = approvals.open_request(session, incident_id=incident_id, action_id=action_id)
                 if existing is None:
                     runbook_id, action, rule = self._offered(session, incident, action_id)
-                    approvers = resolve_approvers(rule.approvers, model=incident.model_name,
-                                                  model_owners=self._model_owners, groups=self._groups)
-                    req = approvals.create_request(session, incident=incident, runbook_id=runbook_id,
-                                                   action=action, rule=rule, approvers=approvers, user_id=user_id)
+                    approvers = resolve_approvers(
+                        rule.approvers,
+                        model=incident.model_name,
+                        model_owners=self._model_owners,
+                        groups=self._groups,
+                    )
+                    req = approvals.create_request(
+                        session,
+                        incident=incident,
+                        runbook_id=runbook_id,
+                        action=action,
+                        rule=rule,
+                        approvers=approvers,
+                        user_id=user_id,
+                    )
                 else:
                     req = existing
                 queued = self._queue_prompt(session, req)  # the prompt commits with the request
@@ -139,7 +181,9 @@ class Remediation:
                 raise
             req, queued = winner, False
         if not queued:
-            raise InvalidState(f"'{req.action_title}' is already requested (request #{req.id}, {req.status}).")
+            raise InvalidState(
+                f"'{req.action_title}' is already requested (request #{req.id}, {req.status})."
+            )
         self._outbox.wake()
         return req.id
 
@@ -147,10 +191,16 @@ class Remediation:
     def context(self, session: Session, req: RemediationRequest) -> ActionContext:
         incident = _incident(session, req.incident_id)
         return ActionContext(
-            request_id=req.id, incident_id=incident.id, incident_title=incident.title, service=incident.service,
-            model=incident.model_name, requested_by=req.requested_by,
+            request_id=req.id,
+            incident_id=incident.id,
+            incident_title=incident.title,
+            service=incident.service,
+            model=incident.model_name,
+            requested_by=req.requested_by,
             approved_by=tuple(approvals.approvals_of(session, req.id)),
-            idempotency_key=f"incident-bot-request-{req.id}", action_id=req.action_id)
+            idempotency_key=f"incident-bot-request-{req.id}",
+            action_id=req.action_id,
+        )
 
     def view(self, request_id: int) -> ApprovalView:
         with self._sessions() as session:
@@ -164,7 +214,9 @@ class Remediation:
             rb = get_runbook(session, req.runbook_id)
             list(incident.alerts)  # loaded for the renderer
         if executor is None:
-            preview = Preview(executor=req.action_type, target="?", error="no executor configured for this type")
+            preview = Preview(
+                executor=req.action_type, target="?", error="no executor configured for this type"
+            )
         else:
             try:
                 preview = executor.preview(action.typed_params(self.executors), ctx)
@@ -177,7 +229,9 @@ class Remediation:
 
     # ---- decisions and runs ----------------------------------------------------------------------
     def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
-        with transaction(self._sessions) as session:  # a click after the TTL expires it (committed), then refuses
+        with transaction(
+            self._sessions
+        ) as session:  # a click after the TTL expires it (committed), then refuses
             due = session.get(RemediationRequest, request_id)
             if due is not None and approvals.expire_if_due(session, due, utcnow()):
                 self._queue_refresh(session, due, user_id)  # take the buttons off and say why
@@ -185,8 +239,13 @@ class Remediation:
             with transaction(self._sessions) as session:
                 req = session.get(RemediationRequest, request_id)
                 limit = self.rule(ActionSpec.model_validate(req.action)).rate_limit_per_hour if req else 0
-                req, became = approvals.decide(session, request_id=request_id, user_id=user_id, approve=approve,
-                                               rate_limit_per_hour=limit)
+                req, became = approvals.decide(
+                    session,
+                    request_id=request_id,
+                    user_id=user_id,
+                    approve=approve,
+                    rate_limit_per_hour=limit,
+                )
                 self._queue_refresh(session, req, user_id)
         except DomainError as exc:
             self._audit_denied(request_id, user_id, str(exc))
@@ -218,10 +277,16 @@ class Remediation:
         with transaction(self._sessions) as session:
             req = approvals.record_result(session, request_id=request_id, result=result, actor="executor")
             self._queue_refresh(session, req)  # the prompt shows the outcome
-            self._outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=req.incident_id, payload={
-                "text": f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
-                        f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."
-                        + (f" {what}" if what else "")})
+            self._outbox.enqueue(
+                session,
+                kind=Kind.THREAD_REPLY,
+                incident_id=req.incident_id,
+                payload={
+                    "text": f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
+                    f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."
+                    + (f" {what}" if what else "")
+                },
+            )
         metrics.ACTION_RUNS.labels(outcome="succeeded" if result.ok else "failed").inc()
         self._outbox.wake()
         return req
@@ -229,9 +294,14 @@ class Remediation:
     def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
         with transaction(self._sessions) as session:
             req = session.get(RemediationRequest, request_id)
-            audit.record(session, event="remediation.denied", actor=user_id,
-                         incident_id=req.incident_id if req else None,
-                         request_id=req.id if req else None, reason=reason)
+            audit.record(
+                session,
+                event="remediation.denied",
+                actor=user_id,
+                incident_id=req.incident_id if req else None,
+                request_id=req.id if req else None,
+                reason=reason,
+            )
 
     # ---- scheduler and kill switch ---------------------------------------------------------------
     def expire_due(self, now: datetime | None = None) -> list[int]:
@@ -256,8 +326,9 @@ class Remediation:
         owners = {u for us in self._model_owners.values() for u in us}
         if MODEL_OWNER in entries and user_id in owners:
             return True
-        return user_id in resolve_approvers(sorted(entries - {MODEL_OWNER}), model=None, model_owners={},
-                                            groups=self._groups)
+        return user_id in resolve_approvers(
+            sorted(entries - {MODEL_OWNER}), model=None, model_owners={}, groups=self._groups
+        )
 
     def set_frozen(self, *, frozen: bool, actor: str, reason: str | None = None) -> bool:
         with transaction(self._sessions) as session:
@@ -269,9 +340,13 @@ class Remediation:
 
 
 def _runbook_suggestion(session: Session, incident: Incident) -> Suggestion | None:
-    return session.scalars(select(Suggestion).where(
-        Suggestion.incident_id == incident.id, Suggestion.target_kind == "runbook",
-        Suggestion.target_id == incident.runbook_id)).first()
+    return session.scalars(
+        select(Suggestion).where(
+            Suggestion.incident_id == incident.id,
+            Suggestion.target_kind == "runbook",
+            Suggestion.target_id == incident.runbook_id,
+        )
+    ).first()
 
 
 def _incident(session: Session, incident_id: int) -> Incident:

@@ -35,8 +35,9 @@ def environment_of(incident: Incident) -> str | None:
     return None
 
 
-def out_of_scope(action: ActionSpec, *, incident: Incident, executors: Mapping[str, Executor],
-                 rule: Rule) -> str | None:
+def out_of_scope(
+    action: ActionSpec, *, incident: Incident, executors: Mapping[str, Executor], rule: Rule
+) -> str | None:
     """Why ``action`` may not run for ``incident``, or None when it may."""
     executor = executors.get(action.type)
     if executor is None:
@@ -55,16 +56,26 @@ def out_of_scope(action: ActionSpec, *, incident: Incident, executors: Mapping[s
 class Offer:
     """Decides, for an incident and its best runbook, which actions get a "Request" button."""
 
-    def __init__(self, *, executors: Mapping[str, Executor], rule_for: Callable[[ActionSpec], Rule],
-                 threshold: float = TEXT_THRESHOLD) -> None:
+    def __init__(
+        self,
+        *,
+        executors: Mapping[str, Executor],
+        rule_for: Callable[[ActionSpec], Rule],
+        threshold: float = TEXT_THRESHOLD,
+    ) -> None:
         self._executors = executors
         self._rule_for = rule_for
         self.threshold = threshold
 
-    def actions(self, incident: Incident, match: RunbookMatch | None, *, strong: bool | None = None) -> list[ActionSpec]:
+    def actions(
+        self, incident: Incident, match: RunbookMatch | None, *, strong: bool | None = None
+    ) -> list[ActionSpec]:
         """``strong``: the stored guardrail verdict (None: judge ``match`` now)."""
         if match is None or not (offerable(match, threshold=self.threshold) if strong is None else strong):
             return []
         specs = [ActionSpec.model_validate(a) for a in match.runbook.actions]
-        return [a for a in specs
-                if out_of_scope(a, incident=incident, executors=self._executors, rule=self._rule_for(a)) is None]
+        return [
+            a
+            for a in specs
+            if out_of_scope(a, incident=incident, executors=self._executors, rule=self._rule_for(a)) is None
+        ]

@@ -111,5 +111,7 @@ def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> P
     if action_types is not None:
         for t in policy.types:
             if t not in action_types:
-                raise PolicyError(f"{path}: types.{t}: unknown action type (known: {', '.join(sorted(action_types))})")
+                raise PolicyError(
+                    f"{path}: types.{t}: unknown action type (known: {', '.join(sorted(action_types))})"
+                )
     return policy

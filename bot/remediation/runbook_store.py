@@ -30,8 +30,9 @@ class RunbookImport:
     errors: list[str] = field(default_factory=list)
 
 
-def import_dir(session: Session, directory: Path, *, registry: Mapping[str, Executor],
-               actor: str = "cli") -> RunbookImport:
+def import_dir(
+    session: Session, directory: Path, *, registry: Mapping[str, Executor], actor: str = "cli"
+) -> RunbookImport:
     if not Path(directory).is_dir():
         raise FileNotFoundError(f"runbooks directory not found: {directory}")
     runbooks, errors = load_runbooks(directory)
@@ -45,7 +46,9 @@ def import_dir(session: Session, directory: Path, *, registry: Mapping[str, Exec
         row = session.get(RunbookRow, rb.id)
         spec = rb.to_spec()
         if row is None:
-            session.add(RunbookRow(id=rb.id, title=rb.title, path=rb.path, spec=spec, content_hash=rb.content_hash))
+            session.add(
+                RunbookRow(id=rb.id, title=rb.title, path=rb.path, spec=spec, content_hash=rb.content_hash)
+            )
             report.inserted.append(rb.id)
         elif row.content_hash != rb.content_hash:
             row.title, row.path, row.spec, row.content_hash = rb.title, rb.path, spec, rb.content_hash
@@ -54,8 +57,14 @@ def import_dir(session: Session, directory: Path, *, registry: Mapping[str, Exec
         else:
             report.unchanged.append(rb.id)
     if report.inserted or report.updated:
-        audit.record(session, event="runbooks.imported", actor=actor, directory=str(directory),
-                     inserted=report.inserted, updated=report.updated)
+        audit.record(
+            session,
+            event="runbooks.imported",
+            actor=actor,
+            directory=str(directory),
+            inserted=report.inserted,
+            updated=report.updated,
+        )
     return report
 
 

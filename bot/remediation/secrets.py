@@ -7,7 +7,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "••••"
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|signature)", re.I)
+_SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|signature)", re.I
+)
 
 
 def _mask_url(text: str) -> str:

@@ -88,59 +88,209 @@ AUTOMATION = Line(name="automation", section=OUTCOMES)
 MODELS = Line(name="models", section=OUTCOMES, title="models")
 
 KPIS: tuple[Kpi, ...] = (
-    Kpi(name="incidents", label="incidents", unit=Unit.COUNT, path="incidents",
-        line=INCIDENTS, role=Role.HEAD, trend=True, headline="incidents",
-        doc="Incidents opened in the window (change events excluded)"),
-    Kpi(name="open_incidents", label="open", unit=Unit.COUNT, path="open_incidents",
-        line=INCIDENTS, role=Role.BREAKDOWN, doc="Incidents opened in the window and not resolved"),
-    Kpi(name="resolved_incidents", label="resolved", unit=Unit.COUNT, path="resolved_incidents",
-        line=INCIDENTS, role=Role.BREAKDOWN, metric=False,  # not a gauge until now: kept off /metrics
-        doc="Incidents opened in the window and resolved"),
-    Kpi(name="resolved_before_opened", label="resolved before opened", unit=Unit.COUNT,
-        path="resolved_before_opened", line=INCIDENTS, role=Role.BREAKDOWN,
-        doc="Incidents resolved before the bot opened them (counted in MTTR)"),
-    Kpi(name="flapping_incidents", label="flapping", unit=Unit.COUNT, path="flapping_incidents",
-        line=INCIDENTS, role=Role.BREAKDOWN, metric=False, doc="Incidents whose alerts flapped"),
-    Kpi(name="change_events", label="change events", unit=Unit.COUNT, path="change_events",
-        line=INCIDENTS, note="not incidents", doc="Change events in the window (not incidents)"),
-    Kpi(name="mttd", label="MTTD", unit=Unit.SECONDS, path="mttd",
-        line=Line(name="mttd", section=TIMING), role=Role.HEAD, detail="impact start → detection",
-        trend=True, headline="MTTD", doc="Time to detect: impact start to detection"),
-    Kpi(name="mtta", label="MTTA", unit=Unit.SECONDS, path="mtta",
-        line=Line(name="mtta", section=TIMING), role=Role.HEAD, detail="detection → ack",
-        trend=True, headline="MTTA", doc="Time to acknowledge: detection to the first acknowledgement"),
-    Kpi(name="mttr", label="MTTR", unit=Unit.SECONDS, path="mttr",
-        line=Line(name="mttr", section=TIMING), role=Role.HEAD, detail="impact start → resolved",
-        trend=True, headline="MTTR", doc="Time to resolve: impact start to resolved"),
-    Kpi(name="mttr_from_detection", label="MTTR from detection", unit=Unit.SECONDS,
-        path="mttr_from_detection", line=Line(name="mttr_from_detection", section=TIMING), role=Role.HEAD,
-        doc="Time to resolve from detection: detection to resolved"),
-    Kpi(name="alert_deliveries", label="deliveries", unit=Unit.COUNT, path="funnel.deliveries",  # a funnel stage
-        doc="Alert deliveries, repeats, updates and flaps included"),
-    Kpi(name="unique_alerts", label="alerts", unit=Unit.COUNT, path="funnel.unique_alerts",
-        doc="Unique alerts"),
-    Kpi(name="noise_reduction_ratio", label="reduction", unit=Unit.RATIO, path="funnel.noise_reduction",
-        line=NOISE, role=Role.FUNNEL, of=("alert_deliveries", "unique_alerts", "incidents"),
-        trend=True, headline="noise reduction", doc="1 - incidents / alert deliveries"),
-    Kpi(name="auto_triaged", label="auto-triaged", unit=Unit.RATE, path="auto_triaged",
-        line=AUTOMATION, role=Role.HEAD, doc="Incidents with an offerable runbook nobody marked unhelpful"),
-    Kpi(name="auto_remediated", label="auto-remediated", unit=Unit.RATE, path="auto_remediated",
-        line=AUTOMATION, role=Role.HEAD, doc="Resolved incidents whose resolution followed a succeeded action"),
-    Kpi(name="model_incidents", label="incidents", unit=Unit.COUNT, path="model.model_incidents",
-        line=MODELS, role=Role.TALLY, doc="Incidents about a model"),
-    Kpi(name="drift_detection_latency", label="drift detection", unit=Unit.SECONDS,
-        path="model.drift_detection_latency", line=MODELS,
-        doc="A model alert's window start to its first delivery"),
-    Kpi(name="model_rollbacks", label="rollbacks", unit=Unit.COUNT, path="model.rollbacks",  # with the rate
-        doc="Model incidents resolved after a succeeded mlflow_rollback"),
-    Kpi(name="model_promotions", label="promotions", unit=Unit.COUNT, path="model.promotions",
-        doc="Model promotion change events"),
-    Kpi(name="model_rollback_ratio", label="rollback rate", unit=Unit.RATIO, path="model.rollback_rate",
-        line=MODELS, of=("model_rollbacks", "model_promotions"), doc="model_rollbacks / model_promotions"),
-    Kpi(name="model_lead_time", label="lead time", unit=Unit.SECONDS, path="model.lead_time",
-        line=MODELS, doc="Lead time for model changes: promotion registered to serving"),
-    Kpi(name="model_linked_to_infra", label="linked to infra", unit=Unit.RATE, path="model.linked_to_infra",
-        line=MODELS, doc="Model incidents linked to an infrastructure incident, over model incidents"),
+    Kpi(
+        name="incidents",
+        label="incidents",
+        unit=Unit.COUNT,
+        path="incidents",
+        line=INCIDENTS,
+        role=Role.HEAD,
+        trend=True,
+        headline="incidents",
+        doc="Incidents opened in the window (change events excluded)",
+    ),
+    Kpi(
+        name="open_incidents",
+        label="open",
+        unit=Unit.COUNT,
+        path="open_incidents",
+        line=INCIDENTS,
+        role=Role.BREAKDOWN,
+        doc="Incidents opened in the window and not resolved",
+    ),
+    Kpi(
+        name="resolved_incidents",
+        label="resolved",
+        unit=Unit.COUNT,
+        path="resolved_incidents",
+        line=INCIDENTS,
+        role=Role.BREAKDOWN,
+        metric=False,  # not a gauge until now: kept off /metrics
+        doc="Incidents opened in the window and resolved",
+    ),
+    Kpi(
+        name="resolved_before_opened",
+        label="resolved before opened",
+        unit=Unit.COUNT,
+        path="resolved_before_opened",
+        line=INCIDENTS,
+        role=Role.BREAKDOWN,
+        doc="Incidents resolved before the bot opened them (counted in MTTR)",
+    ),
+    Kpi(
+        name="flapping_incidents",
+        label="flapping",
+        unit=Unit.COUNT,
+        path="flapping_incidents",
+        line=INCIDENTS,
+        role=Role.BREAKDOWN,
+        metric=False,
+        doc="Incidents whose alerts flapped",
+    ),
+    Kpi(
+        name="change_events",
+        label="change events",
+        unit=Unit.COUNT,
+        path="change_events",
+        line=INCIDENTS,
+        note="not incidents",
+        doc="Change events in the window (not incidents)",
+    ),
+    Kpi(
+        name="mttd",
+        label="MTTD",
+        unit=Unit.SECONDS,
+        path="mttd",
+        line=Line(name="mttd", section=TIMING),
+        role=Role.HEAD,
+        detail="impact start → detection",
+        trend=True,
+        headline="MTTD",
+        doc="Time to detect: impact start to detection",
+    ),
+    Kpi(
+        name="mtta",
+        label="MTTA",
+        unit=Unit.SECONDS,
+        path="mtta",
+        line=Line(name="mtta", section=TIMING),
+        role=Role.HEAD,
+        detail="detection → ack",
+        trend=True,
+        headline="MTTA",
+        doc="Time to acknowledge: detection to the first acknowledgement",
+    ),
+    Kpi(
+        name="mttr",
+        label="MTTR",
+        unit=Unit.SECONDS,
+        path="mttr",
+        line=Line(name="mttr", section=TIMING),
+        role=Role.HEAD,
+        detail="impact start → resolved",
+        trend=True,
+        headline="MTTR",
+        doc="Time to resolve: impact start to resolved",
+    ),
+    Kpi(
+        name="mttr_from_detection",
+        label="MTTR from detection",
+        unit=Unit.SECONDS,
+        path="mttr_from_detection",
+        line=Line(name="mttr_from_detection", section=TIMING),
+        role=Role.HEAD,
+        doc="Time to resolve from detection: detection to resolved",
+    ),
+    Kpi(
+        name="alert_deliveries",
+        label="deliveries",
+        unit=Unit.COUNT,
+        path="funnel.deliveries",  # a funnel stage
+        doc="Alert deliveries, repeats, updates and flaps included",
+    ),
+    Kpi(
+        name="unique_alerts",
+        label="alerts",
+        unit=Unit.COUNT,
+        path="funnel.unique_alerts",
+        doc="Unique alerts",
+    ),
+    Kpi(
+        name="noise_reduction_ratio",
+        label="reduction",
+        unit=Unit.RATIO,
+        path="funnel.noise_reduction",
+        line=NOISE,
+        role=Role.FUNNEL,
+        of=("alert_deliveries", "unique_alerts", "incidents"),
+        trend=True,
+        headline="noise reduction",
+        doc="1 - incidents / alert deliveries",
+    ),
+    Kpi(
+        name="auto_triaged",
+        label="auto-triaged",
+        unit=Unit.RATE,
+        path="auto_triaged",
+        line=AUTOMATION,
+        role=Role.HEAD,
+        doc="Incidents with an offerable runbook nobody marked unhelpful",
+    ),
+    Kpi(
+        name="auto_remediated",
+        label="auto-remediated",
+        unit=Unit.RATE,
+        path="auto_remediated",
+        line=AUTOMATION,
+        role=Role.HEAD,
+        doc="Resolved incidents whose resolution followed a succeeded action",
+    ),
+    Kpi(
+        name="model_incidents",
+        label="incidents",
+        unit=Unit.COUNT,
+        path="model.model_incidents",
+        line=MODELS,
+        role=Role.TALLY,
+        doc="Incidents about a model",
+    ),
+    Kpi(
+        name="drift_detection_latency",
+        label="drift detection",
+        unit=Unit.SECONDS,
+        path="model.drift_detection_latency",
+        line=MODELS,
+        doc="A model alert's window start to its first delivery",
+    ),
+    Kpi(
+        name="model_rollbacks",
+        label="rollbacks",
+        unit=Unit.COUNT,
+        path="model.rollbacks",  # with the rate
+        doc="Model incidents resolved after a succeeded mlflow_rollback",
+    ),
+    Kpi(
+        name="model_promotions",
+        label="promotions",
+        unit=Unit.COUNT,
+        path="model.promotions",
+        doc="Model promotion change events",
+    ),
+    Kpi(
+        name="model_rollback_ratio",
+        label="rollback rate",
+        unit=Unit.RATIO,
+        path="model.rollback_rate",
+        line=MODELS,
+        of=("model_rollbacks", "model_promotions"),
+        doc="model_rollbacks / model_promotions",
+    ),
+    Kpi(
+        name="model_lead_time",
+        label="lead time",
+        unit=Unit.SECONDS,
+        path="model.lead_time",
+        line=MODELS,
+        doc="Lead time for model changes: promotion registered to serving",
+    ),
+    Kpi(
+        name="model_linked_to_infra",
+        label="linked to infra",
+        unit=Unit.RATE,
+        path="model.linked_to_infra",
+        line=MODELS,
+        doc="Model incidents linked to an infrastructure incident, over model incidents",
+    ),
 )
 
 
@@ -161,8 +311,10 @@ def report_json(r: KpiReport) -> dict[str, Any]:
     """``incident-bot kpi --json``: every field of the report, then the catalogue's computed KPIs by name;
     the same for each service."""
     out: dict[str, Any] = jsonable(asdict(replace(r, by_service={})))
-    out.update((name, jsonable(asdict(v) if is_dataclass(v) and not isinstance(v, type) else v))
-               for name, v in derived(r).items())
+    out.update(
+        (name, jsonable(asdict(v) if is_dataclass(v) and not isinstance(v, type) else v))
+        for name, v in derived(r).items()
+    )
     out["by_service"] = {svc: report_json(x) for svc, x in r.by_service.items()}
     return out
 
@@ -191,11 +343,18 @@ def check(kpis: tuple[Kpi, ...]) -> None:
     problems = [f"duplicate name {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
     problems += [f"{n!r} is not a lowercase id" for n in names if not _NAME.fullmatch(n)]
     problems += [f"{n!r} is the name of a shared gauge" for n in names if n in _SHARED]
-    problems += [f"{k.name!r} shows {o!r}, not in the catalogue" for k in kpis for o in k.of if o not in names]
+    problems += [
+        f"{k.name!r} shows {o!r}, not in the catalogue" for k in kpis for o in k.of if o not in names
+    ]
     problems += [f"{k.name!r}: no {k.path!r} on the report" for k in kpis if k.path and not _resolves(k.path)]
-    problems += [f"computed {k.name!r} shadows a report field" for k in kpis if k.compute and k.name in top_level]
-    problems += [f"two lines called {n!r}" for n in sorted({ln.name for ln in lines})
-                 if sum(ln.name == n for ln in lines) > 1]
+    problems += [
+        f"computed {k.name!r} shadows a report field" for k in kpis if k.compute and k.name in top_level
+    ]
+    problems += [
+        f"two lines called {n!r}"
+        for n in sorted({ln.name for ln in lines})
+        if sum(ln.name == n for ln in lines) > 1
+    ]
     if problems:
         raise ValueError("KPI catalogue: " + "; ".join(problems))
 

@@ -20,8 +20,12 @@ from bot.intake.alerts import Severity  # noqa: E402
 from bot.reports import catalogue  # noqa: E402
 from bot.reports.kpi import Daily, KpiReport  # noqa: E402
 
-SEVERITY_COLOUR: dict[str, str] = {Severity.CRITICAL: "#d62728", Severity.HIGH: "#ff7f0e",
-                                   Severity.WARNING: "#e6b800", Severity.INFO: "#1f77b4"}
+SEVERITY_COLOUR: dict[str, str] = {
+    Severity.CRITICAL: "#d62728",
+    Severity.HIGH: "#ff7f0e",
+    Severity.WARNING: "#e6b800",
+    Severity.INFO: "#1f77b4",
+}
 FUNNEL = "noise_reduction_ratio"  # the catalogue's KPI the third panel draws, with its stages
 BLUES = ["#1f77b4", "#6baed6", "#c6dbef"]  # funnel stages, dark to light
 
@@ -48,7 +52,10 @@ def render_png(r: KpiReport, d: Daily) -> bytes:
     if severities:
         ax1.legend(fontsize=8, loc="upper left")  # fixed: "best" searches the data and warns when slow
 
-    for series, name, colour in ((d.mtta_median_s, "MTTA (median)", "#2ca02c"), (d.mttr_median_s, "MTTR (median)", "#9467bd")):
+    for series, name, colour in (
+        (d.mtta_median_s, "MTTA (median)", "#2ca02c"),
+        (d.mttr_median_s, "MTTR (median)", "#9467bd"),
+    ):
         pts = [(i, v / 60) for i, v in zip(x, series, strict=True) if v is not None]
         if pts:
             ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name, color=colour)

@@ -28,8 +28,14 @@ P = "incident_bot_kpi_"
 
 
 class KpiCollector(Collector):
-    def __init__(self, sessions: sessionmaker[Session], *, windows: tuple[str, ...] = ("7d", "30d"),
-                 ttl: float = 60.0, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        windows: tuple[str, ...] = ("7d", "30d"),
+        ttl: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._windows = {w: parse_period(w) for w in windows}
         self._ttl = ttl
@@ -52,15 +58,30 @@ class KpiCollector(Collector):
         rates = [k.name for k in kpis if k.unit is Unit.RATE]
         labels = ["window", "service"]
         f = _Families(
-            own={k.name: GaugeMetricFamily(P + k.name, k.doc, labels=labels)
-                 for k in kpis if k.unit in (Unit.COUNT, Unit.RATIO)},
-            dur=GaugeMetricFamily(P + "duration_seconds", f"Duration KPIs ({', '.join(durations)}) by statistic",
-                                  labels=[*labels, "kpi", "stat"]),
-            dur_n=GaugeMetricFamily(P + "duration_count", "Incidents (or alerts, promotions) behind each duration KPI",
-                                    labels=[*labels, "kpi"]),
-            rate=GaugeMetricFamily(P + "rate_ratio", f"Rate KPIs ({', '.join(rates)})", labels=[*labels, "kpi"]),
-            num=GaugeMetricFamily(P + "rate_numerator", "Numerator of each rate KPI", labels=[*labels, "kpi"]),
-            den=GaugeMetricFamily(P + "rate_denominator", "Denominator of each rate KPI", labels=[*labels, "kpi"]),
+            own={
+                k.name: GaugeMetricFamily(P + k.name, k.doc, labels=labels)
+                for k in kpis
+                if k.unit in (Unit.COUNT, Unit.RATIO)
+            },
+            dur=GaugeMetricFamily(
+                P + "duration_seconds",
+                f"Duration KPIs ({', '.join(durations)}) by statistic",
+                labels=[*labels, "kpi", "stat"],
+            ),
+            dur_n=GaugeMetricFamily(
+                P + "duration_count",
+                "Incidents (or alerts, promotions) behind each duration KPI",
+                labels=[*labels, "kpi"],
+            ),
+            rate=GaugeMetricFamily(
+                P + "rate_ratio", f"Rate KPIs ({', '.join(rates)})", labels=[*labels, "kpi"]
+            ),
+            num=GaugeMetricFamily(
+                P + "rate_numerator", "Numerator of each rate KPI", labels=[*labels, "kpi"]
+            ),
+            den=GaugeMetricFamily(
+                P + "rate_denominator", "Denominator of each rate KPI", labels=[*labels, "kpi"]
+            ),
         )
         now = self._clock()
         with self._sessions() as session:

@@ -168,8 +168,9 @@ class _Facts:
 
 
 def _incidents(session: Session, since: datetime, until: datetime, service: str | None) -> list[Incident]:
-    q = select(Incident).where(Incident.created_at >= since, Incident.created_at < until,
-                               Incident.kind != CHANGE_KIND)
+    q = select(Incident).where(
+        Incident.created_at >= since, Incident.created_at < until, Incident.kind != CHANGE_KIND
+    )
     if service is not None:
         q = q.where(Incident.service == service)
     return list(session.scalars(q.order_by(Incident.id)))
@@ -192,7 +193,7 @@ def _facts(session: Session, incidents: list[Incident]) -> list[_Facts]:
 def _in_chunks(session: Session, model: Any, column: Any, ids: list[int], extra: Any = None) -> list[Any]:
     rows: list[Any] = []
     for start in range(0, len(ids), 500):
-        q = select(model).where(column.in_(ids[start:start + 500]))
+        q = select(model).where(column.in_(ids[start : start + 500]))
         if extra is not None:
             q = q.where(extra)
         rows.extend(session.scalars(q))
@@ -206,8 +207,14 @@ def _seconds(a: datetime, b: datetime) -> float:
 # ---- the report ---------------------------------------------------------------------------------
 
 
-def report(session: Session, *, since: datetime, until: datetime | None = None, service: str | None = None,
-           per_service: bool = False) -> KpiReport:
+def report(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    service: str | None = None,
+    per_service: bool = False,
+) -> KpiReport:
     until = until or utcnow()
     incidents = _incidents(session, since, until, service)
     facts = _facts(session, incidents)
@@ -228,19 +235,34 @@ def report(session: Session, *, since: datetime, until: datetime | None = None, 
     # auto-triage: an offerable runbook suggestion nobody marked 👎
     offerable: dict[int, set[str]] = defaultdict(set)
     suggested: set[int] = set()
-    for s in _in_chunks(session, Suggestion, Suggestion.incident_id, ids, Suggestion.target_kind == "runbook"):
+    for s in _in_chunks(
+        session, Suggestion, Suggestion.incident_id, ids, Suggestion.target_kind == "runbook"
+    ):
         suggested.add(s.incident_id)
         if float((s.features or {}).get("offerable", 0.0)) >= 1.0:
             offerable[s.incident_id].add(s.target_id)
-    thumbs_down = {(fb.incident_id, fb.target_id) for fb in _in_chunks(
-        session, Feedback, Feedback.incident_id, ids, (Feedback.target_kind == "runbook") & (Feedback.helpful.is_(False)))}
+    thumbs_down = {
+        (fb.incident_id, fb.target_id)
+        for fb in _in_chunks(
+            session,
+            Feedback,
+            Feedback.incident_id,
+            ids,
+            (Feedback.target_kind == "runbook") & (Feedback.helpful.is_(False)),
+        )
+    }
     auto_triaged = sum(any((iid, rb) not in thumbs_down for rb in rbs) for iid, rbs in offerable.items())
 
     # auto-remediation: resolution followed a succeeded action
     remediated, rolled_back = set(), set()
     resolved_at = {f.incident.id: f.incident.resolved_at for f in resolved}
-    for r in _in_chunks(session, RemediationRequest, RemediationRequest.incident_id, ids,
-                        RemediationRequest.status == RequestStatus.SUCCEEDED.value):
+    for r in _in_chunks(
+        session,
+        RemediationRequest,
+        RemediationRequest.incident_id,
+        ids,
+        RemediationRequest.status == RequestStatus.SUCCEEDED.value,
+    ):
         end = resolved_at.get(r.incident_id)
         if end is None or (r.finished_at is not None and r.finished_at > end):
             continue
@@ -249,24 +271,46 @@ def report(session: Session, *, since: datetime, until: datetime | None = None, 
             rolled_back.add(r.incident_id)
 
     return KpiReport(
-        since=since, until=until, service=service, incidents=len(incidents),
+        since=since,
+        until=until,
+        service=service,
+        incidents=len(incidents),
         open_incidents=sum(i.status != IncidentStatus.RESOLVED.value for i in incidents),
-        resolved_incidents=len(resolved), resolved_before_opened=before_open,
+        resolved_incidents=len(resolved),
+        resolved_before_opened=before_open,
         change_events=_count_changes(session, since, until, service),
-        flapping_incidents=sum(bool(f.incident.flapping) or any(a.flap_count for a in f.alerts) for f in facts),
+        flapping_incidents=sum(
+            bool(f.incident.flapping) or any(a.flap_count for a in f.alerts) for f in facts
+        ),
         mttd=Durations.of([_seconds(f.impact_start, f.detection) for f in facts]),
-        mtta=Durations.of([max(_seconds(f.detection, f.incident.acknowledged_at), 0.0)
-                           for f in facts if f.incident.acknowledged_at is not None]),
-        mttr=Durations.of([max(_seconds(f.impact_start, f.incident.resolved_at), 0.0)
-                           for f in resolved if f.incident.resolved_at is not None]),
+        mtta=Durations.of(
+            [
+                max(_seconds(f.detection, f.incident.acknowledged_at), 0.0)
+                for f in facts
+                if f.incident.acknowledged_at is not None
+            ]
+        ),
+        mttr=Durations.of(
+            [
+                max(_seconds(f.impact_start, f.incident.resolved_at), 0.0)
+                for f in resolved
+                if f.incident.resolved_at is not None
+            ]
+        ),
         mttr_from_detection=Durations.of(mttr_det),
-        funnel=Funnel(deliveries, unique_alerts, len(incidents),
-                      1 - len(incidents) / deliveries if deliveries else None),
-        auto_triaged=Rate.of(auto_triaged, len(incidents)), runbook_suggested=len(suggested),
+        funnel=Funnel(
+            deliveries, unique_alerts, len(incidents), 1 - len(incidents) / deliveries if deliveries else None
+        ),
+        auto_triaged=Rate.of(auto_triaged, len(incidents)),
+        runbook_suggested=len(suggested),
         auto_remediated=Rate.of(len(remediated & set(resolved_at)), len(resolved)),
         model=_model_kpis(session, facts, rolled_back, since, until, service),
-        by_service={svc: report(session, since=since, until=until, service=svc)
-                    for svc in sorted({i.service for i in incidents if i.service})} if per_service else {},
+        by_service={
+            svc: report(session, since=since, until=until, service=svc)
+            for svc in sorted({i.service for i in incidents if i.service})
+        }
+        if per_service
+        else {},
     )
 
 
@@ -277,26 +321,59 @@ def _count_changes(session: Session, since: datetime, until: datetime, service: 
     return len(list(session.scalars(q)))
 
 
-def _model_kpis(session: Session, facts: list[_Facts], rolled_back: set[int], since: datetime, until: datetime,
-                service: str | None) -> ModelKpis:
+def _model_kpis(
+    session: Session,
+    facts: list[_Facts],
+    rolled_back: set[int],
+    since: datetime,
+    until: datetime,
+    service: str | None,
+) -> ModelKpis:
     models = [f for f in facts if f.incident.model_name]
-    drift = [_seconds(a.starts_at, a.first_seen_at) for f in models for a in f.alerts
-             if a.model is not None and a.starts_at is not None]
-    q = select(ChangeEvent).where(ChangeEvent.kind == ChangeKind.MODEL_PROMOTION.value,
-                                  ChangeEvent.occurred_at >= since, ChangeEvent.occurred_at < until)
+    drift = [
+        _seconds(a.starts_at, a.first_seen_at)
+        for f in models
+        for a in f.alerts
+        if a.model is not None and a.starts_at is not None
+    ]
+    q = select(ChangeEvent).where(
+        ChangeEvent.kind == ChangeKind.MODEL_PROMOTION.value,
+        ChangeEvent.occurred_at >= since,
+        ChangeEvent.occurred_at < until,
+    )
     if service is not None:
         q = q.where(ChangeEvent.service == service)
     promotions = list(session.scalars(q))
-    lead = [_seconds(p.registered_at, p.occurred_at) for p in promotions
-            if p.registered_at is not None and p.occurred_at >= p.registered_at]
+    lead = [
+        _seconds(p.registered_at, p.occurred_at)
+        for p in promotions
+        if p.registered_at is not None and p.occurred_at >= p.registered_at
+    ]
     model_ids = [f.incident.id for f in models]
     linked: set[int] = set()
     if model_ids:
-        links = list(session.execute(select(IncidentLink.incident_id, IncidentLink.linked_incident_id).where(
-            or_(IncidentLink.incident_id.in_(model_ids), IncidentLink.linked_incident_id.in_(model_ids)))))
+        links = list(
+            session.execute(
+                select(IncidentLink.incident_id, IncidentLink.linked_incident_id).where(
+                    or_(
+                        IncidentLink.incident_id.in_(model_ids),
+                        IncidentLink.linked_incident_id.in_(model_ids),
+                    )
+                )
+            )
+        )
         others = {b if a in model_ids else a for a, b in links}
-        infra = set(session.scalars(select(Incident.id).where(Incident.id.in_(others), Incident.model_name.is_(None),
-                                                              Incident.kind != CHANGE_KIND))) if others else set()
+        infra = (
+            set(
+                session.scalars(
+                    select(Incident.id).where(
+                        Incident.id.in_(others), Incident.model_name.is_(None), Incident.kind != CHANGE_KIND
+                    )
+                )
+            )
+            if others
+            else set()
+        )
         for a, b in links:
             if a in model_ids and b in infra:
                 linked.add(a)
@@ -304,15 +381,24 @@ def _model_kpis(session: Session, facts: list[_Facts], rolled_back: set[int], si
                 linked.add(b)
     rollbacks = len(rolled_back & set(model_ids))
     return ModelKpis(
-        model_incidents=len(models), drift_detection_latency=Durations.of([max(d, 0.0) for d in drift]),
-        rollbacks=rollbacks, promotions=len(promotions),
+        model_incidents=len(models),
+        drift_detection_latency=Durations.of([max(d, 0.0) for d in drift]),
+        rollbacks=rollbacks,
+        promotions=len(promotions),
         rollback_rate=rollbacks / len(promotions) if promotions else None,
-        lead_time=Durations.of(lead), linked_to_infra=Rate.of(len(linked), len(models)),
+        lead_time=Durations.of(lead),
+        linked_to_infra=Rate.of(len(linked), len(models)),
     )
 
 
-def last(session: Session, *, period: timedelta, now: datetime | None = None, service: str | None = None,
-         per_service: bool = False) -> KpiReport:
+def last(
+    session: Session,
+    *,
+    period: timedelta,
+    now: datetime | None = None,
+    service: str | None = None,
+    per_service: bool = False,
+) -> KpiReport:
     now = now or utcnow()
     return report(session, since=now - period, until=now, service=service, per_service=per_service)
 
@@ -342,11 +428,17 @@ def daily(session: Session, *, since: datetime, until: datetime, service: str | 
             ack[n].append(max(_seconds(f.detection, f.incident.acknowledged_at), 0.0))
         if f.incident.resolved_at is not None:
             res[n].append(max(_seconds(f.impact_start, f.incident.resolved_at), 0.0))
-    return Daily(days, sev, [median(ack[n]) if ack[n] else None for n in range(len(days))],
-                 [median(res[n]) if res[n] else None for n in range(len(days))])
+    return Daily(
+        days,
+        sev,
+        [median(ack[n]) if ack[n] else None for n in range(len(days))],
+        [median(res[n]) if res[n] else None for n in range(len(days))],
+    )
 
 
-def top_recurring(session: Session, *, since: datetime, until: datetime, limit: int = 5) -> list[tuple[str, str, int]]:
+def top_recurring(
+    session: Session, *, since: datetime, until: datetime, limit: int = 5
+) -> list[tuple[str, str, int]]:
     """(service, title, incidents) for the titles that opened most often in the period, most first."""
     counts = Counter((i.service or "-", i.title) for i in _incidents(session, since, until, None))
     return [(s, t, n) for (s, t), n in counts.most_common(limit) if n > 1]

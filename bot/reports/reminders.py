@@ -29,7 +29,12 @@ from bot.reports.kpi import CHANGE_KIND, KpiReport, report, top_recurring
 
 log = logging.getLogger(__name__)
 ACTOR = "scheduler"
-ACK_REMINDER, ESCALATION, RCA_REMINDER, DIGEST = "reminder.ack", "reminder.escalation", "reminder.rca", "digest.weekly"
+ACK_REMINDER, ESCALATION, RCA_REMINDER, DIGEST = (
+    "reminder.ack",
+    "reminder.escalation",
+    "reminder.rca",
+    "digest.weekly",
+)
 LOOKBACK = timedelta(days=7)  # older incidents are not reminded about (no burst when a job is first enabled)
 _MENTIONABLE = re.compile(r"^[SUW][A-Z0-9]{2,}$")  # user group (S...) or user (U.../W...) ids
 
@@ -45,12 +50,21 @@ class StaleIncident:
 class JobChat(Protocol):
     """What the jobs say; handlers/slack/jobs.py renders it for Slack."""
 
-    def ack_reminder(self, incident: Incident, *, mention: list[str], minutes: int, escalation: bool) -> None: ...
+    def ack_reminder(
+        self, incident: Incident, *, mention: list[str], minutes: int, escalation: bool
+    ) -> None: ...
 
     def rca_reminder(self, incident: Incident, *, mention: list[str]) -> None: ...
 
-    def digest(self, *, current: KpiReport, previous: KpiReport, top: list[tuple[str, str, int]],
-               stale: list[StaleIncident], stale_hours: int) -> None: ...
+    def digest(
+        self,
+        *,
+        current: KpiReport,
+        previous: KpiReport,
+        top: list[tuple[str, str, int]],
+        stale: list[StaleIncident],
+        stale_hours: int,
+    ) -> None: ...
 
 
 def mentionable(ids: list[str]) -> list[str]:
@@ -60,15 +74,22 @@ def mentionable(ids: list[str]) -> list[str]:
 def _done(session: Session, event: str, incident_ids: list[int]) -> set[int]:
     if not incident_ids:
         return set()
-    return set(session.scalars(select(AuditEvent.incident_id).where(
-        AuditEvent.event == event, AuditEvent.incident_id.in_(incident_ids))))
+    return set(
+        session.scalars(
+            select(AuditEvent.incident_id).where(
+                AuditEvent.event == event, AuditEvent.incident_id.in_(incident_ids)
+            )
+        )
+    )
 
 
 def _queue(outbox: Outbox, session: Session, *, incident_id: int | None, dedup: str, **payload: Any) -> None:
     outbox.enqueue(session, kind=Kind.JOB_MESSAGE, incident_id=incident_id, payload=payload, dedup_key=dedup)
 
 
-def register_delivery(outbox: Outbox, *, chat: JobChat, sessions: sessionmaker[Session], settings: Settings) -> None:
+def register_delivery(
+    outbox: Outbox, *, chat: JobChat, sessions: sessionmaker[Session], settings: Settings
+) -> None:
     """Deliver ``job_message`` rows with ``chat`` (every replica registers it, so any replica delivers)."""
 
     def deliver(msg: OutboxMessage) -> None:
@@ -78,8 +99,13 @@ def register_delivery(outbox: Outbox, *, chat: JobChat, sessions: sessionmaker[S
             now = datetime.fromisoformat(str(p["now"]))
             with sessions() as session:
                 current, previous, top, stale = _digest_content(session, now, settings.digest_stale_hours)
-            chat.digest(current=current, previous=previous, top=top, stale=stale,
-                        stale_hours=settings.digest_stale_hours)
+            chat.digest(
+                current=current,
+                previous=previous,
+                top=top,
+                stale=stale,
+                stale_hours=settings.digest_stale_hours,
+            )
             return None
         with sessions() as session:
             incident = session.get(Incident, msg.incident_id)
@@ -87,8 +113,12 @@ def register_delivery(outbox: Outbox, *, chat: JobChat, sessions: sessionmaker[S
                 return None
             session.expunge(incident)
         if job in (ACK_REMINDER, ESCALATION):
-            chat.ack_reminder(incident, mention=list(p.get("mention") or []), minutes=int(p.get("minutes") or 0),
-                              escalation=job == ESCALATION)
+            chat.ack_reminder(
+                incident,
+                mention=list(p.get("mention") or []),
+                minutes=int(p.get("minutes") or 0),
+                escalation=job == ESCALATION,
+            )
         elif job == RCA_REMINDER:
             chat.rca_reminder(incident, mention=list(p.get("mention") or []))
         else:
@@ -98,69 +128,116 @@ def register_delivery(outbox: Outbox, *, chat: JobChat, sessions: sessionmaker[S
     outbox.register(Kind.JOB_MESSAGE, deliver)
 
 
-def ack_reminders(*, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings,
-                  now: datetime) -> list[tuple[int, str]]:
+def ack_reminders(
+    *, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime
+) -> list[tuple[int, str]]:
     """Unacknowledged after ``ack_reminder_minutes`` → a thread reply mentioning the on-call group; after
     ``ack_escalation_minutes`` → an escalation mentioning ``escalation_mention``. Returns what was queued."""
-    steps = [(ACK_REMINDER, settings.ack_reminder_minutes, mentionable(settings.oncall_mention)),
-             (ESCALATION, settings.ack_escalation_minutes,
-              mentionable(settings.escalation_mention or settings.oncall_mention))]
+    steps = [
+        (ACK_REMINDER, settings.ack_reminder_minutes, mentionable(settings.oncall_mention)),
+        (
+            ESCALATION,
+            settings.ack_escalation_minutes,
+            mentionable(settings.escalation_mention or settings.oncall_mention),
+        ),
+    ]
     steps = [s for s in steps if s[1] > 0]
     if not steps:
         return []
     queued: list[tuple[int, str]] = []
     with transaction(sessions) as session:
-        rows = list(session.scalars(select(Incident).where(
-            Incident.status == IncidentStatus.OPEN.value, Incident.acknowledged_at.is_(None),
-            Incident.resolved_at.is_(None), Incident.kind != CHANGE_KIND, Incident.slack_ts.is_not(None),
-            Incident.created_at >= now - LOOKBACK)))
+        rows = list(
+            session.scalars(
+                select(Incident).where(
+                    Incident.status == IncidentStatus.OPEN.value,
+                    Incident.acknowledged_at.is_(None),
+                    Incident.resolved_at.is_(None),
+                    Incident.kind != CHANGE_KIND,
+                    Incident.slack_ts.is_not(None),
+                    Incident.created_at >= now - LOOKBACK,
+                )
+            )
+        )
         ids = [i.id for i in rows]
         for event, minutes, who in steps:
             done = _done(session, event, ids)
             for inc in rows:
                 if inc.id not in done and now - inc.created_at >= timedelta(minutes=minutes):
-                    audit.record(session, event=event, actor=ACTOR, incident_id=inc.id, minutes=minutes, mention=who).at = now
-                    _queue(outbox, session, incident_id=inc.id, dedup=f"{event}:{inc.id}", job=event,
-                           minutes=minutes, mention=who)
+                    audit.record(
+                        session, event=event, actor=ACTOR, incident_id=inc.id, minutes=minutes, mention=who
+                    ).at = now
+                    _queue(
+                        outbox,
+                        session,
+                        incident_id=inc.id,
+                        dedup=f"{event}:{inc.id}",
+                        job=event,
+                        minutes=minutes,
+                        mention=who,
+                    )
                     queued.append((inc.id, event))
     if queued:
         outbox.wake()
     return queued
 
 
-def rca_reminders(*, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime) -> list[int]:
+def rca_reminders(
+    *, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime
+) -> list[int]:
     """Resolved ``rca_reminder_hours`` ago or more and still without an RCA note → one thread reply."""
     if settings.rca_reminder_hours <= 0:
         return []
     queued: list[int] = []
     with transaction(sessions) as session:
-        rows = [i for i in session.scalars(select(Incident).where(
-            Incident.resolved_at.is_not(None), Incident.resolved_at <= now - timedelta(hours=settings.rca_reminder_hours),
-            Incident.resolved_at >= now - LOOKBACK, Incident.kind != CHANGE_KIND, Incident.slack_ts.is_not(None)))
-            if not (i.rca_note or "").strip()]
+        rows = [
+            i
+            for i in session.scalars(
+                select(Incident).where(
+                    Incident.resolved_at.is_not(None),
+                    Incident.resolved_at <= now - timedelta(hours=settings.rca_reminder_hours),
+                    Incident.resolved_at >= now - LOOKBACK,
+                    Incident.kind != CHANGE_KIND,
+                    Incident.slack_ts.is_not(None),
+                )
+            )
+            if not (i.rca_note or "").strip()
+        ]
         done = _done(session, RCA_REMINDER, [i.id for i in rows])
         for inc in rows:
             if inc.id in done:
                 continue
             who = mentionable([inc.resolved_by or ""]) or mentionable(settings.oncall_mention)
             audit.record(session, event=RCA_REMINDER, actor=ACTOR, incident_id=inc.id, mention=who).at = now
-            _queue(outbox, session, incident_id=inc.id, dedup=f"{RCA_REMINDER}:{inc.id}", job=RCA_REMINDER,
-                   mention=who)
+            _queue(
+                outbox,
+                session,
+                incident_id=inc.id,
+                dedup=f"{RCA_REMINDER}:{inc.id}",
+                job=RCA_REMINDER,
+                mention=who,
+            )
             queued.append(inc.id)
     if queued:
         outbox.wake()
     return queued
 
 
-def weekly_digest(*, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime) -> bool:
+def weekly_digest(
+    *, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime
+) -> bool:
     """KPIs of the last 7 days vs the 7 before, top recurring incidents, open incidents older than
     ``digest_stale_hours``. Queued once per ISO week (claimed in audit_events)."""
     if not settings.digest_schedule.strip():
         return False
     week = f"{now.isocalendar().year}-W{now.isocalendar().week:02d}"
     with transaction(sessions) as session:
-        posted = session.scalars(select(AuditEvent.detail).where(
-            AuditEvent.event == DIGEST, AuditEvent.incident_id.is_(None), AuditEvent.at >= now - timedelta(days=8)))
+        posted = session.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.event == DIGEST,
+                AuditEvent.incident_id.is_(None),
+                AuditEvent.at >= now - timedelta(days=8),
+            )
+        )
         if any((d or {}).get("week") == week for d in posted):
             return False
         audit.record(session, event=DIGEST, actor=ACTOR, week=week).at = now
@@ -169,16 +246,25 @@ def weekly_digest(*, sessions: sessionmaker[Session], outbox: Outbox, settings: 
     return True
 
 
-def _digest_content(session: Session, now: datetime, stale_hours: int) -> tuple[
-        KpiReport, KpiReport, list[tuple[str, str, int]], list[StaleIncident]]:
+def _digest_content(
+    session: Session, now: datetime, stale_hours: int
+) -> tuple[KpiReport, KpiReport, list[tuple[str, str, int]], list[StaleIncident]]:
     current = report(session, since=now - timedelta(days=7), until=now)
     previous = report(session, since=now - timedelta(days=14), until=now - timedelta(days=7))
     top = top_recurring(session, since=now - timedelta(days=7), until=now)
     cutoff = now - timedelta(hours=stale_hours)
-    stale = [StaleIncident(i.id, i.severity, i.title, (now - i.created_at).total_seconds() / 3600)
-             for i in session.scalars(select(Incident).where(
-                 Incident.status != IncidentStatus.RESOLVED.value, Incident.kind != CHANGE_KIND,
-                 Incident.created_at <= cutoff).order_by(Incident.created_at))]
+    stale = [
+        StaleIncident(i.id, i.severity, i.title, (now - i.created_at).total_seconds() / 3600)
+        for i in session.scalars(
+            select(Incident)
+            .where(
+                Incident.status != IncidentStatus.RESOLVED.value,
+                Incident.kind != CHANGE_KIND,
+                Incident.created_at <= cutoff,
+            )
+            .order_by(Incident.created_at)
+        )
+    ]
     return current, previous, top, stale
 
 

@@ -46,7 +46,9 @@ def headline(r: KpiReport, style: Style) -> str:
     for k in catalogue.KPIS:
         if k.headline:
             v = k.value(r)
-            out.append(f"{v} {k.headline}" if k.unit is Unit.COUNT else f"{k.headline} {_one(k, _mean(k, v), style)}")
+            out.append(
+                f"{v} {k.headline}" if k.unit is Unit.COUNT else f"{k.headline} {_one(k, _mean(k, v), style)}"
+            )
     return ", ".join(out)
 
 

@@ -43,11 +43,16 @@ class TriagePolicy:
     @classmethod
     def from_settings(cls, settings: Any) -> TriagePolicy:
         m = timedelta(minutes=1)
-        return cls(group_window=settings.group_window_minutes * m, flap_window=settings.flap_window_minutes * m,
-                   flap_threshold=settings.flap_threshold, dedup_window=settings.dedup_window_minutes * m,
-                   reopen_grace=settings.reopen_grace_minutes * m,
-                   correlation_window=settings.correlation_window_minutes * m,
-                   change_window=settings.change_window_minutes * m, model_services=dict(settings.model_services))
+        return cls(
+            group_window=settings.group_window_minutes * m,
+            flap_window=settings.flap_window_minutes * m,
+            flap_threshold=settings.flap_threshold,
+            dedup_window=settings.dedup_window_minutes * m,
+            reopen_grace=settings.reopen_grace_minutes * m,
+            correlation_window=settings.correlation_window_minutes * m,
+            change_window=settings.change_window_minutes * m,
+            model_services=dict(settings.model_services),
+        )
 
     def serving_service(self, alert: Alert) -> str | None:
         """The service serving a model alert's model: the payload's, else the MODEL_SERVICES mapping."""
@@ -111,8 +116,9 @@ class Triage:
         self.policy = policy or TriagePolicy(group_window=window)
         self._window = self.policy.group_window
 
-    def ingest(self, *, session: Session, alerts: list[Alert], payload_id: int | None,
-               now: datetime | None = None) -> TriageOutcome:
+    def ingest(
+        self, *, session: Session, alerts: list[Alert], payload_id: int | None, now: datetime | None = None
+    ) -> TriageOutcome:
         now = now or utcnow()
         batch = _Batch(session, payload_id, now, TriageOutcome(), noise.Tally())
         # One query for the latest record of every fingerprint in the batch (not one per alert), and no
@@ -128,7 +134,9 @@ class Triage:
         self._refresh(batch)
         batch.audits.write(session)  # before correlation, which records its own audit rows
         for incident_id in batch.new_incidents:
-            for other in correlation.link_new_incident(session, incident_id, self.policy.correlation_window, now):
+            for other in correlation.link_new_incident(
+                session, incident_id, self.policy.correlation_window, now
+            ):
                 batch.outcome.touch(other)
         batch.tally.flush(session, now)
         return batch.outcome
@@ -168,7 +176,9 @@ class Triage:
             self._flap(b, record, counts)  # resolved then firing again while its incident stayed open
         self._update(b, record, alert)
 
-    def _deliver_to_resolved(self, b: _Batch, record: AlertRecord, alert: Alert, counts: noise.Counts) -> bool:
+    def _deliver_to_resolved(
+        self, b: _Batch, record: AlertRecord, alert: Alert, counts: noise.Counts
+    ) -> bool:
         """A delivery for an alert whose incident is resolved. False: it is a new problem (new incident)."""
         incident = record.incident
         since_seen = b.now - _aware(record.last_seen_at, b.now)
@@ -198,8 +208,10 @@ class Triage:
                     _copy_alert(record, alert, b.payload_id)
                 return True
             minutes = int((b.now - resolved_at).total_seconds() // 60)
-            note = (f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
-                    f"{incident.resolved_by or 'someone'}")
+            note = (
+                f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
+                f"{incident.resolved_by or 'someone'}"
+            )
             self._reopen(b, incident, note=note, reason="source still firing after a manual resolve")
             _truncation(b, incident, alert)
             self._update(b, record, alert)
@@ -222,31 +234,52 @@ class Triage:
             b.outcome.created.append(incident.id)
             b.new_incidents.append(incident.id)
             counts.incidents_opened += 1
-            b.audits.record(event="incident.opened", actor=alert.source, incident_id=incident.id,
-                            title=incident.title, severity=incident.severity)
+            b.audits.record(
+                event="incident.opened",
+                actor=alert.source,
+                incident_id=incident.id,
+                title=incident.title,
+                severity=incident.severity,
+            )
         else:
             incident.grouping_reason = reason
             b.outcome.grouped += 1
             counts.grouped += 1
             b.outcome.touch(incident.id)
-            b.audits.record(event="alert.grouped", actor=alert.source, incident_id=incident.id,
-                            alert=alert.name[:200], reason=(reason or "")[:500])
+            b.audits.record(
+                event="alert.grouped",
+                actor=alert.source,
+                incident_id=incident.id,
+                alert=alert.name[:200],
+                reason=(reason or "")[:500],
+            )
         _truncation(b, incident, alert)
-        record = AlertRecord(incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now,
-                             last_seen_at=b.now)
+        record = AlertRecord(
+            incident=incident, fingerprint=alert.fingerprint, first_seen_at=b.now, last_seen_at=b.now
+        )
         _copy_alert(record, alert, b.payload_id)
         b.session.add(record)
         b.latest[alert.fingerprint] = record
-        b.audits.record(event="alert.received", actor=alert.source, incident_id=incident.id,
-                        alert=alert.name, fingerprint=alert.fingerprint[:12])
+        b.audits.record(
+            event="alert.received",
+            actor=alert.source,
+            incident_id=incident.id,
+            alert=alert.name,
+            fingerprint=alert.fingerprint[:12],
+        )
         b.touched[incident.id] = incident
 
     def _update(self, b: _Batch, record: AlertRecord, alert: Alert) -> None:
         _copy_alert(record, alert, b.payload_id)
         b.touched[record.incident_id] = record.incident
         b.outcome.touch(record.incident_id)
-        b.audits.record(event="alert.updated", actor=alert.source, incident_id=record.incident_id,
-                        alert=alert.name, status=alert.status.value)
+        b.audits.record(
+            event="alert.updated",
+            actor=alert.source,
+            incident_id=record.incident_id,
+            alert=alert.name,
+            status=alert.status.value,
+        )
 
     def _flap(self, b: _Batch, record: AlertRecord, counts: noise.Counts) -> None:
         record.flap_count += 1
@@ -255,13 +288,23 @@ class Triage:
         incident = record.incident
         if record.flap_count >= self.policy.flap_threshold and not incident.flapping:
             incident.flapping = True
-            b.audits.record(event="incident.flapping", actor="triage", incident_id=incident.id,
-                            alert=record.name, flaps=record.flap_count)
+            b.audits.record(
+                event="incident.flapping",
+                actor="triage",
+                incident_id=incident.id,
+                alert=record.name,
+                flaps=record.flap_count,
+            )
 
     def _reopen(self, b: _Batch, incident: Incident, *, note: str | None, reason: str) -> None:
         """Re-open in place: same incident and message (updated, never re-posted)."""
-        b.audits.record(event="incident.reopened", actor="triage", incident_id=incident.id,
-                        reason=reason, was_resolved_by=incident.resolved_by)
+        b.audits.record(
+            event="incident.reopened",
+            actor="triage",
+            incident_id=incident.id,
+            reason=reason,
+            was_resolved_by=incident.resolved_by,
+        )
         incident.status = IncidentStatus.OPEN.value
         incident.resolved_at = None
         incident.resolved_by = None
@@ -269,19 +312,26 @@ class Triage:
         b.outcome.touch(incident.id)
 
     # ---- grouping ------------------------------------------------------------------------------------
-    def _incident_for(self, session: Session, alert: Alert, service: str | None,
-                      now: datetime) -> tuple[Incident, str | None]:
+    def _incident_for(
+        self, session: Session, alert: Alert, service: str | None, now: datetime
+    ) -> tuple[Incident, str | None]:
         key = group_key_for(alert)
-        stmt = (select(Incident).where(Incident.group_key == key, Incident.status != RESOLVED)
-                .order_by(Incident.id.desc()).limit(1))
+        stmt = (
+            select(Incident)
+            .where(Incident.group_key == key, Incident.status != RESOLVED)
+            .order_by(Incident.id.desc())
+            .limit(1)
+        )
         if not alert.group_key:
             stmt = stmt.where(Incident.last_alert_at >= now - self._window)
         incident = session.scalars(stmt).first()
         if incident is not None:
             if alert.group_key:
                 return incident, f"grouped: {alert.source} groupKey {alert.group_key}"[:1000]
-            return incident, (f"grouped: same service {service or '-'} and alert name {alert.name} within "
-                              f"{_minutes(self._window)} min")[:1000]
+            return incident, (
+                f"grouped: same service {service or '-'} and alert name {alert.name} within "
+                f"{_minutes(self._window)} min"
+            )[:1000]
         template = templates.alert_template(alert.name, alert.title) if not alert.group_key else None
         if template:
             found = self._same_template(session, alert, service, template, now)
@@ -289,24 +339,44 @@ class Triage:
                 return found
         model_service = self.policy.serving_service(alert)
         return Incident(
-            title=alert.title[:300], severity=alert.severity.value, service=service,
+            title=alert.title[:300],
+            severity=alert.severity.value,
+            service=service,
             source=alert.source,
-            kind=alert.kind.value, status=IncidentStatus.OPEN.value, group_key=key, created_at=now,
-            first_alert_at=alert.starts_at or now, last_alert_at=now,
+            kind=alert.kind.value,
+            status=IncidentStatus.OPEN.value,
+            group_key=key,
+            created_at=now,
+            first_alert_at=alert.starts_at or now,
+            last_alert_at=now,
             model_name=alert.model.name[:200] if alert.model else None,
             model_owner=(alert.model.owner or "")[:200] or None if alert.model else None,
             model_service=model_service[:200] if model_service else None,
             content_template=json.dumps(template) if template else None,
         ), None
 
-    def _same_template(self, session: Session, alert: Alert, service: str | None, template: dict[str, list[str]],
-                       now: datetime) -> tuple[Incident, str] | None:
+    def _same_template(
+        self,
+        session: Session,
+        alert: Alert,
+        service: str | None,
+        template: dict[str, list[str]],
+        now: datetime,
+    ) -> tuple[Incident, str] | None:
         """An open incident of the same source and service, active in the window, whose template merges."""
         svc = Incident.service.is_(None) if service is None else Incident.service == service
         candidates = session.scalars(
-            select(Incident).where(svc, Incident.last_alert_at >= now - self._window, Incident.source == alert.source,
-                                   Incident.status != RESOLVED, Incident.content_template.is_not(None))
-            .order_by(Incident.last_alert_at.desc()).limit(CONTENT_CANDIDATES))
+            select(Incident)
+            .where(
+                svc,
+                Incident.last_alert_at >= now - self._window,
+                Incident.source == alert.source,
+                Incident.status != RESOLVED,
+                Incident.content_template.is_not(None),
+            )
+            .order_by(Incident.last_alert_at.desc())
+            .limit(CONTENT_CANDIDATES)
+        )
         for incident in candidates:
             merged = templates.merge_stored(json.loads(incident.content_template or "{}"), template)
             if merged is not None:
@@ -321,7 +391,9 @@ class Triage:
             return
         session, now, outcome = batch.session, batch.now, batch.outcome
         per_incident: dict[int, list[Any]] = {}
-        for row in session.execute(_INCIDENT_ALERTS, {"incident_ids": [i.id for i in batch.touched.values()]}):
+        for row in session.execute(
+            _INCIDENT_ALERTS, {"incident_ids": [i.id for i in batch.touched.values()]}
+        ):
             per_incident.setdefault(row.incident_id, []).append(row)
         for incident in batch.touched.values():
             alerts = per_incident.get(incident.id, [])
@@ -337,17 +409,33 @@ class Triage:
                 incident.resolved_by = f"source:{incident.source}"
                 incident.triage_note = None
                 outcome.resolved.append(incident.id)
-                batch.audits.record(event="incident.resolved", actor=incident.source, incident_id=incident.id,
-                                    reason="all alerts resolved")
+                batch.audits.record(
+                    event="incident.resolved",
+                    actor=incident.source,
+                    incident_id=incident.id,
+                    reason="all alerts resolved",
+                )
 
 
 # The two queries of every batch, built once (no statement construction or cache-key work per batch).
-_LATEST = (select(AlertRecord).where(AlertRecord.fingerprint.in_(bindparam("fingerprints", expanding=True)))
-           .options(joinedload(AlertRecord.incident)).order_by(AlertRecord.id))
-_INCIDENT_ALERTS = (select(AlertRecord.incident_id, AlertRecord.name, AlertRecord.summary, AlertRecord.severity,
-                           AlertRecord.status, AlertRecord.ends_at)
-                    .where(AlertRecord.incident_id.in_(bindparam("incident_ids", expanding=True)))
-                    .order_by(AlertRecord.id))
+_LATEST = (
+    select(AlertRecord)
+    .where(AlertRecord.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+    .options(joinedload(AlertRecord.incident))
+    .order_by(AlertRecord.id)
+)
+_INCIDENT_ALERTS = (
+    select(
+        AlertRecord.incident_id,
+        AlertRecord.name,
+        AlertRecord.summary,
+        AlertRecord.severity,
+        AlertRecord.status,
+        AlertRecord.ends_at,
+    )
+    .where(AlertRecord.incident_id.in_(bindparam("incident_ids", expanding=True)))
+    .order_by(AlertRecord.id)
+)
 
 
 @dataclass
@@ -398,5 +486,11 @@ def _copy_alert(record: AlertRecord, alert: Alert, payload_id: int | None) -> No
     record.ends_at = alert.ends_at
     if alert.model is not None:
         m = alert.model
-        record.model = {"name": m.name, "version": m.version, "metric": m.metric, "value": m.value,
-                        "threshold": m.threshold, "owner": m.owner}
+        record.model = {
+            "name": m.name,
+            "version": m.version,
+            "metric": m.metric,
+            "value": m.value,
+            "threshold": m.threshold,
+            "owner": m.owner,
+        }

@@ -61,8 +61,10 @@ def _upsert(dialect: str) -> Any:
         table = cast(Table, NoiseCount.__table__)
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         base = insert(table)
-        stmt = base.on_conflict_do_update(index_elements=["bucket", "source", "service"],
-                                          set_={c: table.c[c] + base.excluded[c] for c in COUNTERS})
+        stmt = base.on_conflict_do_update(
+            index_elements=["bucket", "source", "service"],
+            set_={c: table.c[c] + base.excluded[c] for c in COUNTERS},
+        )
         _UPSERTS[dialect] = stmt
     return stmt
 
@@ -89,16 +91,27 @@ def report(session: Session, *, since: datetime, until: datetime) -> dict[str, A
     rows = session.execute(
         select(NoiseCount.source, NoiseCount.service, *sums)
         .where(NoiseCount.bucket >= start, NoiseCount.bucket <= until)
-        .group_by(NoiseCount.source, NoiseCount.service)).all()
+        .group_by(NoiseCount.source, NoiseCount.service)
+    ).all()
     groups = []
     for row in rows:
         counts = {c: int(getattr(row, c)) for c in COUNTERS}
-        groups.append({"source": row.source, "service": row.service or None, **counts,
-                       "noise_reduction": _reduction(counts)})
+        groups.append(
+            {
+                "source": row.source,
+                "service": row.service or None,
+                **counts,
+                "noise_reduction": _reduction(counts),
+            }
+        )
     groups.sort(key=lambda g: (-g["deliveries"], g["source"], g["service"] or ""))
     totals = {c: sum(g[c] for g in groups) for c in COUNTERS}
-    return {"since": start.isoformat(), "until": until.isoformat(), "totals": {**totals,
-            "noise_reduction": _reduction(totals)}, "groups": groups}
+    return {
+        "since": start.isoformat(),
+        "until": until.isoformat(),
+        "totals": {**totals, "noise_reduction": _reduction(totals)},
+        "groups": groups,
+    }
 
 
 def _reduction(counts: dict[str, int]) -> float | None:

@@ -40,7 +40,9 @@ _RUNS = re.compile(r"(?:<\*>)+")
 _LITERALS = frozenset({"true", "false", "null"})  # machine values of a flag, not words naming an event
 _CALENDAR = frozenset("Mon Tue Wed Thu Fri Sat Sun Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
 _PUNCTUATION = ":,;.'\"()[]{}"
-_KEY_VALUE = re.compile(r"^([A-Za-z_][\w.-]*=)([^=]+?)([,;]?)$")  # a whole token key=value (value without "=")
+_KEY_VALUE = re.compile(
+    r"^([A-Za-z_][\w.-]*=)([^=]+?)([,;]?)$"
+)  # a whole token key=value (value without "=")
 
 
 def _piece(piece: str) -> str:
@@ -82,8 +84,9 @@ def _word(token: str) -> bool:
     return token.strip(_PUNCTUATION).isalpha()
 
 
-def merge(a: Template, b: Template, *, threshold: float = THRESHOLD,
-          word_weight: float = WORD_WEIGHT) -> Template | None:
+def merge(
+    a: Template, b: Template, *, threshold: float = THRESHOLD, word_weight: float = WORD_WEIGHT
+) -> Template | None:
     """The merged template if ``a`` and ``b`` are the same event, else None: same length, and the positions
     holding the same constant on both sides weigh at least ``threshold`` of the positions where either side
     is constant (a pair of different plain words weighs ``word_weight``, any other position 1).

@@ -45,9 +45,13 @@ class PreviewLike(Protocol):
 
 def _what_runs(preview: PreviewLike) -> str:
     """Exactly what will run (from ``Executor.preview``; secrets already masked by the executor)."""
-    lines = [f"*Will run:* {mrkdwn.escape(preview.executor, max_len=80)} → {mrkdwn.code(preview.target, max_len=200)}"]
+    lines = [
+        f"*Will run:* {mrkdwn.escape(preview.executor, max_len=80)} → {mrkdwn.code(preview.target, max_len=200)}"
+    ]
     if preview.method or preview.path:
-        lines.append(f"*Request:* {mrkdwn.code(' '.join(p for p in (preview.method, preview.path) if p), max_len=300)}")
+        lines.append(
+            f"*Request:* {mrkdwn.code(' '.join(p for p in (preview.method, preview.path) if p), max_len=300)}"
+        )
     params = preview.params or {}
     if params:
         shown = [_param(k, v) for k, v in list(params.items())[:MAX_PARAMS]]
@@ -74,8 +78,15 @@ def _confirm_text(title: str, preview: PreviewLike, k: int, n: int, expires_at: 
 
 
 def approval_prompt(
-    request: RequestLike, incident: IncidentLike, *, approvers: Sequence[str], preview: PreviewLike,
-    approved_by: Sequence[str] = (), required: int = 1, expires_at: datetime | None = None, why: str = "",
+    request: RequestLike,
+    incident: IncidentLike,
+    *,
+    approvers: Sequence[str],
+    preview: PreviewLike,
+    approved_by: Sequence[str] = (),
+    required: int = 1,
+    expires_at: datetime | None = None,
+    why: str = "",
 ) -> list[dict[str, Any]]:
     """Ask the approvers to approve or reject a remediation request, stating exactly what will run, who
     asked, why, approvals so far (k of N) and when it expires. Buttons carry only the request id."""

@@ -24,8 +24,12 @@ MAX_BLOCKS = 50
 SECTION_MAX = 3000
 FIELD_MAX = 2000
 BUTTON_TEXT_MAX = 75
-SEVERITY_EMOJI: dict[str, str] = {Severity.CRITICAL: "🔴", Severity.HIGH: "🟠", Severity.WARNING: "🟡",
-                                  Severity.INFO: "🔵"}
+SEVERITY_EMOJI: dict[str, str] = {
+    Severity.CRITICAL: "🔴",
+    Severity.HIGH: "🟠",
+    Severity.WARNING: "🟡",
+    Severity.INFO: "🔵",
+}
 
 
 class IncidentLike(Protocol):

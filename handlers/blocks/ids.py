@@ -136,10 +136,14 @@ def feedback_value(incident_id: int, kind: FeedbackKind | str, target_id: str) -
 def parse_feedback_value(value: object) -> FeedbackRef:
     parts = _check(value).split(":", 2)
     if len(parts) != 3:
-        raise InvalidValue(f"invalid feedback value {str(value)[:40]!r}: expected '<incident id>:<kind>:<target id>'")
+        raise InvalidValue(
+            f"invalid feedback value {str(value)[:40]!r}: expected '<incident id>:<kind>:<target id>'"
+        )
     incident, kind, target = parts
     try:
         parsed_kind = FeedbackKind(kind)
     except ValueError:
         raise InvalidValue(f"invalid feedback kind {kind[:20]!r}: expected 'document' or 'runbook'") from None
-    return FeedbackRef(_parse_int(incident, "incident id"), parsed_kind, _parse_ref(target, "feedback target id"))
+    return FeedbackRef(
+        _parse_int(incident, "incident id"), parsed_kind, _parse_ref(target, "feedback target id")
+    )

@@ -110,7 +110,9 @@ def _triage(incident: IncidentLike, context: Any) -> list[dict[str, Any]]:
     lines = []
     for change in (getattr(context, "changes", None) or [])[:5]:
         text = mrkdwn.escape(_oneline(change.text), max_len=250)
-        lines.append(f"🚀 {mrkdwn.link(change.url, _oneline(change.text), max_len=250) if change.url else text}")
+        lines.append(
+            f"🚀 {mrkdwn.link(change.url, _oneline(change.text), max_len=250) if change.url else text}"
+        )
     for link in (getattr(context, "links", None) or [])[:5]:
         lines.append(f"🔗 {mrkdwn.escape(_oneline(link.text), max_len=250)}")
     note = getattr(incident, "triage_note", None)
@@ -120,8 +122,10 @@ def _triage(incident: IncidentLike, context: Any) -> list[dict[str, Any]]:
         lines.append("🔁 flapping: fires again after resolving; kept as this one incident (no new page)")
     truncated = getattr(incident, "truncated_alerts", 0) or 0
     if truncated:
-        lines.append(f"⚠️ {truncated} more alert{'s' if truncated != 1 else ''} in this group were left out "
-                     "by the source (truncatedAlerts)")
+        lines.append(
+            f"⚠️ {truncated} more alert{'s' if truncated != 1 else ''} in this group were left out "
+            "by the source (truncatedAlerts)"
+        )
     reason = getattr(incident, "grouping_reason", None)
     if reason:
         lines.append(f"🧩 {mrkdwn.escape(_oneline(reason), max_len=300)}")
@@ -133,10 +137,12 @@ def _feedback(incident_id: int, kind: FeedbackKind, target_id: str, n: int) -> l
         value = ids.feedback_value(incident_id, kind, target_id)
     except ValueError:  # an id that could not round-trip (control characters, > 200 chars): no buttons
         return []
-    return actions([
-        button("👍", ids.instance_id(ActionId.FEEDBACK_UP, n), value),
-        button("👎", ids.instance_id(ActionId.FEEDBACK_DOWN, n), value),
-    ])
+    return actions(
+        [
+            button("👍", ids.instance_id(ActionId.FEEDBACK_UP, n), value),
+            button("👎", ids.instance_id(ActionId.FEEDBACK_DOWN, n), value),
+        ]
+    )
 
 
 def _why(reasons: Sequence[str]) -> list[dict[str, Any]]:
@@ -171,7 +177,9 @@ def _runbook(incident: IncidentLike, runbook_match: RunbookMatch | None) -> list
     blocks = [section(f"*Suggested runbook:* {mrkdwn.escape(_oneline(rb.title), max_len=200)}")]
     blocks += _why(runbook_match.why)
     if rb.steps:
-        steps = [f"{i}. {mrkdwn.escape(_oneline(s), max_len=250)}" for i, s in enumerate(rb.steps[:MAX_STEPS], 1)]
+        steps = [
+            f"{i}. {mrkdwn.escape(_oneline(s), max_len=250)}" for i, s in enumerate(rb.steps[:MAX_STEPS], 1)
+        ]
         if len(rb.steps) > MAX_STEPS:
             steps.append(f"_…and {len(rb.steps) - MAX_STEPS} more steps in the runbook_")
         blocks.append(section("\n".join(steps)))
@@ -179,8 +187,9 @@ def _runbook(incident: IncidentLike, runbook_match: RunbookMatch | None) -> list
     return blocks
 
 
-def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offered: Sequence[Any],
-              now: datetime) -> list[dict[str, Any]]:
+def _controls(
+    incident: IncidentLike, runbook_match: RunbookMatch | None, offered: Sequence[Any], now: datetime
+) -> list[dict[str, Any]]:
     if incident.status == IncidentStatus.RESOLVED.value:
         when = aware(incident.resolved_at) or now
         blocks = [context(f"✅ Resolved by {mrkdwn.mention(incident.resolved_by)} at {slack_date(when)}")]
@@ -188,8 +197,10 @@ def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offere
         if note:
             blocks.append(section(f"*Root cause / fix*\n{note}"))
         else:  # resolved by its source (or without a note): the RCA can still be captured
-            blocks += actions([button("Add RCA note", ActionId.RCA_NOTE, ids.incident_value(incident.id))],
-                              block_id=f"incident_rca:{incident.id}")
+            blocks += actions(
+                [button("Add RCA note", ActionId.RCA_NOTE, ids.incident_value(incident.id))],
+                block_id=f"incident_rca:{incident.id}",
+            )
         return blocks
     incident_value = ids.incident_value(incident.id)
     buttons = []
@@ -208,8 +219,12 @@ def _controls(incident: IncidentLike, runbook_match: RunbookMatch | None, offere
         blocks.append(context(f"…and {len(rb_actions) - MAX_REQUEST_BUTTONS} more runbook actions not shown"))
     withheld = len(runbook_match.runbook.actions) - len(rb_actions) if runbook_match else 0
     if withheld > 0:
-        blocks.append(context(f"{withheld} automated action(s) of this runbook not offered: the runbook matched "
-                              "too weakly or the incident is out of the action's scope. Read it; act by hand."))
+        blocks.append(
+            context(
+                f"{withheld} automated action(s) of this runbook not offered: the runbook matched "
+                "too weakly or the incident is out of the action's scope. Read it; act by hand."
+            )
+        )
     return blocks
 
 

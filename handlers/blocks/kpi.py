@@ -42,14 +42,21 @@ def period_label(r: KpiReport) -> str:
     return f"last {days}d ({r.since:%Y-%m-%d} → {r.until:%Y-%m-%d}){scope}"
 
 
-def kpi_summary(r: KpiReport, previous: KpiReport | None = None, *, title: str = "Incident KPIs") -> list[Block]:
+def kpi_summary(
+    r: KpiReport, previous: KpiReport | None = None, *, title: str = "Incident KPIs"
+) -> list[Block]:
     """The catalogue's KPIs, a section block per summary section. ``previous`` adds ▲/▼ changes."""
-    out: list[Block] = [HeaderBlock(text=title), ContextBlock(elements=[MarkdownTextObject(text=period_label(r))])]
+    out: list[Block] = [
+        HeaderBlock(text=title),
+        ContextBlock(elements=[MarkdownTextObject(text=period_label(r))]),
+    ]
     for _, group in groupby(summary.lines(r, SLACK, previous), key=itemgetter(0)):
         out.append(SectionBlock(text=MarkdownTextObject(text="\n".join(text for _, text in group))))
     if r.by_service:
         top = sorted(r.by_service.items(), key=lambda kv: -kv[1].incidents)[:8]
-        per = " · ".join(f"{escape(svc, max_len=60)} {x.incidents} (MTTR {dur(x.mttr.mean_s)})" for svc, x in top)
+        per = " · ".join(
+            f"{escape(svc, max_len=60)} {x.incidents} (MTTR {dur(x.mttr.mean_s)})" for svc, x in top
+        )
         out.append(ContextBlock(elements=[MarkdownTextObject(text=f"By service: {per}")]))
     return out
 
@@ -58,14 +65,22 @@ def kpi_fallback(r: KpiReport) -> str:
     return f"KPIs {period_label(r)}: {summary.headline(r, SLACK)}"
 
 
-def digest(r: KpiReport, previous: KpiReport, top: list[tuple[str, str, int]],
-           stale: list[tuple[int, str, str, float]], stale_hours: int) -> list[Block]:
+def digest(
+    r: KpiReport,
+    previous: KpiReport,
+    top: list[tuple[str, str, int]],
+    stale: list[tuple[int, str, str, float]],
+    stale_hours: int,
+) -> list[Block]:
     """Weekly digest: KPIs vs the previous period, top recurring incidents, open incidents older than N hours.
     ``stale`` is (incident id, severity, title, age hours)."""
     out = kpi_summary(r, previous, title="Weekly incident digest")
     rec = "\n".join(f"• {escape(t)} ({escape(s)}): {n}×" for s, t, n in top) or "none"
     out.append(SectionBlock(text=MarkdownTextObject(text=f"*Top recurring*\n{rec}")))
-    old = "\n".join(f"• #{i} [{escape(sev)}] {escape(t)}: open {h:.0f}h" for i, sev, t, h in stale[:15]) or "none"
+    old = (
+        "\n".join(f"• #{i} [{escape(sev)}] {escape(t)}: open {h:.0f}h" for i, sev, t, h in stale[:15])
+        or "none"
+    )
     out.append(SectionBlock(text=MarkdownTextObject(text=f"*Open longer than {stale_hours}h*\n{old}")))
     return out
 

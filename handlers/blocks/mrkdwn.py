@@ -94,7 +94,7 @@ def safe_url(url: str | None) -> str | None:
     """``url`` if it is an absolute http(s) URL that can sit inside ``<url|label>``, else None."""
     if not url or len(url) > 2000:
         return None
-    if any(c in url for c in "|<> \t\r\n\"") or _CONTROL.search(url):
+    if any(c in url for c in '|<> \t\r\n"') or _CONTROL.search(url):
         return None
     try:
         parts = urlsplit(url)

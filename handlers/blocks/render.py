@@ -38,7 +38,9 @@ def _block(block: dict[str, Any]) -> str | None:
         return f"{title}\n{'=' * min(len(title), 72)}"
     if kind == "section":
         parts = [_text(block["text"])] if block.get("text") else []
-        parts += ["  • " + _text(f).replace("\n", ": ", 1).replace("\n", " ") for f in block.get("fields", [])]
+        parts += [
+            "  • " + _text(f).replace("\n", ": ", 1).replace("\n", " ") for f in block.get("fields", [])
+        ]
         if block.get("accessory", {}).get("type") == "button":
             parts.append(f"[ {_text(block['accessory'].get('text'))} ]")
         return "\n".join(parts)

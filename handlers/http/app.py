@@ -58,31 +58,44 @@ def alert_router(service: IncidentService, settings: Settings) -> APIRouter:
 
         async def handle(delivery: Delivery) -> JSONResponse:
             if configured is None:
-                raise Rejected(404, f"unknown alert source '{printable(source)}'; known: {known}",
-                               delivery.raw[:EXCERPT])
+                raise Rejected(
+                    404, f"unknown alert source '{printable(source)}'; known: {known}", delivery.raw[:EXCERPT]
+                )
             body = delivery.body()
             parser, prepare = configured.parser(request.query_params), configured.prepare
-            parsed = delivery.parse(lambda: parse_partial(parser, body, prepare), invalid=f"invalid {source} payload")
+            parsed = delivery.parse(
+                lambda: parse_partial(parser, body, prepare), invalid=f"invalid {source} payload"
+            )
             rejected = [RejectedAlert(index=i, error=err, excerpt=text) for i, err, text in parsed.rejected]
             outcome = await delivery.store(
                 lambda: service.accept(source=source, body=body, alerts=parsed.alerts, rejected=rejected),
-                failed="payload could not be stored ({error}); check for NUL characters or over-long fields")
+                failed="payload could not be stored ({error}); check for NUL characters or over-long fields",
+            )
             background.add_task(service.notify, outcome)
             return JSONResponse(status_code=202, content=_accepted(parsed, outcome, rejected))
 
-        return await edge.receive(request, label=f"alerts/{printable(source, 57)}", handle=handle,
-                                  signature=configured.signature if configured else None)
+        return await edge.receive(
+            request,
+            label=f"alerts/{printable(source, 57)}",
+            handle=handle,
+            signature=configured.signature if configured else None,
+        )
 
     return router
 
 
 def _accepted(parsed: Parsed, outcome: TriageOutcome, rejected: list[RejectedAlert]) -> dict[str, Any]:
     content: dict[str, Any] = {
-        "status": "accepted", "alerts": len(parsed.alerts), "duplicates": outcome.duplicates,
-        "incidents_created": outcome.created, "incidents_updated": outcome.updated,
-        "incidents_resolved": outcome.resolved, "orphaned_resolved_alerts": outcome.orphans,
-        "rejected": [{"index": r.index, "error": r.error, "dead_letter_id": r.dead_letter_id}
-                     for r in rejected],
+        "status": "accepted",
+        "alerts": len(parsed.alerts),
+        "duplicates": outcome.duplicates,
+        "incidents_created": outcome.created,
+        "incidents_updated": outcome.updated,
+        "incidents_resolved": outcome.resolved,
+        "orphaned_resolved_alerts": outcome.orphans,
+        "rejected": [
+            {"index": r.index, "error": r.error, "dead_letter_id": r.dead_letter_id} for r in rejected
+        ],
     }
     truncated = max((a.truncated_alerts for a in parsed.alerts), default=0)
     if truncated:
@@ -101,13 +114,22 @@ def slack_router(bolt: App, service: IncidentService, signing_secret: str | None
             if suppressed:
                 log.warning("%s unsigned slack requests were not kept in the previous minute", suppressed)
                 await run_in_threadpool(
-                    service.dead_letter, source="slack", raw=b"", content_type=None,
+                    service.dead_letter,
+                    source="slack",
+                    raw=b"",
+                    content_type=None,
                     reason=f"{suppressed} further unsigned or invalid slack requests in the previous minute "
-                           "were counted, not stored")
+                    "were counted, not stored",
+                )
             if not may_store:
                 return
-        await run_in_threadpool(service.dead_letter, source="slack", raw=raw[:UNAUTHENTICATED_EXCERPT],
-                                reason=reason, content_type=content_type)
+        await run_in_threadpool(
+            service.dead_letter,
+            source="slack",
+            raw=raw[:UNAUTHENTICATED_EXCERPT],
+            reason=reason,
+            content_type=content_type,
+        )
 
     @router.post("/slack/events")
     async def slack_events(request: Request) -> Response:
@@ -118,7 +140,9 @@ def slack_router(bolt: App, service: IncidentService, signing_secret: str | None
             await keep(raw, f"slack request too large (over {MAX_BODY} bytes)", ctype, signed=signed)
             return error_response(413, "payload too large")
         if signing_secret is not None and not signed:
-            reason = "slack request rejected (HTTP 401): missing, stale or wrong signature (X-Slack-Signature)"
+            reason = (
+                "slack request rejected (HTTP 401): missing, stale or wrong signature (X-Slack-Signature)"
+            )
             await keep(raw, reason, ctype, signed=False)
             return error_response(401, "invalid request signature or timestamp")
         try:

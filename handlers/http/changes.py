@@ -31,8 +31,10 @@ def changes_router(service: IncidentService, settings: Settings) -> APIRouter:
     async def handle(delivery: Delivery) -> JSONResponse:
         body = delivery.body()
         changes = delivery.parse(lambda: parse_changes(body), invalid="invalid change event")
-        ids = await delivery.store(lambda: service.record_changes(source="changes", body=body, changes=changes),
-                                   failed="change event could not be stored ({error})")
+        ids = await delivery.store(
+            lambda: service.record_changes(source="changes", body=body, changes=changes),
+            failed="change event could not be stored ({error})",
+        )
         content: dict[str, Any] = {"status": "accepted", "change_id": ids[0] if len(ids) == 1 else None}
         if len(ids) != 1:
             content["change_ids"] = ids

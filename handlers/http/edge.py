@@ -83,7 +83,9 @@ class EdgeRules:
     noun: str  # "<noun> webhooks are disabled: set ALERT_WEBHOOK_TOKEN"
     json_content_type_only: bool  # True: a Content-Type that is not JSON is a 415; False: any is read as JSON
     invalid_status: int  # the answer to valid JSON that is not a valid payload for the route (400 or 422)
-    oversize_kept: int  # bytes of an over-limit body kept in its dead letter (and read, when Content-Length says over)
+    oversize_kept: (
+        int  # bytes of an over-limit body kept in its dead letter (and read, when Content-Length says over)
+    )
 
     def too_large_reason(self) -> str:
         if self.oversize_kept < MAX_BODY:
@@ -115,7 +117,9 @@ class Delivery:
         if self.too_large:
             raise Rejected(413, self.rules.too_large_reason(), self.raw[: self.rules.oversize_kept])
         if self.rules.json_content_type_only and not is_json_content_type(self.content_type):
-            raise Rejected(415, f"content type must be application/json, got '{printable(self.content_type or '', 80)}'")
+            raise Rejected(
+                415, f"content type must be application/json, got '{printable(self.content_type or '', 80)}'"
+            )
         try:
             return json.loads(self.raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -128,7 +132,9 @@ class Delivery:
         except PayloadError as exc:
             raise Rejected(self.rules.invalid_status, f"{invalid}: {exc}") from None
         except (ValueError, RecursionError) as exc:
-            raise Rejected(self.rules.invalid_status, f"{invalid}: {type(exc).__name__}: {str(exc)[:200]}") from None
+            raise Rejected(
+                self.rules.invalid_status, f"{invalid}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
 
     async def store(self, store: Callable[[], T], *, failed: str) -> T:
         """``store()`` in the thread pool; a database refusal is a 422 whose reason is ``failed`` with
@@ -147,27 +153,44 @@ class WebhookEdge:
     def __init__(self, *, service: IncidentService, token: str | None, rules: EdgeRules) -> None:
         self._service, self._token, self.rules = service, token, rules
 
-    async def receive(self, request: Request, *, label: str, handle: Callable[[Delivery], Awaitable[JSONResponse]],
-                      signature: SignatureCheck | None = None) -> JSONResponse:
+    async def receive(
+        self,
+        request: Request,
+        *,
+        label: str,
+        handle: Callable[[Delivery], Awaitable[JSONResponse]],
+        signature: SignatureCheck | None = None,
+    ) -> JSONResponse:
         """Authenticate, read, then ``handle``; refusals before the read are answered and not kept
         (anyone can send them)."""
         if self._token is None and signature is None:
             return error_response(503, f"{self.rules.noun} webhooks are disabled: set ALERT_WEBHOOK_TOKEN")
         supplied = request.headers.get("authorization", "")
-        bearer_ok = self._token is not None and hmac.compare_digest(supplied.encode(),
-                                                                    f"Bearer {self._token}".encode())
+        bearer_ok = self._token is not None and hmac.compare_digest(
+            supplied.encode(), f"Bearer {self._token}".encode()
+        )
         if not bearer_ok and signature is None:
             return error_response(401, BEARER_REFUSED)
         raw, too_large = await read_limited(request, MAX_BODY, keep=self.rules.oversize_kept)
         if not bearer_ok and signature is not None and not signature.ok(raw, request.headers):
             return error_response(401, f"missing or wrong bearer token or {signature.header}")
-        delivery = Delivery(raw=raw, too_large=too_large, content_type=request.headers.get("content-type"),
-                            label=label, rules=self.rules)
+        delivery = Delivery(
+            raw=raw,
+            too_large=too_large,
+            content_type=request.headers.get("content-type"),
+            label=label,
+            rules=self.rules,
+        )
         try:
             return await handle(delivery)
         except Rejected as exc:
-            dl = await run_in_threadpool(self._service.dead_letter, source=label, reason=exc.reason,
-                                         raw=raw if exc.kept is None else exc.kept, content_type=delivery.content_type)
+            dl = await run_in_threadpool(
+                self._service.dead_letter,
+                source=label,
+                reason=exc.reason,
+                raw=raw if exc.kept is None else exc.kept,
+                content_type=delivery.content_type,
+            )
             return error_response(exc.status, exc.reason, dead_letter_id=dl)
 
 

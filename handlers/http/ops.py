@@ -20,8 +20,10 @@ def ops_router(service: IncidentService) -> APIRouter:
     def readyz() -> JSONResponse:
         checks: dict[str, Any] = service.readiness()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unavailable",
-                                                                      "checks": checks})
+        return JSONResponse(
+            status_code=200 if ok else 503,
+            content={"status": "ok" if ok else "unavailable", "checks": checks},
+        )
 
     @router.get("/metrics")
     def prometheus_metrics() -> Response:

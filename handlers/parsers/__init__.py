@@ -42,5 +42,7 @@ def configure_sources(settings: Settings) -> dict[str, ConfiguredSource]:
     """Every registered source by name, with ``settings`` applied (``ValueError`` for one it cannot use)."""
     names = [s.name for s in SOURCES]
     if len(set(names)) != len(names):
-        raise ValueError(f"two alert sources share a name: {sorted({n for n in names if names.count(n) > 1})}")
+        raise ValueError(
+            f"two alert sources share a name: {sorted({n for n in names if names.count(n) > 1})}"
+        )
     return {s.name: s.configure(settings) for s in SOURCES}

@@ -79,24 +79,47 @@ def _to_change(item: ChangeIn) -> Change:
     kind = ChangeKind(item.kind)
     subject = or_none(item.service) or or_none(item.model)
     title = item.title or " ".join(p for p in (kind.value.replace("_", " "), subject, item.version) if p)
-    return Change(kind=kind, title=title, service=or_none(item.service), model_name=or_none(item.model),
-                  version=or_none(item.version), environment=or_none(item.environment),
-                  actor=or_none(item.actor) or or_none(item.who), url=or_none(item.url) or or_none(item.link),
-                  occurred_at=item.occurred_at or item.when, meta=dict(item.meta))
+    return Change(
+        kind=kind,
+        title=title,
+        service=or_none(item.service),
+        model_name=or_none(item.model),
+        version=or_none(item.version),
+        environment=or_none(item.environment),
+        actor=or_none(item.actor) or or_none(item.who),
+        url=or_none(item.url) or or_none(item.link),
+        occurred_at=item.occurred_at or item.when,
+        meta=dict(item.meta),
+    )
 
 
 def _from_mlflow(event: MlflowEvent) -> Change:
     if (event.entity, event.action) not in MLFLOW_EVENTS:
-        raise PayloadError(f"entity/action: MLflow event {event.entity}.{event.action} is not a change we record; "
-                           f"expected one of {sorted(f'{e}.{a}' for e, a in MLFLOW_EVENTS)}")
+        raise PayloadError(
+            f"entity/action: MLflow event {event.entity}.{event.action} is not a change we record; "
+            f"expected one of {sorted(f'{e}.{a}' for e, a in MLFLOW_EVENTS)}"
+        )
     d = event.data
     alias = f" as {d.alias}" if d.alias else ""
     verb = "registered" if event.entity == "model_version" else "promoted"
     service = d.tags.get("serving_service") or d.tags.get("service")
     return Change(
-        kind=ChangeKind.MODEL_PROMOTION, title=f"model {d.name} v{d.version or '?'} {verb}{alias}"[:300],
-        service=service, model_name=d.name, version=or_none(d.version), actor=d.tags.get("actor"),
-        occurred_at=event.timestamp, registered_at=event.timestamp if event.entity == "model_version" else None,
-        meta={"mlflow": {"entity": event.entity, "action": event.action, "alias": d.alias, "source": d.source,
-                         "run_id": d.run_id, "tags": dict(d.tags)}},
+        kind=ChangeKind.MODEL_PROMOTION,
+        title=f"model {d.name} v{d.version or '?'} {verb}{alias}"[:300],
+        service=service,
+        model_name=d.name,
+        version=or_none(d.version),
+        actor=d.tags.get("actor"),
+        occurred_at=event.timestamp,
+        registered_at=event.timestamp if event.entity == "model_version" else None,
+        meta={
+            "mlflow": {
+                "entity": event.entity,
+                "action": event.action,
+                "alias": d.alias,
+                "source": d.source,
+                "run_id": d.run_id,
+                "tags": dict(d.tags),
+            }
+        },
     )

@@ -53,18 +53,24 @@ def parse_evidently(body: Any, query: Mapping[str, str] | None = None) -> list[A
     obj = require_object(body)
     context = _context(obj, query or {})
     if not context.get("model"):
-        raise PayloadError("model: required as a query parameter (?model=<name>) or in labels.model: "
-                           "an Evidently report does not name the model")
+        raise PayloadError(
+            "model: required as a query parameter (?model=<name>) or in labels.model: "
+            "an Evidently report does not name the model"
+        )
     metrics = obj.get("metrics")
     if not isinstance(metrics, list):
-        raise PayloadError(f"metrics: must be a list (an Evidently Report/Snapshot), got {json_type(metrics)}")
+        raise PayloadError(
+            f"metrics: must be a list (an Evidently Report/Snapshot), got {json_type(metrics)}"
+        )
     drift = Drift()
     for i, entry in enumerate(metrics):
         if isinstance(entry, dict):
             _read_metric(drift, entry, i)
     if drift.share is None and not drift.columns:
-        raise PayloadError("metrics: no data-drift result (DriftedColumnsCount, ValueDrift, DataDriftTable "
-                           "or DatasetDriftMetric) in the report")
+        raise PayloadError(
+            "metrics: no data-drift result (DriftedColumnsCount, ValueDrift, DataDriftTable "
+            "or DatasetDriftMetric) in the report"
+        )
     share = drift.share if drift.share is not None else len(drift.drifted) / len(drift.columns)
     firing = share >= drift.drift_share if drift.share is not None else bool(drift.drifted)
     if drift.share is not None and share == 0:
@@ -78,12 +84,16 @@ def parse_evidently(body: Any, query: Mapping[str, str] | None = None) -> list[A
         for c in drifted
     )
     model_body: dict[str, Any] = {
-        "model": context["model"], "metric": "drifted_columns_share", "value": share,
-        "threshold": drift.drift_share, "status": "firing" if firing else "resolved",
+        "model": context["model"],
+        "metric": "drifted_columns_share",
+        "value": share,
+        "threshold": drift.drift_share,
+        "status": "firing" if firing else "resolved",
         "alert_name": context.get("alert_name") or "Data drift",
         "severity": context.get("severity") or "warning",
         "description": f"Drifted columns: {description}" if description else "",
-        "labels": labels, "annotations": annotations,
+        "labels": labels,
+        "annotations": annotations,
     }
     for key in ("version", "owner", "url"):
         if context.get(key):
@@ -114,7 +124,9 @@ def _read_metric(drift: Drift, entry: dict[str, Any], i: int) -> None:
     value, result = entry.get("value"), entry.get("result")
     if kind == "DriftedColumnsCount" and isinstance(value, dict):
         drift.share = _number(value.get("share"), f"metrics[{i}].value.share")
-        drift.drift_share = _number(config.get("drift_share", DEFAULT_DRIFT_SHARE), f"metrics[{i}].config.drift_share")
+        drift.drift_share = _number(
+            config.get("drift_share", DEFAULT_DRIFT_SHARE), f"metrics[{i}].config.drift_share"
+        )
     elif kind == "ValueDrift" and value is not None:
         score = _number(value, f"metrics[{i}].value")
         threshold = _number(config.get("threshold"), f"metrics[{i}].config.threshold")
@@ -123,7 +135,9 @@ def _read_metric(drift: Drift, entry: dict[str, Any], i: int) -> None:
         drift.columns[column] = (score, threshold, method, _breached(score, threshold, method))
     elif kind in ("DataDriftTable", "DatasetDriftMetric") and isinstance(result, dict):
         if result.get("share_of_drifted_columns") is not None:
-            drift.share = _number(result["share_of_drifted_columns"], f"metrics[{i}].result.share_of_drifted_columns")
+            drift.share = _number(
+                result["share_of_drifted_columns"], f"metrics[{i}].result.share_of_drifted_columns"
+            )
         if result.get("drift_share") is not None:
             drift.drift_share = _number(result["drift_share"], f"metrics[{i}].result.drift_share")
         columns = result.get("drift_by_columns")

@@ -21,11 +21,32 @@ from typing import Any
 from handlers.parsers._common import require_object
 from handlers.parsers.errors import PayloadError
 
-_TOKEN = re.compile(r"\.([A-Za-z_][\w-]*)|\[(-?\d+)\]|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*\"((?:[^\"\\]|\\.)*)\"\s*\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z_][\w-]*)|\[(-?\d+)\]|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*\"((?:[^\"\\]|\\.)*)\"\s*\]"
+)
 _MISSING = object()
-RESOLVED_WORDS = frozenset({"resolved", "ok", "closed", "recovered", "normal", "inactive", "resolve", "close"})
-FIELDS = frozenset({"name", "status", "kind", "severity", "service", "summary", "description", "labels",
-                    "annotations", "fingerprint", "group_key", "starts_at", "ends_at", "url", "alerts"})
+RESOLVED_WORDS = frozenset(
+    {"resolved", "ok", "closed", "recovered", "normal", "inactive", "resolve", "close"}
+)
+FIELDS = frozenset(
+    {
+        "name",
+        "status",
+        "kind",
+        "severity",
+        "service",
+        "summary",
+        "description",
+        "labels",
+        "annotations",
+        "fingerprint",
+        "group_key",
+        "starts_at",
+        "ends_at",
+        "url",
+        "alerts",
+    }
+)
 
 
 def compile_path(path: str) -> list[str | int]:
@@ -38,7 +59,7 @@ def compile_path(path: str) -> list[str | int]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise ValueError(f"path {path!r}: cannot read {text[pos:pos + 20]!r}")
+            raise ValueError(f"path {path!r}: cannot read {text[pos : pos + 20]!r}")
         key, index, single, double = match.groups()
         steps.append(int(index) if index is not None else (key or single or double or ""))
         pos = match.end()

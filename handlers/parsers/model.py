@@ -80,7 +80,9 @@ def _to_alert(item: ModelAlert) -> Alert:
         name=item.alert_name or f"{item.metric} threshold breached",
         status=AlertStatus(item.status),
         severity=Severity.parse(item.severity),
-        service=or_none(item.serving_service) or or_none(item.service) or or_none(item.labels.get("serving_service")),
+        service=or_none(item.serving_service)
+        or or_none(item.service)
+        or or_none(item.labels.get("serving_service")),
         summary=item.summary or cap_text(_default_summary(item, version)),
         description=item.description or "",
         labels=item.labels,

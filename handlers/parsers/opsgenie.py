@@ -50,7 +50,9 @@ def _epoch_any(value: Any) -> datetime | None:
 def _text_list(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
-    return [cap_text(str(v)) for v in value[:64] if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    return [
+        cap_text(str(v)) for v in value[:64] if isinstance(v, str | int | float) and not isinstance(v, bool)
+    ]
 
 
 TextList = Annotated[list[str], BeforeValidator(_text_list)]
@@ -88,25 +90,32 @@ def parse_opsgenie(body: Any) -> list[Alert]:
         labels["tags"] = ",".join(item.tags)
     if item.teams:
         labels["teams"] = ",".join(item.teams)
-    for key, value in (("priority", item.priority), ("entity", item.entity), ("tiny_id", item.tinyId),
-                       ("opsgenie_source", item.source), ("integration", payload.integrationName)):
+    for key, value in (
+        ("priority", item.priority),
+        ("entity", item.entity),
+        ("tiny_id", item.tinyId),
+        ("opsgenie_source", item.source),
+        ("integration", payload.integrationName),
+    ):
         if value:
             labels.setdefault(key, value)
     resolved = payload.action.strip().lower() in RESOLVING_ACTIONS
-    return [Alert(
-        source="opsgenie",
-        name=message,
-        status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
-        severity=Severity.parse(item.priority),
-        service=_service(item),
-        summary=message,
-        description=item.description or "",
-        labels=cap_map(labels),
-        annotations={"action": payload.action},
-        starts_at=item.createdAt,
-        ends_at=item.updatedAt if resolved else None,
-        source_fingerprint=or_none(item.alias) or or_none(item.alertId),
-    )]
+    return [
+        Alert(
+            source="opsgenie",
+            name=message,
+            status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
+            severity=Severity.parse(item.priority),
+            service=_service(item),
+            summary=message,
+            description=item.description or "",
+            labels=cap_map(labels),
+            annotations={"action": payload.action},
+            starts_at=item.createdAt,
+            ends_at=item.updatedAt if resolved else None,
+            source_fingerprint=or_none(item.alias) or or_none(item.alertId),
+        )
+    ]
 
 
 def _service(item: OpsgenieAlert) -> str | None:

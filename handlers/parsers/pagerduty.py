@@ -132,5 +132,10 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     return any(hmac.compare_digest(expected.encode(), part.strip().encode()) for part in header.split(","))
 
 
-SOURCE = Source("pagerduty", parse_pagerduty, signature=SignatureAuth(
-    setting="pagerduty_webhook_secret", header="X-PagerDuty-Signature", verify=signature_ok))
+SOURCE = Source(
+    "pagerduty",
+    parse_pagerduty,
+    signature=SignatureAuth(
+        setting="pagerduty_webhook_secret", header="X-PagerDuty-Signature", verify=signature_ok
+    ),
+)

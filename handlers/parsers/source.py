@@ -58,18 +58,25 @@ class Source:
 
     def configure(self, settings: Settings) -> ConfiguredSource:
         """This source with ``settings`` applied; a setting it cannot use raises ``ValueError``."""
-        return ConfiguredSource(source=self, prepare=self.prepare(settings) if self.prepare else None,
-                                signature=self._signature(settings))
+        return ConfiguredSource(
+            source=self,
+            prepare=self.prepare(settings) if self.prepare else None,
+            signature=self._signature(settings),
+        )
 
     def _signature(self, settings: Settings) -> SignatureCheck | None:
         if self.signature is None:
             return None
         if not hasattr(settings, self.signature.setting):
-            raise ValueError(f"alert source '{self.name}': no setting '{self.signature.setting}' for its signature")
+            raise ValueError(
+                f"alert source '{self.name}': no setting '{self.signature.setting}' for its signature"
+            )
         secret = getattr(settings, self.signature.setting)
         if secret is None:
             return None
-        return SignatureCheck(self.signature, secret.get_secret_value() if isinstance(secret, SecretStr) else secret)
+        return SignatureCheck(
+            self.signature, secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        )
 
 
 @dataclass(frozen=True)

@@ -31,18 +31,32 @@ def register(app: App, service: IncidentService) -> None:
         respond(help_text(), response_type="ephemeral")
 
 
-def _register(app: App, service: IncidentService, sub: Subcommand,
-              guarded: Callable[[Callable[..., None]], Callable[..., None]]) -> None:
+def _register(
+    app: App,
+    service: IncidentService,
+    sub: Subcommand,
+    guarded: Callable[[Callable[..., None]], Callable[..., None]],
+) -> None:
     def matches(body: dict[str, Any]) -> bool:
         return _verb(body) in sub.verbs
 
     def run(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         words = (body.get("text") or "").split()
-        sub.run(service, Call(verb=_verb(body), args=words[1:], user_id=str(body.get("user_id", "")),
-                              channel_id=str(body.get("channel_id", "")), respond=respond, client=client,
-                              help_text=help_text()))
+        sub.run(
+            service,
+            Call(
+                verb=_verb(body),
+                args=words[1:],
+                user_id=str(body.get("user_id", "")),
+                channel_id=str(body.get("channel_id", "")),
+                respond=respond,
+                client=client,
+                help_text=help_text(),
+            ),
+        )
 
     if sub.lazy:
+
         def ack_now(ack: Ack) -> None:
             ack()
 

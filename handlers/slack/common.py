@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 def clicked(body: dict[str, Any]) -> tuple[str, str, str]:
     """(user id, channel id, button value) of a block_actions payload."""
     user = str(body.get("user", {}).get("id", "") or body.get("user_id", ""))
-    channel = str((body.get("channel") or body.get("container") or {}).get("id")
-                  or body.get("container", {}).get("channel_id", "") or body.get("channel_id", ""))
+    channel = str(
+        (body.get("channel") or body.get("container") or {}).get("id")
+        or body.get("container", {}).get("channel_id", "")
+        or body.get("channel_id", "")
+    )
     actions = body.get("actions") or [{}]
     return user, channel, str(actions[0].get("value", ""))
 
@@ -72,8 +75,12 @@ def user_errors(client: WebClient) -> Callable[[Callable[..., None]], Callable[.
             except Exception:
                 eid = error_id()
                 log.exception("listener %s failed (error id %s)", fn.__name__, eid)
-                _tell(client, body, f"Something went wrong while handling that (error id {eid}). "
-                                    "It has been logged; nothing was half-done silently, please retry or ask an admin.")
+                _tell(
+                    client,
+                    body,
+                    f"Something went wrong while handling that (error id {eid}). "
+                    "It has been logged; nothing was half-done silently, please retry or ask an admin.",
+                )
 
         return inner
 

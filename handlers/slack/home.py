@@ -22,16 +22,21 @@ from handlers.slack.common import user_errors
 def home_view(d: HomeData) -> View:
     now = utcnow()
     out: list[Block] = [HeaderBlock(text=f"Open incidents ({d.open_total})")]
-    lines = [f"{SEVERITY_EMOJI.get(i.severity, '⚪')} *#{i.id}* [{escape(i.severity)}] {escape(i.title, max_len=150)}"
-             f" · {escape(i.service or '-')} · {escape(i.status)} · open {blocks_kpi.age(i.created_at, now)}"
-             for i in d.open_incidents]
+    lines = [
+        f"{SEVERITY_EMOJI.get(i.severity, '⚪')} *#{i.id}* [{escape(i.severity)}] {escape(i.title, max_len=150)}"
+        f" · {escape(i.service or '-')} · {escape(i.status)} · open {blocks_kpi.age(i.created_at, now)}"
+        for i in d.open_incidents
+    ]
     if d.open_total > len(d.open_incidents):
         lines.append(f"… and {d.open_total - len(d.open_incidents)} more (`/incident list`)")
     out.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines) or "No open incidents. :tada:")))
     out += [DividerBlock(), HeaderBlock(text=f"Waiting for my approval ({len(d.my_approvals)})")]
-    appr = [f"• *{escape(r.action_title, max_len=120)}* on #{i.id} {escape(i.title, max_len=100)} · requested by "
-            f"{'<@' + r.requested_by + '>' if is_user_id(r.requested_by) else escape(r.requested_by)} "
-            f"{blocks_kpi.age(r.created_at, now)} ago (approve in the incident thread)" for r, i in d.my_approvals]
+    appr = [
+        f"• *{escape(r.action_title, max_len=120)}* on #{i.id} {escape(i.title, max_len=100)} · requested by "
+        f"{'<@' + r.requested_by + '>' if is_user_id(r.requested_by) else escape(r.requested_by)} "
+        f"{blocks_kpi.age(r.created_at, now)} ago (approve in the incident thread)"
+        for r, i in d.my_approvals
+    ]
     out.append(SectionBlock(text=MarkdownTextObject(text="\n".join(appr) or "Nothing waiting for you.")))
     out.append(DividerBlock())
     out += blocks_kpi.kpi_summary(d.week, title="This week's KPIs")

@@ -40,8 +40,12 @@ def register(app: App, service: IncidentService) -> None:
         @guarded
         def open_modal(body: dict[str, Any], client: WebClient) -> None:
             _, _, value = clicked(body)
-            incident = service.incident_for_modal(incident_id=parse_incident_value(value), resolving=not rca_only)
-            client.views_open(trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident, rca_only=rca_only))
+            incident = service.incident_for_modal(
+                incident_id=parse_incident_value(value), resolving=not rca_only
+            )
+            client.views_open(
+                trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident, rca_only=rca_only)
+            )
 
         def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
             ack()
@@ -68,22 +72,33 @@ def register(app: App, service: IncidentService) -> None:
     @guarded
     def resolve_from_modal(body: dict[str, Any]) -> None:
         view = body["view"]
-        service.resolve(incident_id=parse_incident_value(view.get("private_metadata", "")),
-                        user_id=body["user"]["id"], rca_note=_note(view))
+        service.resolve(
+            incident_id=parse_incident_value(view.get("private_metadata", "")),
+            user_id=body["user"]["id"],
+            rca_note=_note(view),
+        )
 
     @guarded
     def rca_from_modal(body: dict[str, Any]) -> None:
         view = body["view"]
-        service.add_rca_note(incident_id=parse_incident_value(view.get("private_metadata", "")),
-                             user_id=body["user"]["id"], note=_note(view) or "")
+        service.add_rca_note(
+            incident_id=parse_incident_value(view.get("private_metadata", "")),
+            user_id=body["user"]["id"],
+            note=_note(view) or "",
+        )
 
     @guarded
     def feedback(body: dict[str, Any]) -> None:
         user, _, value = clicked(body)
         ref = parse_feedback_value(value)
         helpful = body["actions"][0]["action_id"].startswith(ActionId.FEEDBACK_UP)
-        service.feedback(incident_id=ref.incident_id, kind=str(ref.kind), target_id=ref.target_id,
-                         user_id=user, helpful=helpful)
+        service.feedback(
+            incident_id=ref.incident_id,
+            kind=str(ref.kind),
+            target_id=ref.target_id,
+            user_id=user,
+            helpful=helpful,
+        )
 
     app.action(action_pattern(ActionId.ACK))(ack=ack_only, lazy=[acknowledge])
     app.action(action_pattern(ActionId.RESOLVE))(modal_opener(rca_only=False))

@@ -19,8 +19,18 @@ from handlers import blocks
 from handlers.blocks.mrkdwn import escape
 
 # Slack errors that no retry can fix (the message as built is wrong); everything else is retried.
-PERMANENT_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_arguments",
-                              "message_not_found", "cant_update_message", "edit_window_closed", "no_text"})
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "invalid_arguments",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "no_text",
+    }
+)
 
 
 @contextmanager
@@ -31,7 +41,9 @@ def slack_errors(method: str) -> Iterator[None]:
     except SlackApiError as exc:
         resp = exc.response
         status = getattr(resp, "status_code", None)
-        error = (resp.get("error") if resp is not None and isinstance(resp.data, dict) else None) or f"HTTP {status}"
+        error = (
+            resp.get("error") if resp is not None and isinstance(resp.data, dict) else None
+        ) or f"HTTP {status}"
         if status == 429 or error == "ratelimited":
             metrics.SLACK_CALLS.labels(method=method, outcome="ratelimited").inc()
             headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
@@ -55,10 +67,18 @@ class SlackNotifier:
     def post_incident(self, view: IncidentView) -> tuple[str, str]:
         with slack_errors("chat.postMessage"):
             resp = self.client.chat_postMessage(
-                channel=self._channel, text=blocks.incident_fallback_text(view.incident),
-                blocks=blocks.incident_message(view.incident, view.alerts, view.matches, view.runbook,
-                                               offered=view.actions, context=view.context),
-                unfurl_links=False, unfurl_media=False,
+                channel=self._channel,
+                text=blocks.incident_fallback_text(view.incident),
+                blocks=blocks.incident_message(
+                    view.incident,
+                    view.alerts,
+                    view.matches,
+                    view.runbook,
+                    offered=view.actions,
+                    context=view.context,
+                ),
+                unfurl_links=False,
+                unfurl_media=False,
             )
         return str(resp["channel"]), str(resp["ts"])
 
@@ -68,23 +88,34 @@ class SlackNotifier:
             return
         with slack_errors("chat.update"):
             self.client.chat_update(
-                channel=inc.slack_channel, ts=inc.slack_ts, text=blocks.incident_fallback_text(inc),
-                blocks=blocks.incident_message(inc, view.alerts, view.matches, view.runbook,
-                                               offered=view.actions, context=view.context),
+                channel=inc.slack_channel,
+                ts=inc.slack_ts,
+                text=blocks.incident_fallback_text(inc),
+                blocks=blocks.incident_message(
+                    inc, view.alerts, view.matches, view.runbook, offered=view.actions, context=view.context
+                ),
             )
 
     @staticmethod
     def _prompt(view: ApprovalView) -> list[dict[str, Any]]:
         req = view.request
-        return blocks.approval_prompt(req, view.incident, approvers=list(req.approvers), preview=view.preview,
-                                      approved_by=view.approved_by, required=view.required,
-                                      expires_at=req.expires_at, why=view.why)
+        return blocks.approval_prompt(
+            req,
+            view.incident,
+            approvers=list(req.approvers),
+            preview=view.preview,
+            approved_by=view.approved_by,
+            required=view.required,
+            expires_at=req.expires_at,
+            why=view.why,
+        )
 
     def post_approval_prompt(self, view: ApprovalView) -> str:
         req, incident = view.request, view.incident
         with slack_errors("chat.postMessage"):
             resp = self.client.chat_postMessage(
-                channel=incident.slack_channel or self._channel, thread_ts=incident.slack_ts,
+                channel=incident.slack_channel or self._channel,
+                thread_ts=incident.slack_ts,
                 text=f"Approval needed: {escape(req.action_title)} (request #{req.id})",
                 blocks=self._prompt(view),
             )
@@ -97,15 +128,19 @@ class SlackNotifier:
         pending = req.status == RequestStatus.PENDING.value
         with slack_errors("chat.update"):
             self.client.chat_update(
-                channel=incident.slack_channel or self._channel, ts=req.slack_ts,
+                channel=incident.slack_channel or self._channel,
+                ts=req.slack_ts,
                 text=f"Request #{req.id}: {req.status}",
                 blocks=self._prompt(view) if pending else blocks.approval_outcome(req, actor=actor),
             )
 
     def post_in_thread(self, incident: Incident, text: str) -> None:
         with slack_errors("chat.postMessage"):
-            self.client.chat_postMessage(channel=incident.slack_channel or self._channel,
-                                          thread_ts=incident.slack_ts, text=escape(text))
+            self.client.chat_postMessage(
+                channel=incident.slack_channel or self._channel,
+                thread_ts=incident.slack_ts,
+                text=escape(text),
+            )
 
     def usergroup_members(self, group_id: str) -> list[str]:
         resp = self.client.usergroups_users_list(usergroup=group_id)

@@ -22,7 +22,17 @@ from bot.kernel.models import AuditEvent, RemediationRequest
 from bot.remediation import approvals
 
 _SINCE = re.compile(r"^(\d{1,5})([dhm])$")
-FIELDS = ("at", "actor", "event", "incident_id", "request_id", "action_id", "action_type", "payload_sha256", "detail")
+FIELDS = (
+    "at",
+    "actor",
+    "event",
+    "incident_id",
+    "request_id",
+    "action_id",
+    "action_type",
+    "payload_sha256",
+    "detail",
+)
 
 
 def parse_since(text: str) -> timedelta:
@@ -46,15 +56,25 @@ def audit_rows(settings: Settings, since: timedelta) -> list[dict[str, Any]]:
     try:
         with make_sessionmaker(engine)() as session:
             rows = session.execute(
-                select(AuditEvent, RemediationRequest).outerjoin(
-                    RemediationRequest, RemediationRequest.id == AuditEvent.request_id)
-                .where(AuditEvent.at >= utcnow() - since).order_by(AuditEvent.id)).all()
-            return [{
-                "at": ev.at.isoformat(), "actor": ev.actor, "event": ev.event, "incident_id": ev.incident_id,
-                "request_id": ev.request_id, "action_id": req.action_id if req else None,
-                "action_type": req.action_type if req else None,
-                "payload_sha256": payload_hash(req.action) if req else None, "detail": ev.detail or {},
-            } for ev, req in rows]
+                select(AuditEvent, RemediationRequest)
+                .outerjoin(RemediationRequest, RemediationRequest.id == AuditEvent.request_id)
+                .where(AuditEvent.at >= utcnow() - since)
+                .order_by(AuditEvent.id)
+            ).all()
+            return [
+                {
+                    "at": ev.at.isoformat(),
+                    "actor": ev.actor,
+                    "event": ev.event,
+                    "incident_id": ev.incident_id,
+                    "request_id": ev.request_id,
+                    "action_id": req.action_id if req else None,
+                    "action_type": req.action_type if req else None,
+                    "payload_sha256": payload_hash(req.action) if req else None,
+                    "detail": ev.detail or {},
+                }
+                for ev, req in rows
+            ]
     finally:
         engine.dispose()
 
@@ -87,13 +107,17 @@ def cmd_freeze(args: argparse.Namespace, settings: Settings, *, frozen: bool) ->
 
 
 def register(sub: Any, settings: Callable[[], Settings]) -> None:
-    acts = sub.add_parser("actions", help="remediation actions").add_subparsers(dest="actions_command", required=True)
+    acts = sub.add_parser("actions", help="remediation actions").add_subparsers(
+        dest="actions_command", required=True
+    )
     for name, frozen in (("freeze", True), ("unfreeze", False)):
         p = acts.add_parser(name, help=f"{name} every remediation action (kill switch, kept in the database)")
         p.add_argument("--reason", default=None)
         p.set_defaults(func=lambda a, f=frozen: cmd_freeze(a, settings(), frozen=f))
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
     p = audit.add_parser("export", help="export audit events (who, what, when, request payload hash)")
-    p.add_argument("--since", type=parse_since, default=parse_since("30d"), help="e.g. 30d, 12h, 90m (default 30d)")
+    p.add_argument(
+        "--since", type=parse_since, default=parse_since("30d"), help="e.g. 30d, 12h, 90m (default 30d)"
+    )
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.set_defaults(func=lambda a: cmd_audit_export(a, settings()))

@@ -25,8 +25,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], bu
     imp = sub.add_parser("import", help="import past incidents (JSONL, CSV, Jira, ServiceNow, PagerDuty)")
     imp.add_argument("path", type=Path)
     imp.add_argument("--format", dest="fmt", choices=FORMATS, default="auto")
-    imp.add_argument("--map", dest="mapping", default=None,
-                     help='rename source columns, e.g. text=Description,title=Summary,id="Issue id"')
+    imp.add_argument(
+        "--map",
+        dest="mapping",
+        default=None,
+        help='rename source columns, e.g. text=Description,title=Summary,id="Issue id"',
+    )
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
     imp.set_defaults(func=lambda args: cmd_import(args, build_kb))
 
@@ -35,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], bu
     se.add_argument("--top", type=int, default=5)
     se.add_argument("--service", default=None, help="prefer documents of this service")
     se.add_argument("--alert", default=None, help="prefer documents about this alert name")
-    se.add_argument("--json", action="store_true", help='print a JSON list of {"id", "title", "score", "why"}')
+    se.add_argument(
+        "--json", action="store_true", help='print a JSON list of {"id", "title", "score", "why"}'
+    )
     se.set_defaults(func=lambda args: cmd_search(args, build_kb))
 
     st = sub.add_parser("stats", help="document and chunk counts, backend")
@@ -55,8 +61,9 @@ def cmd_import(args: argparse.Namespace, build_kb: BuildKb) -> int:
         return 2
     kb = build_kb()
     try:
-        report = kb.import_file(args.path, fmt=args.fmt, mapping=mapping or None,
-                                progress=not args.no_progress)
+        report = kb.import_file(
+            args.path, fmt=args.fmt, mapping=mapping or None, progress=not args.no_progress
+        )
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -84,8 +91,17 @@ def cmd_search(args: argparse.Namespace, build_kb: BuildKb) -> int:
 
 def cmd_stats(args: argparse.Namespace, build_kb: BuildKb) -> int:
     kb = build_kb()
-    print(json.dumps({"documents": kb.count(), "chunks": kb.chunk_count(), "backend": kb.backend,
-                      "encoder": kb.encoder.name, "weights": kb.weights.as_dict()}))
+    print(
+        json.dumps(
+            {
+                "documents": kb.count(),
+                "chunks": kb.chunk_count(),
+                "backend": kb.backend,
+                "encoder": kb.encoder.name,
+                "weights": kb.weights.as_dict(),
+            }
+        )
+    )
     return 0
 
 

@@ -48,11 +48,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         rt.kb.encoder.encode(["warm up"])  # load the model now, not at the first page
     except Exception as exc:
-        print(f"error: EMBEDDING_MODEL_PATH/EMBEDDING_BACKEND: cannot load the embedding model "
-              f"({type(exc).__name__}: {str(exc)[:160]})", file=sys.stderr)
+        print(
+            f"error: EMBEDDING_MODEL_PATH/EMBEDDING_BACKEND: cannot load the embedding model "
+            f"({type(exc).__name__}: {str(exc)[:160]})",
+            file=sys.stderr,
+        )
         rt.close()
         return 2
-    rt.start(outbox_threads=settings.outbox_workers)  # Slack delivery and scheduled jobs, off the request path
+    rt.start(
+        outbox_threads=settings.outbox_workers
+    )  # Slack delivery and scheduled jobs, off the request path
     app_token = secret_value(settings.slack_app_token)
     if app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -60,8 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         SocketModeHandler(rt.bolt, app_token).connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
         logging.getLogger(__name__).info("Slack traffic over Socket Mode; alert endpoints on HTTP")
     try:
-        uvicorn.run(rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(),
-                    log_config=None)  # uvicorn's loggers go through our handler (JSON when asked)
+        uvicorn.run(
+            rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(), log_config=None
+        )  # uvicorn's loggers go through our handler (JSON when asked)
     finally:
         rt.close()
     return 0
@@ -103,8 +109,11 @@ def cmd_runbooks_import(args: argparse.Namespace) -> int:
     from incident_bot.runtime import build_executors
 
     if args.dir is None and not args.samples:
-        print("error: give the folder of Markdown runbooks (e.g. `incident-bot runbooks import ./runbooks`), "
-              "or --samples to load the bundled examples", file=sys.stderr)
+        print(
+            "error: give the folder of Markdown runbooks (e.g. `incident-bot runbooks import ./runbooks`), "
+            "or --samples to load the bundled examples",
+            file=sys.stderr,
+        )
         return 2
     folder = Path(args.dir) if args.dir is not None else SAMPLE_DATA / "runbooks"
     settings = _settings()
@@ -118,8 +127,10 @@ def cmd_runbooks_import(args: argparse.Namespace) -> int:
         return 1
     for err in rep.errors:
         print(f"skipped: {err}", file=sys.stderr)
-    print(f"runbooks: {len(rep.inserted)} inserted, {len(rep.updated)} updated, "
-          f"{len(rep.unchanged)} unchanged, {len(rep.errors)} skipped")
+    print(
+        f"runbooks: {len(rep.inserted)} inserted, {len(rep.updated)} updated, "
+        f"{len(rep.unchanged)} unchanged, {len(rep.errors)} skipped"
+    )
     return 0 if (rep.inserted or rep.updated or rep.unchanged) else 1
 
 
@@ -151,12 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("doctor", help="check settings, database, Slack, runbooks and the model; print a table")
+    p = sub.add_parser(
+        "doctor", help="check settings, database, Slack, runbooks and the model; print a table"
+    )
     p.add_argument("--skip-model", action="store_true", help="do not load the embedding model")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("demo", help="the whole flow offline: alerts -> Slack messages -> approval -> audit")
-    p.add_argument("--keep-db", type=Path, default=None, help="write the demo database here instead of a temp dir")
+    p.add_argument(
+        "--keep-db", type=Path, default=None, help="write the demo database here instead of a temp dir"
+    )
     p.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
@@ -193,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return int(args.func(args))
 
 

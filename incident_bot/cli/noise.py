@@ -10,8 +10,12 @@ from collections.abc import Callable
 from bot.kernel.config import Settings
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], settings: Callable[[], Settings]) -> None:
-    p = subparsers.add_parser("noise", help="noise accounting per source and service (deliveries, duplicates, …)")
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], settings: Callable[[], Settings]
+) -> None:
+    p = subparsers.add_parser(
+        "noise", help="noise accounting per source and service (deliveries, duplicates, …)"
+    )
     p.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (hour buckets; default 7d)")
     p.add_argument("--json", action="store_true", help="print the JSON object documented in the README")
     p.set_defaults(func=lambda args: cmd_noise(args, settings()))
@@ -39,11 +43,15 @@ def cmd_noise(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rep, indent=2))
         return 0
     t = rep["totals"]
-    print(f"since {rep['since']}: {t['deliveries']} deliveries, {t['duplicates']} duplicates, "
-          f"{t['flaps_suppressed']} flaps suppressed, {t['grouped']} grouped, {t['incidents_opened']} incidents, "
-          f"{t['changes']} change events")
+    print(
+        f"since {rep['since']}: {t['deliveries']} deliveries, {t['duplicates']} duplicates, "
+        f"{t['flaps_suppressed']} flaps suppressed, {t['grouped']} grouped, {t['incidents_opened']} incidents, "
+        f"{t['changes']} change events"
+    )
     for g in rep["groups"]:
-        print(f"  {g['source']:14} {g['service'] or '-':24} deliveries={g['deliveries']} "
-              f"duplicates={g['duplicates']} flaps={g['flaps_suppressed']} grouped={g['grouped']} "
-              f"incidents={g['incidents_opened']}")
+        print(
+            f"  {g['source']:14} {g['service'] or '-':24} deliveries={g['deliveries']} "
+            f"duplicates={g['duplicates']} flaps={g['flaps_suppressed']} grouped={g['grouped']} "
+            f"incidents={g['incidents_opened']}"
+        )
     return 0

@@ -34,8 +34,10 @@ API = "/api/2.0/mlflow"
 def mlflow_unavailable_reason() -> str | None:
     """``None`` when a local MLflow server can be started from this interpreter, else why not."""
     if importlib.util.find_spec("mlflow") is None:
-        return ("mlflow is not installed in this Python environment "
-                f"({sys.executable}); `pip install mlflow` to run the real MLflow rollback")
+        return (
+            "mlflow is not installed in this Python environment "
+            f"({sys.executable}); `pip install mlflow` to run the real MLflow rollback"
+        )
     return None
 
 
@@ -75,17 +77,39 @@ class LocalMlflowServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self._log_path = self.workdir / "mlflow-server.log"
-        cmd = [sys.executable, "-m", "mlflow", "server",
-               "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
-               "--default-artifact-root", str(self.workdir / "artifacts"),
-               "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.workdir / 'mlflow.db'}",
+            "--default-artifact-root",
+            str(self.workdir / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
         # No background job runner: it forks seven huey consumers that a model registry does not need.
-        env = {**os.environ, "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1",
-               "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": "",
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
         with open(self._log_path, "wb") as log:
             # Own process group: stop() ends the server and the uvicorn/gunicorn workers it starts.
-            self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
-                                          env=env, start_new_session=True)
+            self._proc = subprocess.Popen(  # noqa: S603 - our own command line: the mlflow executable beside this Python
+                cmd,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self._wait_ready()
         return self
 
@@ -95,7 +119,9 @@ class LocalMlflowServer:
             while time.monotonic() < deadline:
                 assert self._proc is not None
                 if self._proc.poll() is not None:
-                    raise RuntimeError(f"mlflow server exited with {self._proc.returncode}: {self.log_tail()}")
+                    raise RuntimeError(
+                        f"mlflow server exited with {self._proc.returncode}: {self.log_tail()}"
+                    )
                 try:
                     if client.get(f"{self.url}/health").status_code == 200:
                         return
@@ -103,7 +129,9 @@ class LocalMlflowServer:
                     pass
                 time.sleep(0.25)  # readiness poll of a subprocess, not a test waiting for itself
         self.stop()
-        raise RuntimeError(f"mlflow server did not answer /health within {self.startup_timeout:g}s: {self.log_tail()}")
+        raise RuntimeError(
+            f"mlflow server did not answer /health within {self.startup_timeout:g}s: {self.log_tail()}"
+        )
 
     def log_tail(self, chars: int = 2000) -> str:
         if self._log_path is None or not self._log_path.exists():
@@ -159,8 +187,15 @@ def _call(client: httpx.Client, method: str, path: str, **kw: Any) -> dict[str, 
     return dict(resp.json()) if resp.content else {}
 
 
-def seed_registered_model(base_url: str, name: str, *, versions: int = 3, alias: str | None = "champion",
-                          alias_version: int | None = None, run_ids: list[str] | None = None) -> list[dict[str, Any]]:
+def seed_registered_model(
+    base_url: str,
+    name: str,
+    *,
+    versions: int = 3,
+    alias: str | None = "champion",
+    alias_version: int | None = None,
+    run_ids: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """Register ``name`` with ``versions`` model versions and point ``alias`` at ``alias_version`` (default: the
     newest). Returns the created model versions as MLflow returned them (``version``, ``creation_timestamp``...).
     ``run_ids`` (one per version) is recorded as each version's ``run_id``; the runs need not exist."""
@@ -174,13 +209,19 @@ def seed_registered_model(base_url: str, name: str, *, versions: int = 3, alias:
             created.append(_call(client, "POST", "/model-versions/create", json=body)["model_version"])
         if alias and created:
             version = str(alias_version if alias_version is not None else created[-1]["version"])
-            _call(client, "POST", "/registered-models/alias", json={"name": name, "alias": alias, "version": version})
+            _call(
+                client,
+                "POST",
+                "/registered-models/alias",
+                json={"name": name, "alias": alias, "version": version},
+            )
     return created
 
 
 @contextmanager
-def seeded_registry(model: str = "fraud-model", *, versions: int = 3, alias: str = "champion",
-                    workdir: Path | None = None) -> Iterator[tuple[LocalMlflowServer, list[dict[str, Any]]]]:
+def seeded_registry(
+    model: str = "fraud-model", *, versions: int = 3, alias: str = "champion", workdir: Path | None = None
+) -> Iterator[tuple[LocalMlflowServer, list[dict[str, Any]]]]:
     """A started local server with ``model`` registered in ``versions`` versions and ``alias`` on the newest
     (the demo's and the tests' starting point). Check :func:`mlflow_unavailable_reason` first."""
     with LocalMlflowServer(workdir=workdir) as server:

@@ -54,6 +54,7 @@ _TIMESTAMP = re.compile(r'"(20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
 def retime(body: bytes, offset: timedelta, now: datetime) -> bytes:
     """Every ISO-8601 UTC timestamp in a sample payload moved by ``offset``, capped at ``now`` (an
     alert cannot have started or ended in the future). Alertmanager's zero time (0001-01-01) stays."""
+
     def move(m: re.Match[str]) -> str:
         t = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
         return '"' + min(t + offset, now).strftime("%Y-%m-%dT%H:%M:%SZ") + '"'
@@ -74,8 +75,9 @@ class Demo:
 
     def send_alert(self, source: str, file: str) -> dict[str, Any]:
         body = retime((ALERTS / file).read_bytes(), self.offset, datetime.now(UTC))
-        resp = self.http.post(f"/alerts/{source}", content=body,
-                              headers={**self.auth, "Content-Type": "application/json"})
+        resp = self.http.post(
+            f"/alerts/{source}", content=body, headers={**self.auth, "Content-Type": "application/json"}
+        )
         print(f"POST /alerts/{source} ({file}) -> {resp.status_code} {resp.text}")
         return dict(resp.json())
 
@@ -124,21 +126,32 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         _rule("setup")
         mlflow_uri, runbooks_dir = _start_mlflow(stack, tmp)
         settings = Settings(
-            _env_file=None, database_url=f"sqlite:///{db_path}", slack_bot_token="xoxb-demo",  # noqa: S106
-            slack_signing_secret=signing_secret, slack_api_url=stub.base_url, incident_channel="#incidents",
-            alert_webhook_token=token, runbooks_dir=runbooks_dir, action_base_url=target.url,
+            _env_file=None,
+            database_url=f"sqlite:///{db_path}",
+            slack_bot_token="xoxb-demo",  # noqa: S106
+            slack_signing_secret=signing_secret,
+            slack_api_url=stub.base_url,
+            incident_channel="#incidents",
+            alert_webhook_token=token,
+            runbooks_dir=runbooks_dir,
+            action_base_url=target.url,
             mlflow_tracking_uri=mlflow_uri,
-            executor_hmac_secret=hmac_secret, model_owners={"fraud-model": ["U0MLOWNER"]},
+            executor_hmac_secret=hmac_secret,
+            model_owners={"fraud-model": ["U0MLOWNER"]},
             policy_path=_demo_policy(tmp),
             slack_update_interval_seconds=0.2,
         )
-        print(f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}")
+        print(
+            f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}"
+        )
         print("loading the embedding model (all-MiniLM-L6-v2, bundled) ...")
         rt = build_runtime(settings)
         stack.callback(rt.close)
         rt.outbox.start(threads=1)  # Slack messages leave through the outbox, as in `serve`
         report = rt.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
-        print(f"knowledge base: {report.inserted} past incidents imported; runbooks from {runbooks_dir.name}/")
+        print(
+            f"knowledge base: {report.inserted} past incidents imported; runbooks from {runbooks_dir.name}/"
+        )
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)  # connections queue until uvicorn accepts: no race with the first request
@@ -166,15 +179,22 @@ def _start_mlflow(stack: ExitStack, tmp: Path) -> tuple[str | None, Path]:
         return None, SAMPLE_DATA / "runbooks"
     print("starting a local MLflow tracking server (sqlite backend) ...")
     # twelve versions, the champion on v12: the version the sample drift alert names
-    server, versions = stack.enter_context(seeded_registry("fraud-model", versions=12, workdir=tmp / "mlflow"))
-    print(f"MLflow {server.url}: fraud-model registered as v1..v{len(versions)}, alias 'champion' on "
-          f"v{versions[-1]['version']}")
+    server, versions = stack.enter_context(
+        seeded_registry("fraud-model", versions=12, workdir=tmp / "mlflow")
+    )
+    print(
+        f"MLflow {server.url}: fraud-model registered as v1..v{len(versions)}, alias 'champion' on "
+        f"v{versions[-1]['version']}"
+    )
     return server.url, runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp / "runbooks")
 
 
 def _champion(mlflow_uri: str) -> str:
-    resp = httpx.get(f"{mlflow_uri}/api/2.0/mlflow/registered-models/alias",
-                     params={"name": "fraud-model", "alias": "champion"}, timeout=30)
+    resp = httpx.get(
+        f"{mlflow_uri}/api/2.0/mlflow/registered-models/alias",
+        params={"name": "fraud-model", "alias": "champion"},
+        timeout=30,
+    )
     return f"v{resp.json()['model_version']['version']}"
 
 
@@ -207,8 +227,10 @@ def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
     demo.show(demo.wait_calls("chat.update", 1)[-1])
     demo.show(demo.stub.of("chat.postMessage")[3])
     got = target.received[-1]
-    print(f"webhook target received POST {got.path} signature_ok={got.signature_ok} "
-          f"idempotency_key={got.idempotency_key} body={json.dumps(got.body)[:160]}")
+    print(
+        f"webhook target received POST {got.path} signature_ok={got.signature_ok} "
+        f"idempotency_key={got.idempotency_key} body={json.dumps(got.body)[:160]}"
+    )
 
     _rule("7. A double click on Approve runs nothing more")
     demo.click("U0SRELEAD", prompt, "Approve")
@@ -241,8 +263,10 @@ def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
     _rule("10. The ML owner resolves the drift incident with an RCA note (learned for next time)")
     demo.click("U0MLOWNER", model_msg, "Resolve")
     modal = demo.wait_calls("views.open", 1)[0].params["view"]
-    note = ("Upstream merchant_category mapping changed in the payments ETL; fraud-model v12 saw unseen "
-            "categories. Rolled the champion alias back to v11 and pinned the mapping version.")
+    note = (
+        "Upstream merchant_category mapping changed in the payments ETL; fraud-model v12 saw unseen "
+        "categories. Rolled the champion alias back to v11 and pinned the mapping version."
+    )
     body = view_submission_body(user="U0MLOWNER", view=modal, values={"rca": {"rca_note": {"value": note}}})
     resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
     print(f"<U0MLOWNER> submits the resolve form -> HTTP {resp.status_code}")
@@ -267,16 +291,28 @@ def _kpis(demo: Demo, chart: Path) -> int:
     from urllib.parse import urlencode
 
     _rule("12. /incident kpi 7d: summary in the channel, chart uploaded into its thread")
-    body = urlencode({"command": "/incident", "text": "kpi 7d", "user_id": "U0ONCALL1", "channel_id": "C0INCIDENTS",
-                      "team_id": "T0TEAM", "response_url": demo.stub.base_url + "response",
-                      "trigger_id": "T0TRIGGER"}).encode()
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": "kpi 7d",
+            "user_id": "U0ONCALL1",
+            "channel_id": "C0INCIDENTS",
+            "team_id": "T0TEAM",
+            "response_url": demo.stub.base_url + "response",
+            "trigger_id": "T0TRIGGER",
+        }
+    ).encode()
     resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
     print(f"<U0ONCALL1> /incident kpi 7d -> HTTP {resp.status_code}")
     done = demo.wait_calls("files.completeUploadExternal", 1)[0]
-    demo.show([c for c in demo.stub.of("chat.postMessage") if c.response["ts"] == done.params["thread_ts"]][0])
+    demo.show(
+        [c for c in demo.stub.of("chat.postMessage") if c.response["ts"] == done.params["thread_ts"]][0]
+    )
     file_id = done.params["files"][0]["id"]
     chart.write_bytes(demo.stub.uploads[file_id])
-    print(f"chart uploaded in thread {done.params['thread_ts']} ({len(demo.stub.uploads[file_id])} bytes), "
-          f"saved as {chart}")
+    print(
+        f"chart uploaded in thread {done.params['thread_ts']} ({len(demo.stub.uploads[file_id])} bytes), "
+        f"saved as {chart}"
+    )
     _rule("done")
     return 0

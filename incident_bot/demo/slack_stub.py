@@ -90,8 +90,9 @@ class SlackStub:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         # a short poll interval: shutdown() waits up to one interval (the default 0.5 s, paid by every test)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -112,8 +113,9 @@ class SlackStub:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def fail(self, method: str, *, status: int = 500, retry_after: float | None = None,
-             times: int | None = None) -> None:
+    def fail(
+        self, method: str, *, status: int = 500, retry_after: float | None = None, times: int | None = None
+    ) -> None:
         """Make the next ``times`` calls of ``method`` (``*``: any) answer ``status`` (e.g. 429 + Retry-After)."""
         with self._cond:
             self._failures.append(Failure(method, status, retry_after, times))
@@ -147,12 +149,18 @@ class SlackStub:
             ts = f"1700000000.{next(self._ts):06d}"
             if method == "usergroups.users.list":
                 group = str(params.get("usergroup", ""))
-                response = ({"ok": True, "users": list(self.usergroups[group])} if group in self.usergroups
-                            else {"ok": False, "error": "no_such_subteam"})
+                response = (
+                    {"ok": True, "users": list(self.usergroups[group])}
+                    if group in self.usergroups
+                    else {"ok": False, "error": "no_such_subteam"}
+                )
             elif method == "files.getUploadURLExternal":
                 file_id = f"F{next(self._ts):06d}"
-                response = {"ok": True, "file_id": file_id,
-                            "upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}"}
+                response = {
+                    "ok": True,
+                    "file_id": file_id,
+                    "upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}",
+                }
             else:
                 response = self._response(method, params, ts)
             if method == "auth.test" and token == "xoxb-invalid":  # noqa: S105 (the stub's bad token)
@@ -167,15 +175,29 @@ class SlackStub:
         if channel.startswith("#"):
             channel = "C0INCIDENTS"
         if method == "auth.test":
-            return {"ok": True, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0TEAM", "user": "incident-bot"}
+            return {
+                "ok": True,
+                "user_id": "U0BOT",
+                "bot_id": "B0BOT",
+                "team_id": "T0TEAM",
+                "user": "incident-bot",
+            }
         if method in {"chat.postMessage", "chat.update"}:
-            return {"ok": True, "channel": channel, "ts": params.get("ts", ts), "message": {"text": params.get("text")}}
+            return {
+                "ok": True,
+                "channel": channel,
+                "ts": params.get("ts", ts),
+                "message": {"text": params.get("text")},
+            }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
         if method == "conversations.info":
             return {"ok": True, "channel": {"id": channel, "name": "incidents", "is_member": True}}
         if method == "files.completeUploadExternal":
-            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in params.get("files") or []]}
+            return {
+                "ok": True,
+                "files": [{"id": f["id"], "title": f.get("title")} for f in params.get("files") or []],
+            }
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V0HOME", **(params.get("view") or {})}}
         if method == "views.open":
@@ -185,22 +207,28 @@ class SlackStub:
     def _upload(self, file_id: str, data: bytes) -> None:
         with self._cond:
             self.uploads[file_id] = data
-            self.calls.append(ApiCall("upload", {"file_id": file_id, "length": len(data)}, None, {"ok": True}))
+            self.calls.append(
+                ApiCall("upload", {"file_id": file_id, "length": len(data)}, None, {"ok": True})
+            )
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[list[ApiCall]], bool], timeout: float = 10.0) -> list[ApiCall]:
         """Block until ``predicate(calls)`` holds (no sleeping loop); raises TimeoutError otherwise."""
         with self._cond:
             if not self._cond.wait_for(lambda: predicate(self.calls), timeout=timeout):
-                raise TimeoutError(f"Slack stub: condition not met within {timeout}s; calls: "
-                                   f"{[c.method for c in self.calls]}")
+                raise TimeoutError(
+                    f"Slack stub: condition not met within {timeout}s; calls: "
+                    f"{[c.method for c in self.calls]}"
+                )
             return list(self.calls)
 
     def wait_for_failures(self, count: int, timeout: float = 10.0) -> None:
         """Block until at least ``count`` injected failures have been answered."""
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.failed) >= count, timeout=timeout):
-                raise TimeoutError(f"Slack stub: {len(self.failed)} failures within {timeout}s, wanted {count}")
+                raise TimeoutError(
+                    f"Slack stub: {len(self.failed)} failures within {timeout}s, wanted {count}"
+                )
 
     def of(self, method: str) -> list[ApiCall]:
         with self._cond:
@@ -216,19 +244,32 @@ def find_button(blocks: list[dict[str, Any]], label_prefix: str) -> dict[str, An
     raise LookupError(f"no button starting with {label_prefix!r}")
 
 
-def block_action_body(*, user: str, button: dict[str, Any], channel: str, message_ts: str,
-                      trigger_id: str = "T0TRIGGER") -> bytes:
+def block_action_body(
+    *, user: str, button: dict[str, Any], channel: str, message_ts: str, trigger_id: str = "T0TRIGGER"
+) -> bytes:
     """A ``block_actions`` interaction payload as Slack sends it (form-encoded ``payload=<json>``)."""
     from urllib.parse import urlencode
 
     payload = {
-        "type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": "T0TEAM"},
-        "api_app_id": "A0APP", "token": "legacy-unused", "trigger_id": trigger_id, "team": {"id": "T0TEAM"},
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEAM"},
+        "api_app_id": "A0APP",
+        "token": "legacy-unused",
+        "trigger_id": trigger_id,
+        "team": {"id": "T0TEAM"},
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-        "channel": {"id": channel, "name": "incidents"}, "message": {"ts": message_ts},
-        "actions": [{"type": "button", "action_id": button["action_id"], "block_id": button.get("block_id", "b"),
-                     "value": button.get("value", ""), "action_ts": "1700000000.000001",
-                     "text": button["text"]}],
+        "channel": {"id": channel, "name": "incidents"},
+        "message": {"ts": message_ts},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": button["action_id"],
+                "block_id": button.get("block_id", "b"),
+                "value": button.get("value", ""),
+                "action_ts": "1700000000.000001",
+                "text": button["text"],
+            }
+        ],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
 
@@ -237,8 +278,11 @@ def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, A
     from urllib.parse import urlencode
 
     payload = {
-        "type": "view_submission", "user": {"id": user, "team_id": "T0TEAM"}, "team": {"id": "T0TEAM"},
-        "api_app_id": "A0APP", "trigger_id": "T0TRIGGER",
+        "type": "view_submission",
+        "user": {"id": user, "team_id": "T0TEAM"},
+        "team": {"id": "T0TEAM"},
+        "api_app_id": "A0APP",
+        "trigger_id": "T0TRIGGER",
         "view": {**view, "id": "V0VIEW", "state": {"values": values}},
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
@@ -252,5 +296,8 @@ def signed_headers(signing_secret: str, body: bytes, timestamp: int | None = Non
 
     ts = str(int(time.time()) if timestamp is None else timestamp)
     sig = SignatureVerifier(signing_secret).generate_signature(timestamp=ts, body=body.decode()) or ""
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig,
-            "Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sig,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }

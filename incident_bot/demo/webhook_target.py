@@ -31,10 +31,15 @@ class WebhookTarget:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                ok = bool(secret) and verify(secret or "", self.headers.get(TIMESTAMP_HEADER, ""), raw,
-                                             self.headers.get(SIGNATURE_HEADER, ""))
-                target.received.append(Received(self.path, json.loads(raw or b"{}"), ok,
-                                                self.headers.get("Idempotency-Key")))
+                ok = bool(secret) and verify(
+                    secret or "",
+                    self.headers.get(TIMESTAMP_HEADER, ""),
+                    raw,
+                    self.headers.get(SIGNATURE_HEADER, ""),
+                )
+                target.received.append(
+                    Received(self.path, json.loads(raw or b"{}"), ok, self.headers.get("Idempotency-Key"))
+                )
                 if target._delay_s:
                     target._delay.wait(target._delay_s)
                 code = target.status if ok else 401
@@ -50,8 +55,9 @@ class WebhookTarget:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         # a short poll interval: shutdown() waits up to one interval (the default 0.5 s, paid by every test)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ Create Date: 2026-11-22
 - ``approvals``: one row per approver (unique request + user) instead of one per request (N-of-M).
 - ``remediation_controls``: the global kill switch, persisted.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -31,8 +32,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("approvals_required", sa.Integer(), nullable=False, server_default="1"))
         batch.add_column(sa.Column("started_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("reason", sa.Text(), nullable=True))
-    op.create_index("uq_remediation_open_request", "remediation_requests", ["incident_id", "action_id"],
-                    unique=True, sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
+    op.create_index(
+        "uq_remediation_open_request",
+        "remediation_requests",
+        ["incident_id", "action_id"],
+        unique=True,
+        sqlite_where=sa.text(OPEN),
+        postgresql_where=sa.text(OPEN),
+    )
     op.create_index("ix_remediation_requests_status", "remediation_requests", ["status"])
     with op.batch_alter_table("approvals") as batch:
         batch.drop_constraint("uq_approvals_request", type_="unique")

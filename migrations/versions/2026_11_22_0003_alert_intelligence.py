@@ -8,6 +8,7 @@ The shared contract (KPIs read these): change events are not incidents; every de
 counted (``alerts.delivery_count``), flaps are counted (``alerts.flap_count``, ``incidents.flapping``),
 incidents linked to each other (model ↔ infrastructure) are rows in ``incident_links``.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -9,6 +9,7 @@ delivered by a worker in any replica. ``dedup_key`` is unique (NULLs allowed), s
 one ``post_incident`` row: the first post is decided by the database. ``job_leases``: one row per scheduled
 job; a conditional UPDATE decides which replica runs each period.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

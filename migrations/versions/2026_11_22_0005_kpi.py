@@ -6,6 +6,7 @@ Create Date: 2026-11-22
 
 Placeholder in the migration chain, owned by the KPI (issue 9) work; filled in by that change.
 """
+
 from __future__ import annotations
 
 revision = "0005"

@@ -32,7 +32,11 @@ def _records(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, A
 
 
 def iter_documents(
-    path: Path, *, fmt: str = "auto", mapping: dict[str, str] | None = None, source: str = "import",
+    path: Path,
+    *,
+    fmt: str = "auto",
+    mapping: dict[str, str] | None = None,
+    source: str = "import",
 ) -> Iterator[tuple[int, Document | None, str | None]]:
     if fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")

@@ -28,14 +28,21 @@ def jira(rec: dict[str, Any]) -> dict[str, Any]:
     key = _first(rec, "Issue key", "Key", "Issue id")
     comments = rec.get("Comment") or []
     comments = [comments] if isinstance(comments, str) else comments
-    text = "\n\n".join(p for p in [_clean(rec.get("Description")) or "", *(_comment_body(c) for c in comments)] if p)
+    text = "\n\n".join(
+        p for p in [_clean(rec.get("Description")) or "", *(_comment_body(c) for c in comments)] if p
+    )
     labels = rec.get("Labels")
     out: dict[str, Any] = {
-        "id": key, "title": _first(rec, "Summary"), "text": text,
+        "id": key,
+        "title": _first(rec, "Summary"),
+        "text": text,
         "service": _first(rec, "Component/s", "Components", "Project name"),
         "root_cause": _first(rec, "Custom field (Root Cause)", "Root Cause", "Custom field (Root cause)"),
-        "resolution": _first(rec, "Custom field (Resolution Notes)", "Resolution Notes", "Custom field (Fix)"),
-        "created_at": _first(rec, "Created"), "url": _first(rec, "URL", "Issue URL"),
+        "resolution": _first(
+            rec, "Custom field (Resolution Notes)", "Resolution Notes", "Custom field (Fix)"
+        ),
+        "created_at": _first(rec, "Created"),
+        "url": _first(rec, "URL", "Issue URL"),
     }
     meta: dict[str, Any] = {}
     if _first(rec, "Resolution"):
@@ -49,12 +56,14 @@ def jira(rec: dict[str, Any]) -> dict[str, Any]:
 def servicenow(rec: dict[str, Any]) -> dict[str, Any]:
     notes = [_clean(rec.get(k)) for k in ("description", "work_notes", "comments")]
     return {
-        "id": _first(rec, "number", "sys_id"), "title": _first(rec, "short_description"),
+        "id": _first(rec, "number", "sys_id"),
+        "title": _first(rec, "short_description"),
         "text": "\n\n".join(n for n in notes if n),
         "service": _first(rec, "business_service", "u_service", "cmdb_ci", "assignment_group"),
         "root_cause": _first(rec, "u_root_cause", "cause_notes", "u_rca", "rfc"),
         "resolution": _first(rec, "close_notes", "fix_notes", "u_resolution"),
-        "created_at": _first(rec, "opened_at", "sys_created_on"), "url": _first(rec, "url", "u_url"),
+        "created_at": _first(rec, "opened_at", "sys_created_on"),
+        "url": _first(rec, "url", "u_url"),
         "__meta__": {k: _clean(rec[k]) for k in ("close_code", "priority", "category") if _clean(rec.get(k))},
     }
 
@@ -80,10 +89,17 @@ def pagerduty(rec: dict[str, Any]) -> dict[str, Any]:
     title = _first(rec, "title", "summary", "description")
     ext = rec.get("id") or (f"PD-{rec['incident_number']}" if rec.get("incident_number") else None)
     return {
-        "id": ext, "title": title, "text": "\n\n".join(p for p in text_parts if p and p != title),
-        "service": rec.get("service"), "root_cause": root, "resolution": res,
-        "created_at": _first(rec, "created_at", "created_on"), "url": _first(rec, "html_url", "self"),
-        "__meta__": {k: _clean(rec[k]) for k in ("urgency", "status", "incident_number") if _clean(rec.get(k))},
+        "id": ext,
+        "title": title,
+        "text": "\n\n".join(p for p in text_parts if p and p != title),
+        "service": rec.get("service"),
+        "root_cause": root,
+        "resolution": res,
+        "created_at": _first(rec, "created_at", "created_on"),
+        "url": _first(rec, "html_url", "self"),
+        "__meta__": {
+            k: _clean(rec[k]) for k in ("urgency", "status", "incident_number") if _clean(rec.get(k))
+        },
     }
 
 

@@ -12,8 +12,15 @@ from retrieval.types import Document
 FIELDS = ("id", "title", "text", "service", "root_cause", "resolution", "created_at", "url")
 META_FIELDS = ("alert_name", "model", "labels", "source")
 _DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%b/%y %H:%M", "%d/%b/%Y %H:%M",
-    "%d/%b/%y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%d/%b/%y %H:%M",
+    "%d/%b/%Y %H:%M",
+    "%d/%b/%y %I:%M %p",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M:%S",
 )
 _MAP_ITEM = re.compile(r"\s*([A-Za-z_]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^,]*)\s*(?:,|$)")
 
@@ -82,7 +89,9 @@ def _clean(value: Any) -> str | None:
     return s or None
 
 
-def to_document(record: dict[str, Any], mapping: dict[str, str] | None = None, *, source: str = "import") -> Document:
+def to_document(
+    record: dict[str, Any], mapping: dict[str, str] | None = None, *, source: str = "import"
+) -> Document:
     """Build a document from a record whose keys are our field names (after ``mapping``)."""
     mapping = mapping or {}
     get = {f: record.get(mapping.get(f, f)) for f in FIELDS + META_FIELDS}
@@ -110,7 +119,13 @@ def to_document(record: dict[str, Any], mapping: dict[str, str] | None = None, *
     elif labels not in (None, "", {}):
         raise RecordError("'labels' must be an object of name: value")
     return Document(
-        id=ext_id, title=title, text=text or "", service=_clean(get["service"]),
-        root_cause=_clean(get["root_cause"]), resolution=_clean(get["resolution"]),
-        created_at=parse_datetime(get["created_at"]), url=_clean(get["url"]), meta=meta,
+        id=ext_id,
+        title=title,
+        text=text or "",
+        service=_clean(get["service"]),
+        root_cause=_clean(get["root_cause"]),
+        resolution=_clean(get["resolution"]),
+        created_at=parse_datetime(get["created_at"]),
+        url=_clean(get["url"]),
+        meta=meta,
     )

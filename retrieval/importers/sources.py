@@ -147,7 +147,11 @@ def sniff(path: Path, text: str) -> str:
             return "jira"
         return "csv"
     stripped = head.lstrip()
-    if stripped.startswith("{") and "\n" in stripped.strip() and stripped.split("\n", 1)[0].rstrip().endswith("}"):
+    if (
+        stripped.startswith("{")
+        and "\n" in stripped.strip()
+        and stripped.split("\n", 1)[0].rstrip().endswith("}")
+    ):
         return "jsonl"
     if '"incident_number"' in text[:200000] or '"incidents"' in head:
         return "pagerduty"

@@ -48,8 +48,9 @@ class DeploymentTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     namespace: str = Field(pattern=_DNS_LABEL)
-    deployment: str | None = Field(default=None, pattern=_DNS_SUBDOMAIN, max_length=253,
-                                   description="default: the incident's service")
+    deployment: str | None = Field(
+        default=None, pattern=_DNS_SUBDOMAIN, max_length=253, description="default: the incident's service"
+    )
 
 
 class K8sRestartParams(DeploymentTarget):
@@ -79,8 +80,16 @@ class _DeploymentExecutor:
     needs_model: ClassVar[bool] = False
     label: ClassVar[str]
 
-    def __init__(self, *, api_url: str, token: SecretStr | None, namespaces: Iterable[str],
-                 ca_cert: Path | None = None, verify_tls: bool = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token: SecretStr | None,
+        namespaces: Iterable[str],
+        ca_cert: Path | None = None,
+        verify_tls: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
         conf = k8s.Configuration(host=api_url.rstrip("/"))
         if token is not None:
             conf.api_key = {"BearerToken": token.get_secret_value()}
@@ -122,25 +131,33 @@ class _DeploymentExecutor:
             cause = getattr(exc, "reason", None) or exc
             # NewConnectionError subclasses ConnectTimeoutError in urllib3, so it is checked first.
             if isinstance(cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.SSLError):
-                raise K8sError(f"{what}: Kubernetes API at {self._host} unreachable "
-                               f"({type(cause).__name__})") from None
+                raise K8sError(
+                    f"{what}: Kubernetes API at {self._host} unreachable ({type(cause).__name__})"
+                ) from None
             if isinstance(cause, urllib3.exceptions.TimeoutError | TimeoutError):
                 raise K8sError(f"{what}: timed out after {self._timeout[1]:g}s") from None
             # The request may have reached the API server: say so rather than guess (and never retry).
-            raise K8sError(f"{what}: connection lost without an answer ({type(cause).__name__}); "
-                           "the outcome is unknown") from None
+            raise K8sError(
+                f"{what}: connection lost without an answer ({type(cause).__name__}); the outcome is unknown"
+            ) from None
 
     def _describe(self, ns: str, name: str) -> tuple[Any, list[tuple[str, str]]]:
         dep = self._call(f"GET {self._path(ns, name)}", self._api.read_namespaced_deployment, name, ns)
         spec, status = dep.spec, dep.status  # the client's models guarantee spec, template and containers
         annotations = (spec.template.metadata.annotations if spec.template.metadata else None) or {}
         images = ", ".join(c.image or "?" for c in spec.template.spec.containers)
-        details = [("server", self._host), ("deployment", f"{ns}/{name}"),
-                   ("replicas", f"{spec.replicas} desired, {(status and status.ready_replicas) or 0} ready"),
-                   ("image", images), ("last restart", annotations.get(RESTARTED_AT, "never (no restartedAt)"))]
+        details = [
+            ("server", self._host),
+            ("deployment", f"{ns}/{name}"),
+            ("replicas", f"{spec.replicas} desired, {(status and status.ready_replicas) or 0} ready"),
+            ("image", images),
+            ("last restart", annotations.get(RESTARTED_AT, "never (no restartedAt)")),
+        ]
         return dep, details
 
-    def _failed(self, started: float, exc: K8sError, detail: dict[str, Any], ctx: ActionContext) -> ExecutionResult:
+    def _failed(
+        self, started: float, exc: K8sError, detail: dict[str, Any], ctx: ActionContext
+    ) -> ExecutionResult:
         log.warning("%s (request %s) failed: %s", self.label, ctx.request_id, exc)
         return ExecutionResult(False, exc.status_code, _ms(started), error=str(exc), detail=detail)
 
@@ -156,8 +173,12 @@ class K8sRestartExecutor(_DeploymentExecutor):
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview:
         p = K8sRestartParams.model_validate(params.model_dump())
-        out = Preview(executor=self.label, target=f"deployment {p.namespace}/{p.deployment or ctx.service}",
-                      method="PATCH", params=p.model_dump())
+        out = Preview(
+            executor=self.label,
+            target=f"deployment {p.namespace}/{p.deployment or ctx.service}",
+            method="PATCH",
+            params=p.model_dump(),
+        )
         try:
             ns, name = self._target(p, ctx)
             out.path, out.params = self._path(ns, name), {**p.model_dump(), "deployment": name}
@@ -176,14 +197,24 @@ class K8sRestartExecutor(_DeploymentExecutor):
             ns, name = self._target(p, ctx)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             # *_with_http_info answers (data, HTTP status, headers)
-            dep, code, _ = self._call(f"PATCH {self._path(ns, name)}",
-                                      self._api.patch_namespaced_deployment_with_http_info,
-                                      name, ns, self.body(now), _content_type=STRATEGIC)
+            dep, code, _ = self._call(
+                f"PATCH {self._path(ns, name)}",
+                self._api.patch_namespaced_deployment_with_http_info,
+                name,
+                ns,
+                self.body(now),
+                _content_type=STRATEGIC,
+            )
         except K8sError as exc:
             return self._failed(started, exc, detail, ctx)
         detail.update(restarted_at=now, generation=dep.metadata.generation if dep.metadata else None)
-        return ExecutionResult(True, code, _ms(started), detail=detail,
-                               response_excerpt=f"deployment {ns}/{name} restarted at {now}")
+        return ExecutionResult(
+            True,
+            code,
+            _ms(started),
+            detail=detail,
+            response_excerpt=f"deployment {ns}/{name} restarted at {now}",
+        )
 
 
 class K8sScaleExecutor(_DeploymentExecutor):
@@ -193,8 +224,12 @@ class K8sScaleExecutor(_DeploymentExecutor):
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview:
         p = K8sScaleParams.model_validate(params.model_dump())
-        out = Preview(executor=self.label, target=f"deployment {p.namespace}/{p.deployment or ctx.service}",
-                      method="PATCH", params=p.model_dump())
+        out = Preview(
+            executor=self.label,
+            target=f"deployment {p.namespace}/{p.deployment or ctx.service}",
+            method="PATCH",
+            params=p.model_dump(),
+        )
         try:
             ns, name = self._target(p, ctx)
             out.path, out.params = self._path(ns, name) + "/scale", {**p.model_dump(), "deployment": name}
@@ -209,19 +244,33 @@ class K8sScaleExecutor(_DeploymentExecutor):
     def run(self, params: BaseModel, ctx: ActionContext) -> ExecutionResult:
         started = time.perf_counter()
         p = K8sScaleParams.model_validate(params.model_dump())
-        detail: dict[str, Any] = {"namespace": p.namespace, "deployment": p.deployment or ctx.service,
-                                  "to_replicas": p.replicas}
+        detail: dict[str, Any] = {
+            "namespace": p.namespace,
+            "deployment": p.deployment or ctx.service,
+            "to_replicas": p.replicas,
+        }
         try:
             ns, name = self._target(p, ctx)
             path = self._path(ns, name) + "/scale"
             before = self._call(f"GET {path}", self._api.read_namespaced_deployment_scale, name, ns)
             detail["from_replicas"] = before.spec.replicas if before.spec else None
-            _, code, _ = self._call(f"PATCH {path}", self._api.patch_namespaced_deployment_scale_with_http_info,
-                                    name, ns, {"spec": {"replicas": p.replicas}}, _content_type=MERGE)
+            _, code, _ = self._call(
+                f"PATCH {path}",
+                self._api.patch_namespaced_deployment_scale_with_http_info,
+                name,
+                ns,
+                {"spec": {"replicas": p.replicas}},
+                _content_type=MERGE,
+            )
         except K8sError as exc:
             return self._failed(started, exc, detail, ctx)
-        return ExecutionResult(True, code, _ms(started), detail=detail, response_excerpt=(
-            f"deployment {ns}/{name} scaled {detail['from_replicas']} → {p.replicas}"))
+        return ExecutionResult(
+            True,
+            code,
+            _ms(started),
+            detail=detail,
+            response_excerpt=(f"deployment {ns}/{name} scaled {detail['from_replicas']} → {p.replicas}"),
+        )
 
 
 def _status_message(exc: ApiException) -> str:
@@ -257,5 +306,14 @@ def from_settings(settings: Settings, http_client: httpx.Client) -> list[Executo
     if not s.k8s_api_url:
         return []
     kinds: tuple[type[K8sRestartExecutor | K8sScaleExecutor], ...] = (K8sRestartExecutor, K8sScaleExecutor)
-    return [kind(api_url=s.k8s_api_url, token=s.k8s_token, namespaces=s.k8s_namespaces, ca_cert=s.k8s_ca_cert,
-                 verify_tls=s.k8s_verify_tls, timeout=s.executor_timeout_seconds) for kind in kinds]
+    return [
+        kind(
+            api_url=s.k8s_api_url,
+            token=s.k8s_token,
+            namespaces=s.k8s_namespaces,
+            ca_cert=s.k8s_ca_cert,
+            verify_tls=s.k8s_verify_tls,
+            timeout=s.executor_timeout_seconds,
+        )
+        for kind in kinds
+    ]

@@ -50,11 +50,16 @@ class MlflowRollbackParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     alias: str = Field(default="champion", pattern=_ALIAS_PATTERN)
-    model: str | None = Field(default=None, min_length=1, max_length=256,
-                              description="registered model name; default: the incident's model")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="registered model name; default: the incident's model",
+    )
     target_version: int | None = Field(default=None, ge=1, description="default: the last good version below")
     expected_current_version: int | None = Field(
-        default=None, ge=1, description="set by the preview: refuse to run if the alias has moved since")
+        default=None, ge=1, description="set by the preview: refuse to run if the alias has moved since"
+    )
 
 
 class MlflowError(OperationalError):
@@ -75,8 +80,13 @@ class Version:
 
     @classmethod
     def from_json(cls, mv: dict[str, Any]) -> Version:
-        return cls(int(mv["version"]), int(mv.get("creation_timestamp") or 0), str(mv.get("run_id") or ""),
-                   str(mv.get("current_stage") or "None"), str(mv.get("status") or "READY"))
+        return cls(
+            int(mv["version"]),
+            int(mv.get("creation_timestamp") or 0),
+            str(mv.get("run_id") or ""),
+            str(mv.get("current_stage") or "None"),
+            str(mv.get("status") or "READY"),
+        )
 
     def describe(self) -> str:
         created = datetime.fromtimestamp(self.created_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -101,31 +111,57 @@ class MlflowRollbackExecutor:
     needs_model: ClassVar[bool] = True
     label: ClassVar[str] = "MLflow alias rollback"
 
-    def __init__(self, *, client: httpx.Client, tracking_uri: str, token: SecretStr | None = None,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        client: httpx.Client,
+        tracking_uri: str,
+        token: SecretStr | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self._client = client
         # User-info in the URI (https://user:pw@host) becomes HTTP basic auth, unless a bearer token is set.
         self._base = self._shown = safe_base(tracking_uri)
         parts = urlsplit(tracking_uri)
-        self._basic = (parts.username or "", parts.password or "") if parts.username and token is None else None
+        self._basic = (
+            (parts.username or "", parts.password or "") if parts.username and token is None else None
+        )
         self._token = token
         self._timeout = timeout
 
     # ---- HTTP ---------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return self._request(method, path, params=params, body=body)[1]
 
-    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                 body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"Accept": "application/json"}
         if self._token is not None:
             headers["Authorization"] = "Bearer " + self._token.get_secret_value()
         where = f"{method} {self._shown}{API}{path}"
         try:
-            resp = self._client.request(method, f"{self._base}{API}{path}", params=params, json=body,
-                                        headers=headers, timeout=self._timeout,
-                                        auth=self._basic or httpx.USE_CLIENT_DEFAULT)
+            resp = self._client.request(
+                method,
+                f"{self._base}{API}{path}",
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self._timeout,
+                auth=self._basic or httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.TimeoutException:
             raise MlflowError(f"{where} timed out after {self._timeout:g}s") from None
         except httpx.HTTPError as exc:
@@ -134,8 +170,9 @@ class MlflowRollbackExecutor:
             try:
                 return resp.status_code, (dict(resp.json()) if resp.content else {})
             except (TypeError, ValueError):
-                raise MlflowError(f"{where}: HTTP {resp.status_code} but the body is not a JSON object",
-                                  resp.status_code) from None
+                raise MlflowError(
+                    f"{where}: HTTP {resp.status_code} but the body is not a JSON object", resp.status_code
+                ) from None
         raise MlflowError(f"{where}: HTTP {resp.status_code} {_mlflow_message(resp)}", resp.status_code)
 
     def _alias_version(self, model: str, alias: str) -> Version:
@@ -171,7 +208,9 @@ class MlflowRollbackExecutor:
         try:
             return self._plan_unchecked(p, ctx)
         except (KeyError, TypeError, ValueError) as exc:  # JSON, but not the shape MLflow documents
-            raise MlflowError(f"unexpected answer from MLflow at {self._shown}: {type(exc).__name__} {exc}") from None
+            raise MlflowError(
+                f"unexpected answer from MLflow at {self._shown}: {type(exc).__name__} {exc}"
+            ) from None
 
     def _plan_unchecked(self, p: MlflowRollbackParams, ctx: ActionContext) -> tuple[str, Version, Version]:
         model = p.model or ctx.model
@@ -186,8 +225,10 @@ class MlflowRollbackExecutor:
         else:
             earlier = [v for v in versions.values() if v.number < current.number and v.good]
             if not earlier:
-                raise MlflowError(f"{model}@{p.alias} is on v{current.number} and there is no earlier version "
-                                  "to roll back to (READY, not Archived)")
+                raise MlflowError(
+                    f"{model}@{p.alias} is on v{current.number} and there is no earlier version "
+                    "to roll back to (READY, not Archived)"
+                )
             target = max(earlier, key=lambda v: v.number)
         return model, current, target
 
@@ -197,25 +238,60 @@ class MlflowRollbackExecutor:
         try:
             model, current, target = self._plan(p, ctx)
         except MlflowError as exc:
-            return Preview(executor=self.label, target=name, method="POST", path=SET_ALIAS_PATH,
-                           params=p.model_dump(), error=str(exc))
-        pinned = p.model_copy(update={"model": model, "target_version": target.number,
-                                      "expected_current_version": current.number})
+            return Preview(
+                executor=self.label,
+                target=name,
+                method="POST",
+                path=SET_ALIAS_PATH,
+                params=p.model_dump(),
+                error=str(exc),
+            )
+        pinned = p.model_copy(
+            update={
+                "model": model,
+                "target_version": target.number,
+                "expected_current_version": current.number,
+            }
+        )
         # the short change line first: on a phone it is what the approver reads before scrolling
-        details = [("change", f"{model}@{p.alias}: v{current.number} → v{target.number}"),
-                   ("current", current.describe()), ("target", target.describe()),
-                   ("model", model), ("alias", p.alias), ("server", self._shown)]
+        details = [
+            ("change", f"{model}@{p.alias}: v{current.number} → v{target.number}"),
+            ("current", current.describe()),
+            ("target", target.describe()),
+            ("model", model),
+            ("alias", p.alias),
+            ("server", self._shown),
+        ]
         if current.number == target.number:
-            return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
-                           params=pinned.model_dump(), details=details,
-                           error=f"{model}@{p.alias} is already on v{target.number}; nothing to roll back")
+            return Preview(
+                executor=self.label,
+                target=f"{model}@{p.alias}",
+                method="POST",
+                path=SET_ALIAS_PATH,
+                params=pinned.model_dump(),
+                details=details,
+                error=f"{model}@{p.alias} is already on v{target.number}; nothing to roll back",
+            )
         if p.expected_current_version is not None and current.number != p.expected_current_version:
-            return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
-                           params=p.model_dump(), details=details,
-                           error=f"{model}@{p.alias} moved to v{current.number} since this request showed "
-                                 f"v{p.expected_current_version}; request the rollback again")
-        return Preview(executor=self.label, target=f"{model}@{p.alias}", method="POST", path=SET_ALIAS_PATH,
-                       params=pinned.model_dump(), details=details, pin=pinned.model_dump())
+            return Preview(
+                executor=self.label,
+                target=f"{model}@{p.alias}",
+                method="POST",
+                path=SET_ALIAS_PATH,
+                params=p.model_dump(),
+                details=details,
+                error=f"{model}@{p.alias} moved to v{current.number} since this request showed "
+                f"v{p.expected_current_version}; request the rollback again",
+            )
+        return Preview(
+            executor=self.label,
+            target=f"{model}@{p.alias}",
+            method="POST",
+            path=SET_ALIAS_PATH,
+            params=pinned.model_dump(),
+            details=details,
+            pin=pinned.model_dump(),
+        )
 
     # ---- running ------------------------------------------------------------------------------------
     def run(self, params: BaseModel, ctx: ActionContext) -> ExecutionResult:
@@ -227,31 +303,56 @@ class MlflowRollbackExecutor:
             detail.update(model=model, current_version=str(current.number))
             done = self._last_rollback(model, p.alias)
             if done and done.get("idempotency_key") == ctx.idempotency_key:
-                raise MlflowError(f"this request already moved {model}@{p.alias} from v{done.get('from')} to "
-                                  f"v{done.get('to')}; not rolling back again")
+                raise MlflowError(
+                    f"this request already moved {model}@{p.alias} from v{done.get('from')} to "
+                    f"v{done.get('to')}; not rolling back again"
+                )
             if current.number == target.number:
                 raise MlflowError(f"{model}@{p.alias} is already on v{target.number}; nothing changed")
             if p.expected_current_version is not None and current.number != p.expected_current_version:
-                raise MlflowError(f"{model}@{p.alias} moved to v{current.number} since the preview showed "
-                                  f"v{p.expected_current_version}; not changing it")
-            status, _ = self._request("POST", "/registered-models/alias",
-                                      body={"name": model, "alias": p.alias, "version": str(target.number)})
+                raise MlflowError(
+                    f"{model}@{p.alias} moved to v{current.number} since the preview showed "
+                    f"v{p.expected_current_version}; not changing it"
+                )
+            status, _ = self._request(
+                "POST",
+                "/registered-models/alias",
+                body={"name": model, "alias": p.alias, "version": str(target.number)},
+            )
         except MlflowError as exc:
             log.warning("mlflow rollback (request %s) failed: %s", ctx.request_id, exc)
             return ExecutionResult(False, exc.status_code, _ms(started), error=str(exc), detail=detail)
         detail.update(from_version=str(current.number), to_version=str(target.number), changed=True)
-        record = {"idempotency_key": ctx.idempotency_key, "request_id": ctx.request_id,
-                  "from": current.number, "to": target.number,
-                  "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        record = {
+            "idempotency_key": ctx.idempotency_key,
+            "request_id": ctx.request_id,
+            "from": current.number,
+            "to": target.number,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         try:  # a record for duplicate detection; the rollback itself has happened either way
-            self._call("POST", "/registered-models/set-tag",
-                       body={"name": model, "key": ROLLBACK_TAG.format(alias=p.alias), "value": json.dumps(record)})
+            self._call(
+                "POST",
+                "/registered-models/set-tag",
+                body={"name": model, "key": ROLLBACK_TAG.format(alias=p.alias), "value": json.dumps(record)},
+            )
         except MlflowError as exc:
             detail["warning"] = f"alias moved, but recording the rollback tag failed: {exc}"
-        log.info("mlflow rollback (request %s): %s@%s v%s -> v%s", ctx.request_id, model, p.alias,
-                 current.number, target.number)
-        return ExecutionResult(True, status, _ms(started), detail=detail, response_excerpt=(
-            f"{model}@{p.alias}: {current.describe()} → {target.describe()}"))
+        log.info(
+            "mlflow rollback (request %s): %s@%s v%s -> v%s",
+            ctx.request_id,
+            model,
+            p.alias,
+            current.number,
+            target.number,
+        )
+        return ExecutionResult(
+            True,
+            status,
+            _ms(started),
+            detail=detail,
+            response_excerpt=(f"{model}@{p.alias}: {current.describe()} → {target.describe()}"),
+        )
 
 
 def _mlflow_message(resp: httpx.Response) -> str:
@@ -287,5 +388,11 @@ def from_settings(settings: Settings, http_client: httpx.Client) -> list[Executo
     s = MlflowSettings.model_validate(settings)
     if not s.mlflow_tracking_uri:
         return []
-    return [MlflowRollbackExecutor(client=http_client, tracking_uri=s.mlflow_tracking_uri,
-                                   token=s.mlflow_tracking_token, timeout=s.executor_timeout_seconds)]
+    return [
+        MlflowRollbackExecutor(
+            client=http_client,
+            tracking_uri=s.mlflow_tracking_uri,
+            token=s.mlflow_tracking_token,
+            timeout=s.executor_timeout_seconds,
+        )
+    ]

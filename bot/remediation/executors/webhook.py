@@ -72,8 +72,9 @@ class WebhookExecutor:
     Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = WebhookParams
     needs_model: ClassVar[bool] = False
 
-    def __init__(self, *, client: httpx.Client, base_url: str | None, secret: SecretStr | None,
-                 timeout: float) -> None:
+    def __init__(
+        self, *, client: httpx.Client, base_url: str | None, secret: SecretStr | None, timeout: float
+    ) -> None:
         self._client = client
         self._base_url = base_url
         self._secret = secret
@@ -88,10 +89,17 @@ class WebhookExecutor:
             return None
 
     def payload(self, params: WebhookParams, ctx: ActionContext) -> dict[str, Any]:
-        return {"request_id": ctx.request_id, "incident_id": ctx.incident_id, "action": ctx.action_id,
-                "params": params.extra(), "requested_by": ctx.requested_by,
-                "approved_by": ",".join(ctx.approved_by), "incident_title": ctx.incident_title,
-                "service": ctx.service, "model": ctx.model}
+        return {
+            "request_id": ctx.request_id,
+            "incident_id": ctx.incident_id,
+            "action": ctx.action_id,
+            "params": params.extra(),
+            "requested_by": ctx.requested_by,
+            "approved_by": ",".join(ctx.approved_by),
+            "incident_title": ctx.incident_title,
+            "service": ctx.service,
+            "model": ctx.model,
+        }
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview:
         assert isinstance(params, WebhookParams)
@@ -100,11 +108,18 @@ class WebhookExecutor:
         target = f"{parts.scheme}://{parts.netloc}" if parts else "(ACTION_BASE_URL not set)"
         return Preview(
             executor="Signed webhook" if self._secret is not None else "Webhook (unsigned)",
-            target=mask(target), method="POST", path=parts.path if parts else params.url,
+            target=mask(target),
+            method="POST",
+            path=parts.path if parts else params.url,
             params=mask(params.extra()),
             details=[("idempotency key", ctx.idempotency_key)],
-            error=None if url else ("the action URL is relative but ACTION_BASE_URL is not set"
-                                    if params.url.startswith("/") else "the action URL must be http(s)"),
+            error=None
+            if url
+            else (
+                "the action URL is relative but ACTION_BASE_URL is not set"
+                if params.url.startswith("/")
+                else "the action URL must be http(s)"
+            ),
         )
 
     def run(self, params: BaseModel, ctx: ActionContext) -> ExecutionResult:
@@ -112,12 +127,23 @@ class WebhookExecutor:
         started = time.perf_counter()
         url = self.resolve_url(params.url)
         if url is None:
-            return ExecutionResult(False, None, 0.0, error=(
-                "action URL is relative but ACTION_BASE_URL is not set" if params.url.startswith("/")
-                else "action URL must be http(s)"))
+            return ExecutionResult(
+                False,
+                None,
+                0.0,
+                error=(
+                    "action URL is relative but ACTION_BASE_URL is not set"
+                    if params.url.startswith("/")
+                    else "action URL must be http(s)"
+                ),
+            )
         body = json.dumps(self.payload(params, ctx), sort_keys=True, default=str).encode()
         ts = str(int(time.time()))
-        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: ts, "Idempotency-Key": ctx.idempotency_key}
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: ts,
+            "Idempotency-Key": ctx.idempotency_key,
+        }
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign(self._secret.get_secret_value(), ts, body)
         try:
@@ -130,8 +156,9 @@ class WebhookExecutor:
         excerpt = resp.text[:300] if resp.text else None
         if resp.is_success:
             return ExecutionResult(True, resp.status_code, elapsed, response_excerpt=excerpt)
-        return ExecutionResult(False, resp.status_code, elapsed, error=f"HTTP {resp.status_code}",
-                               response_excerpt=excerpt)
+        return ExecutionResult(
+            False, resp.status_code, elapsed, error=f"HTTP {resp.status_code}", response_excerpt=excerpt
+        )
 
     @staticmethod
     def _failed(started: float, error: str) -> ExecutionResult:
@@ -151,5 +178,11 @@ class WebhookSettings(BaseModel):
 def from_settings(settings: Settings, http_client: httpx.Client) -> list[Executor]:
     """Always registered: an absolute action URL needs no setting (a relative one needs ACTION_BASE_URL)."""
     s = WebhookSettings.model_validate(settings)
-    return [WebhookExecutor(client=http_client, base_url=s.action_base_url, secret=s.executor_hmac_secret,
-                            timeout=s.executor_timeout_seconds)]
+    return [
+        WebhookExecutor(
+            client=http_client,
+            base_url=s.action_base_url,
+            secret=s.executor_hmac_secret,
+            timeout=s.executor_timeout_seconds,
+        )
+    ]

@@ -21,5 +21,9 @@ def _freeze(service: IncidentService, user: str, frozen: bool) -> str:
     return f"Remediation actions {state}" + ("" if changed else " (already)") + f" (by <@{escape(user)}>)."
 
 
-FREEZE = Subcommand(verbs=("freeze", "unfreeze"), usage=("freeze", "unfreeze"),
-                    help="every remediation action (kill switch; approvers only)", run=run)
+FREEZE = Subcommand(
+    verbs=("freeze", "unfreeze"),
+    usage=("freeze", "unfreeze"),
+    help="every remediation action (kill switch; approvers only)",
+    run=run,
+)

@@ -35,13 +35,23 @@ def run(service: IncidentService, call: Call) -> None:
         return
     rep, series = service.kpis(period=parse_period(period), service=svc)
     png = render_png(rep, series)
-    msg = call.client.chat_postMessage(channel=call.channel_id, text=blocks_kpi.kpi_fallback(rep),
-                                       blocks=blocks_kpi.kpi_summary(rep))
-    call.client.files_upload_v2(channel=str(msg["channel"]), thread_ts=str(msg["ts"]), file=png,
-                                filename=f"incident-kpis-{period}.png", title=f"Incident KPIs, last {period}",
-                                alt_txt="Incidents per day by severity, MTTA/MTTR trend, noise funnel")
+    msg = call.client.chat_postMessage(
+        channel=call.channel_id, text=blocks_kpi.kpi_fallback(rep), blocks=blocks_kpi.kpi_summary(rep)
+    )
+    call.client.files_upload_v2(
+        channel=str(msg["channel"]),
+        thread_ts=str(msg["ts"]),
+        file=png,
+        filename=f"incident-kpis-{period}.png",
+        title=f"Incident KPIs, last {period}",
+        alt_txt="Incidents per day by severity, MTTA/MTTR trend, noise funnel",
+    )
 
 
-KPI = Subcommand(verbs=("kpi",), usage=("kpi [7d|30d|90d] [service]",),
-                 help="MTTD, MTTA, MTTR, noise funnel, auto-triage/remediation, MLOps, with a chart", run=run,
-                 lazy=True)
+KPI = Subcommand(
+    verbs=("kpi",),
+    usage=("kpi [7d|30d|90d] [service]",),
+    help="MTTD, MTTA, MTTR, noise funnel, auto-triage/remediation, MLOps, with a chart",
+    run=run,
+    lazy=True,
+)

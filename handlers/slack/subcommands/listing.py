@@ -25,8 +25,10 @@ def run_show(service: IncidentService, call: Call) -> None:
 
 
 def _show(inc: IncidentSummary) -> str:
-    return (f"*#{inc.id} {escape(inc.title)}*\nstatus {inc.status} · severity {inc.severity} · "
-            f"service {escape(inc.service or '-')} · alerts {inc.alerts} · opened {inc.created_at:%Y-%m-%d %H:%M} UTC")
+    return (
+        f"*#{inc.id} {escape(inc.title)}*\nstatus {inc.status} · severity {inc.severity} · "
+        f"service {escape(inc.service or '-')} · alerts {inc.alerts} · opened {inc.created_at:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 LIST = Subcommand(verbs=("list",), usage=("list",), help="open incidents", run=run_list)
