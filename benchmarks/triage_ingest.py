@@ -29,7 +29,8 @@ from sqlalchemy import func, select  # noqa: E402
 from bot.intake.alerts import Alert, AlertStatus, Severity  # noqa: E402
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade  # noqa: E402
 from bot.kernel.models import AlertPayload, AlertRecord, Incident, NoiseCount  # noqa: E402
-from bot.triage.engine import Triage, TriagePolicy  # noqa: E402
+from bot.triage.engine import Triage  # noqa: E402
+from bot.triage.policy import TriagePolicy  # noqa: E402
 
 
 def workload(n: int, seed: int = 7) -> list[list[Alert]]:

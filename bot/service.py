@@ -37,7 +37,8 @@ from bot.kernel.outbox import Outbox
 from bot.remediation.flow import Remediation
 from bot.reports.home import HomeData, home_data
 from bot.reports.kpi import Daily, KpiReport, daily, last
-from bot.triage.engine import Triage, TriageOutcome, group_key_for
+from bot.triage.engine import Triage
+from bot.triage.policy import TriageOutcome, group_key_for
 from retrieval.types import Document
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,8 @@ from bot.remediation.registry import EXECUTOR_FACTORIES, ExecutorRegistry
 from bot.reports import reminders
 from bot.reports.collector import KpiCollector
 from bot.service import IncidentService
-from bot.triage.engine import Triage, TriagePolicy
+from bot.triage.engine import Triage
+from bot.triage.policy import TriagePolicy
 from handlers.http.app import build_http_app
 from handlers.slack import register_listeners
 from handlers.slack.jobs import SlackJobChat

@@ -20,7 +20,8 @@ from bot.kernel.db import make_engine, make_sessionmaker
 from bot.kernel.models import AlertPayload, AlertRecord, DeadLetter, Incident, NoiseCount
 from bot.kernel.outbox import Outbox
 from bot.service import IncidentService
-from bot.triage.engine import Triage, TriagePolicy
+from bot.triage.engine import Triage
+from bot.triage.policy import TriagePolicy
 
 
 def _queued(gc: locks.GroupCommit, n: int) -> None:

@@ -18,7 +18,8 @@ from bot.intake.changes import Change, record
 from bot.kernel.db import transaction
 from bot.kernel.models import AlertRecord, ChangeEvent, ChangeKind, Incident, IncidentLink
 from bot.triage import noise
-from bot.triage.engine import Triage, TriageOutcome, TriagePolicy
+from bot.triage.engine import Triage
+from bot.triage.policy import TriageOutcome, TriagePolicy
 from incident_bot.cli.main import main
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -69,7 +69,7 @@ class Executor(Protocol):
     """One per action type; instances are built once in the composition root and kept in a registry."""
 
     type: ClassVar[str]
-    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type
+    Params: ClassVar[builtins.type[BaseModel]]  # builtins: `type` in this class is the action type
     needs_model: ClassVar[bool]  # an action that needs a model is never offered for an incident without one
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview: ...

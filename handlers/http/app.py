@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.intake.payloads import RejectedAlert
 from bot.kernel.config import Settings, secret_value
 from bot.service import IncidentService
-from bot.triage.engine import TriageOutcome
+from bot.triage.policy import TriageOutcome
 from handlers.http.changes import changes_router
 from handlers.http.edge import (
     MAX_BODY,

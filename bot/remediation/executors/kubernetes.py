@@ -164,7 +164,9 @@ class _DeploymentExecutor:
 
 class K8sRestartExecutor(_DeploymentExecutor):
     type: ClassVar[str] = "k8s_restart"
-    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = K8sRestartParams
+    Params: ClassVar[builtins.type[BaseModel]] = (
+        K8sRestartParams  # builtins: `type` in this class is the action type
+    )
     label: ClassVar[str] = "Kubernetes rollout restart"
 
     @staticmethod
@@ -219,7 +221,9 @@ class K8sRestartExecutor(_DeploymentExecutor):
 
 class K8sScaleExecutor(_DeploymentExecutor):
     type: ClassVar[str] = "k8s_scale"
-    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = K8sScaleParams
+    Params: ClassVar[builtins.type[BaseModel]] = (
+        K8sScaleParams  # builtins: `type` in this class is the action type
+    )
     label: ClassVar[str] = "Kubernetes scale"
 
     def preview(self, params: BaseModel, ctx: ActionContext) -> Preview:

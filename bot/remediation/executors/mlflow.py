@@ -107,7 +107,9 @@ def safe_base(url: str) -> str:
 
 class MlflowRollbackExecutor:
     type: ClassVar[str] = "mlflow_rollback"
-    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = MlflowRollbackParams
+    Params: ClassVar[builtins.type[BaseModel]] = (
+        MlflowRollbackParams  # builtins: `type` in this class is the action type
+    )
     needs_model: ClassVar[bool] = True
     label: ClassVar[str] = "MLflow alias rollback"
 

@@ -69,7 +69,9 @@ class WebhookParams(BaseModel):
 
 class WebhookExecutor:
     type: ClassVar[str] = "webhook"
-    Params: ClassVar[builtins.type[BaseModel]]  # `type` here is the action type = WebhookParams
+    Params: ClassVar[builtins.type[BaseModel]] = (
+        WebhookParams  # builtins: `type` in this class is the action type
+    )
     needs_model: ClassVar[bool] = False
 
     def __init__(
