@@ -46,6 +46,7 @@ def test_each_error_sits_on_its_branch_and_keeps_value_error_where_callers_catch
         "bot.kernel.errors.InvalidState": DomainError,
         "handlers.parsers.errors.PayloadError": DomainError,
         "handlers.blocks.ids.InvalidValue": DomainError,
+        "handlers.http.edge.Rejected": DomainError,
         "bot.remediation.executors.kubernetes.K8sError": OperationalError,
         "bot.remediation.executors.mlflow.MlflowError": OperationalError,
         "bot.remediation.policy.PolicyError": ConfigError,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from bot.kernel.errors import DomainError
 from bot.service import IncidentService
 from handlers.parsers.errors import PayloadError
 from handlers.parsers.source import SignatureCheck
@@ -93,8 +94,8 @@ class EdgeRules:
         return f"payload too large: over {MAX_BODY} bytes"
 
 
-class Rejected(Exception):
-    """A request refused after it was read: answered ``status`` with ``reason``, and kept as a dead letter
+class Rejected(DomainError):
+    """A request refused after it was read (the reason is for its sender): answered ``status`` with ``reason``, and kept as a dead letter
     (``kept``: what of the body is kept; None: all of it)."""
 
     def __init__(self, status: int, reason: str, kept: bytes | None = None) -> None:
