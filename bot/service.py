@@ -32,6 +32,7 @@ from bot.kernel.models import (
     IncidentStatus,
     RemediationRequest,
     Suggestion,
+    get_incident,
 )
 from bot.kernel.outbox import Outbox
 from bot.remediation.flow import Remediation
@@ -180,7 +181,7 @@ class IncidentService:
     # ---- people ------------------------------------------------------------------------------------
     def acknowledge(self, *, incident_id: int, user_id: str) -> None:
         with transaction(self._sessions) as session:
-            incident = _incident(session, incident_id)
+            incident = get_incident(session, incident_id)
             if incident.status != IncidentStatus.OPEN.value:
                 raise InvalidState(f"Incident #{incident_id} is already {incident.status}.")
             incident.status = IncidentStatus.ACKNOWLEDGED.value
@@ -193,7 +194,7 @@ class IncidentService:
         """Resolve by hand; an RCA note goes into the knowledge base for next time."""
         note = (rca_note or "").strip() or None
         with transaction(self._sessions) as session:
-            incident = _incident(session, incident_id)
+            incident = get_incident(session, incident_id)
             if incident.status == IncidentStatus.RESOLVED.value:
                 raise InvalidState(f"Incident #{incident_id} is already resolved.")
             incident.status = IncidentStatus.RESOLVED.value
@@ -223,7 +224,7 @@ class IncidentService:
     def incident_for_modal(self, *, incident_id: int, resolving: bool) -> Incident:
         """The incident a modal is about, or a DomainError saying why the modal is stale."""
         with self._sessions() as session:
-            incident = _incident(session, incident_id)
+            incident = get_incident(session, incident_id)
         if resolving and incident.status == IncidentStatus.RESOLVED.value:
             raise InvalidState(
                 f"Incident #{incident_id} was already resolved by "
@@ -237,7 +238,7 @@ class IncidentService:
         if not note:
             raise InvalidState("The RCA note is empty.")
         with transaction(self._sessions) as session:
-            incident = _incident(session, incident_id)
+            incident = get_incident(session, incident_id)
             if incident.status != IncidentStatus.RESOLVED.value:
                 raise InvalidState(f"Incident #{incident_id} is not resolved yet; resolve it with the note.")
             incident.rca_note = note
@@ -273,7 +274,7 @@ class IncidentService:
 
     def feedback(self, *, incident_id: int, kind: str, target_id: str, user_id: str, helpful: bool) -> None:
         with transaction(self._sessions) as session:
-            _incident(session, incident_id)
+            get_incident(session, incident_id)
             shown = session.scalars(
                 select(Suggestion).where(
                     Suggestion.incident_id == incident_id,
@@ -359,13 +360,6 @@ def batch_lock_names(alerts: list[Alert]) -> list[str]:
     names = {f"group:{group_key_for(a)}" for a in alerts}
     names |= {f"service:{a.service or '-'}" for a in alerts}
     return sorted(names)
-
-
-def _incident(session: Session, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound(f"Incident #{incident_id} does not exist.")
-    return incident
 
 
 def _rca_document(incident: Incident, note: str) -> Document:

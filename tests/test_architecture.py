@@ -77,6 +77,7 @@ def test_handlers_never_import_the_composition_root() -> None:
 
 
 def test_no_import_cycles() -> None:
+    """Every import counts: type-only ones and imports inside functions too."""
     cycles = list(nx.simple_cycles(_graph()))
     assert cycles == [], cycles[:5]
 
@@ -100,36 +101,3 @@ def test_no_session_query_or_naive_utcnow() -> None:
         for f in _files(pkg):
             text = f.read_text()
             assert "session.query(" not in text and "datetime.utcnow(" not in text, f
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def test_retrieval_has_no_import_cycle() -> None:
-    """Imports inside functions count too: a lazy import that closes a cycle only hides it."""
-    files = {_module_name(f): f for f in _files("retrieval")}
-    graph: dict[str, set[str]] = {}
-    for name, f in files.items():
-        deps: set[str] = set()
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                deps.add(node.module)
-                deps.update(f"{node.module}.{a.name}" for a in node.names)
-            elif isinstance(node, ast.Import):
-                deps.update(a.name for a in node.names)
-        graph[name] = {d for d in deps if d in files and d != name}
-
-    done: set[str] = set()
-
-    def visit(name: str, path: list[str]) -> None:
-        assert name not in path, " -> ".join([*path[path.index(name) :], name])
-        if name in done:
-            return
-        for dep in sorted(graph[name]):
-            visit(dep, [*path, name])
-        done.add(name)
-
-    for name in sorted(graph):
-        visit(name, [])

@@ -218,6 +218,31 @@ def test_pagerduty_signature_authenticates_without_bearer(pd_app: App) -> None:
     assert other.status_code == 401
 
 
+def test_empty_secrets_are_no_credentials(sqlite_url: str, fake_encoder: HashingEncoder) -> None:
+    """ALERT_WEBHOOK_TOKEN= and PAGERDUTY_WEBHOOK_SECRET= (set but empty) are unset, not an empty password."""
+    body = (OWN / "pagerduty_resolved.json").read_bytes()
+    with (
+        WebhookTarget(secret="h") as target,
+        running_app(
+            sqlite_url, fake_encoder, target, alert_webhook_token="", pagerduty_webhook_secret=""
+        ) as app,
+    ):
+        signed = app.client.post(
+            "/alerts/pagerduty",
+            content=body,
+            headers={"Content-Type": "application/json", "X-PagerDuty-Signature": _pd_sig("", body)},
+        )
+        empty_bearer = app.client.post(
+            "/alerts/generic",
+            content=b'{"name": "x"}',
+            headers={"Content-Type": "application/json", "Authorization": "Bearer "},
+        )
+    assert (
+        signed.status_code == 503 and empty_bearer.status_code == 503
+    )  # webhooks off: nothing is configured
+    assert "ALERT_WEBHOOK_TOKEN" in empty_bearer.json()["error"]
+
+
 def test_pagerduty_signature_parsing() -> None:
     body = b'{"event": {}}'
     good = _pd_sig("s", body)

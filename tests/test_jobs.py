@@ -183,7 +183,7 @@ def test_digest_trigger() -> None:
         jobs.digest_trigger("monday 9am")
 
 
-def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, target: Any) -> None:
+def test_the_runtime_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, target: Any) -> None:
     """The one composition (incident_bot/runtime.py build_runtime, used by serve, the demo and these tests): the
     jobs are scheduled, their messages are delivered by the runtime's outbox (any replica's), through the real
     Slack client."""
@@ -216,3 +216,26 @@ def test_serve_wires_the_jobs_to_the_outbox(db_url: str, fake_encoder: Any, targ
         reminder = app.stub.of("chat.postMessage")[-1].params
         assert reminder["thread_ts"] == app.stub.of("chat.postMessage")[0].response["ts"]
         assert "<!subteam^S0ONCALL>" in reminder["text"]
+
+
+def test_a_run_now_job_runs_when_the_scheduler_starts_however_long_after_it_was_added(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_runtime adds the jobs; serve starts them after loading the model (seconds later). APScheduler
+    drops a run missed by over a second, so "run now" must mean the start, not the moment it was added."""
+    import threading
+
+    from bot.kernel import scheduler as sched
+    from bot.kernel.db_types import utcnow
+
+    ran = threading.Event()
+    real_now = utcnow
+    monkeypatch.setattr(sched, "utcnow", lambda: real_now() - timedelta(seconds=30))  # added "30 s ago"
+    s = sched.Scheduler(sessions)
+    s.add("refit-weights", ran.set, every=timedelta(hours=6), run_now=True)
+    monkeypatch.setattr(sched, "utcnow", real_now)
+    s.start()
+    try:
+        assert ran.wait(timeout=20), "the run-now job was dropped as missed"
+    finally:
+        s.shutdown(wait=True)  # the run records its finish in the database before the test's database goes

@@ -102,7 +102,9 @@ def test_kpi_failure_is_logged_and_told(app: App, monkeypatch, caplog) -> None: 
 
     monkeypatch.setattr("handlers.slack.subcommands.kpi.render_png", broken)
     assert _command(app, "kpi 7d") == 200
-    told = app.ephemerals()[-1]  # the listeners' one error path: the user is told, with the error id
+    told = app.stub.of("response")[-1].params[
+        "text"
+    ]  # the one error path, through the command's response_url
     assert "Something went wrong" in told
     eid = told.split("error id ")[1].split(")")[0]
     assert any(

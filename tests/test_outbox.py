@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.kernel.outbox import Kind, OutboxMessage, Status
 from bot.kernel.scheduler import claim_run
@@ -61,6 +62,60 @@ def test_outage_of_slack_keeps_the_post_until_it_recovers(app: App) -> None:
     assert app.drain() == 1
     assert len(app.posts()) == 1 and app.rt.service.outbox.depth() == 0
     assert app.drain() == 0 and len(app.posts()) == 1  # done rows are never sent again
+
+
+def _advice_rows(app: App) -> list[OutboxMessage]:
+    with app.rt.sessions() as session:
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == Kind.ADVISE)))
+
+
+def test_a_post_queued_before_the_advice_job_existed_still_carries_its_advice(app: App) -> None:
+    _post(app, CHECKOUT)
+    with transaction(app.rt.sessions) as session:  # as an older version queued it: a post and no advice row
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == Kind.ADVISE)):
+            session.delete(row)
+    app.drain()
+    [post] = app.posts()
+    blocks = json.dumps(post.params["blocks"], ensure_ascii=False)
+    assert "Similar past incidents" in blocks and "Request: Restart PgBouncer" in blocks
+
+
+def test_advice_an_older_replica_could_not_run_does_not_cost_the_post_its_advice(app: App) -> None:
+    """A rolling upgrade: an old replica claims the `advise` row, has no handler and fails it for good."""
+    _post(app, CHECKOUT)
+    with transaction(app.rt.sessions) as session:
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == Kind.ADVISE)):
+            row.status, row.last_error = Status.FAILED, "no handler for outbox kind 'advise'"
+    app.drain()
+    [post] = app.posts()
+    blocks = json.dumps(post.params["blocks"], ensure_ascii=False)
+    assert "Similar past incidents" in blocks and "Request: Restart PgBouncer" in blocks
+
+
+def test_thumbs_down_clicks_coalesce_into_one_new_search(app: App) -> None:
+    app.sample("alertmanager", "alertmanager_checkout.json")
+    message = app.posts()[0]
+    before = len(_advice_rows(app))
+    downs = [
+        el["value"]
+        for b in message.params["blocks"]
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if el["text"]["text"] == "👎"
+    ]
+    assert len(downs) >= 2
+    for value in downs[:2]:  # two people mark two matches unhelpful before any worker runs
+        app.rt.service.feedback(
+            incident_id=1,
+            kind=value.split(":")[1],
+            target_id=value.split(":", 2)[2],
+            user_id="U0ONCALL1",
+            helpful=False,
+        )
+    assert len(_advice_rows(app)) == before + 1  # one search for both
+    app.drain()
+    updated = json.dumps(app.stub.of("chat.update")[-1].params["blocks"], ensure_ascii=False)
+    assert all(value not in updated for value in downs[:2])
 
 
 def test_rate_limited_update_honours_retry_after_and_delivers_the_last_state(app: App) -> None:
@@ -169,11 +224,13 @@ def test_enqueue_is_part_of_the_callers_transaction(app: App) -> None:
     before = len(_rows(app))
     with sessions() as session:
         with session.begin():
-            app.rt.messages.queue_thread_reply(session, 1, "hello")
+            app.rt.outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=1, payload={"text": "hello"})
             session.rollback()
     assert len(_rows(app)) == before  # rolled back with the change it belonged to
     with sessions() as session, session.begin():
-        app.rt.messages.queue_thread_reply(session, 1, "hello <!channel>")
+        app.rt.outbox.enqueue(
+            session, kind=Kind.THREAD_REPLY, incident_id=1, payload={"text": "hello <!channel>"}
+        )
     app.drain()
     reply = [c for c in app.posts() if c.params.get("thread_ts")]
     assert reply and reply[-1].params["text"] == "hello &lt;!channel&gt;"

@@ -12,15 +12,15 @@ delivered later by any replica's workers, in order per incident:
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.advice.advisor import Advisor
-from bot.advice.chat import IncidentChat
+from bot.advice.chat import IncidentChat, IncidentView
 from bot.kernel import audit
 from bot.kernel.db import transaction
-from bot.kernel.errors import NotFound
-from bot.kernel.models import Incident
-from bot.kernel.outbox import Finalizer, Handler, Kind, Outbox, OutboxMessage
+from bot.kernel.models import Incident, get_incident
+from bot.kernel.outbox import Finalizer, Handler, Kind, Outbox, OutboxMessage, Status
 
 
 class IncidentMessages:
@@ -68,16 +68,16 @@ class IncidentMessages:
         )
 
     def queue_advice(self, session: Session, incident_id: int) -> OutboxMessage | None:
-        """Advise again (e.g. after a 👎 excluded a match); the job updates the message once it is done."""
-        return self._outbox.enqueue(session, kind=Kind.ADVISE, incident_id=incident_id)
-
-    def queue_thread_reply(self, session: Session, incident_id: int, text: str) -> None:
-        self._outbox.enqueue(session, kind=Kind.THREAD_REPLY, incident_id=incident_id, payload={"text": text})
+        """Advise again (e.g. after a 👎 excluded a match; several clicks coalesce into one search); the job
+        updates the message once it is done."""
+        return self._outbox.enqueue(
+            session, kind=Kind.ADVISE, incident_id=incident_id, coalesce_key=f"incident:{incident_id}:advice"
+        )
 
     # ---- outbox handlers ----------------------------------------------------------------------------------
     def deliver_advice(self, msg: OutboxMessage) -> None:
         with transaction(self._sessions) as session:
-            incident = _incident(session, _incident_id(msg))
+            incident = get_incident(session, _incident_id(msg))
             self._advisor.advise(session, incident)
             if incident.slack_ts is not None:
                 self.queue_update(session, incident.id)
@@ -86,37 +86,63 @@ class IncidentMessages:
 
     def deliver_post(self, msg: OutboxMessage) -> Finalizer | None:
         incident_id = _incident_id(msg)
-        with self._sessions() as session:
-            incident = _incident(session, incident_id)
+        with transaction(self._sessions) as session:
+            incident = get_incident(session, incident_id)
             if incident.slack_ts is not None:
                 return None  # already posted
             # An incident that opened and resolved before its post went out (a short blip, or both during
             # a Slack outage) is still posted, showing it resolved: the channel is the on-call's record,
             # and nothing the bot opened may vanish from it. The scheduler's safety net (retry_unposted)
             # stays with open incidents, so an upgrade does not post years of old ones.
-            view = self._advisor.stored_view(session, incident)
+            view = self._view(session, incident)
         self._outbox.renew(msg)  # the render may have been slow: never post on an expired claim
         channel, ts = self._chat.post_incident(view)
 
         def record(session: Session) -> None:  # same transaction as marking the outbox row done
-            row = _incident(session, incident_id)
+            row = get_incident(session, incident_id)
             row.slack_channel, row.slack_ts = channel, ts
             audit.record(session, event="incident.posted", actor="bot", incident_id=row.id, channel=channel)
 
         return record
 
     def deliver_update(self, msg: OutboxMessage) -> None:
-        with self._sessions() as session:
-            incident = _incident(session, _incident_id(msg))
+        with transaction(self._sessions) as session:
+            incident = get_incident(session, _incident_id(msg))
             if incident.slack_ts is None:
                 return None  # not posted yet: the post, when it goes out, renders the latest state
-            view = self._advisor.stored_view(session, incident)
+            legacy_advise = bool(
+                (msg.payload or {}).get("advise")
+            )  # a 👎 queued by a version before `advise`
+            view = (
+                self._advisor.advise(session, incident)
+                if legacy_advise
+                else self._advisor.stored_view(session, incident)
+            )
         self._chat.update_incident(view)
         return None
 
+    def _view(self, session: Session, incident: Incident) -> IncidentView:
+        """The stored advice; computed here only when no `advise` job finished for the incident: its post was
+        queued by a version before that job existed, or an older replica (no handler) failed the job during a
+        rolling upgrade. Either way the first post still carries its advice."""
+        advised = session.scalar(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.incident_id == incident.id,
+                OutboxMessage.kind == Kind.ADVISE,
+                OutboxMessage.status == Status.DONE,
+            )
+            .limit(1)
+        )
+        return (
+            self._advisor.stored_view(session, incident)
+            if advised
+            else self._advisor.advise(session, incident)
+        )
+
     def deliver_thread_reply(self, msg: OutboxMessage) -> None:
         with self._sessions() as session:
-            incident = _incident(session, _incident_id(msg))
+            incident = get_incident(session, _incident_id(msg))
         if incident.slack_ts is not None:
             self._chat.post_in_thread(incident, str((msg.payload or {}).get("text", "")))
         return None
@@ -126,10 +152,3 @@ def _incident_id(msg: OutboxMessage) -> int:
     if msg.incident_id is None:
         raise ValueError(f"outbox #{msg.id} ({msg.kind}) has no incident")
     return msg.incident_id
-
-
-def _incident(session: Session, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound(f"Incident #{incident_id} does not exist.")
-    return incident

@@ -110,4 +110,7 @@ class Settings(BaseSettings):
 
 
 def secret_value(secret: SecretStr | None) -> str | None:
-    return secret.get_secret_value() if secret is not None else None
+    """The secret, or None when unset or empty: ``ALERT_WEBHOOK_TOKEN=`` must not make an empty bearer token
+    (or an empty signing key) a valid credential."""
+    value = secret.get_secret_value() if secret is not None else ""
+    return value or None

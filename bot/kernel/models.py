@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from bot.kernel.db_types import Embedding, JSONType, UTCDateTime, utcnow
+from bot.kernel.errors import NotFound
 
 
 class Base(DeclarativeBase):
@@ -321,3 +322,11 @@ class RemediationControl(Base):
     changed_by: Mapped[str | None] = mapped_column(String(64))
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+def get_incident(session: Session, incident_id: int) -> Incident:
+    """The incident, or ``NotFound`` saying it does not exist (a message for the user who asked)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"Incident #{incident_id} does not exist.")
+    return incident

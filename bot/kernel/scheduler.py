@@ -73,10 +73,13 @@ class Scheduler:
         self._sessions = sessions
         self._aps = BackgroundScheduler(timezone="UTC")
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._run_at_start: list[str] = []
 
     def add(self, name: str, fn: Callable[[], Any], *, every: timedelta, run_now: bool = False) -> None:
-        """Run ``fn`` every ``every``, once across all replicas sharing the database."""
-        extra: dict[str, Any] = {"next_run_time": utcnow()} if run_now else {}
+        """Run ``fn`` every ``every``, once across all replicas sharing the database; with ``run_now`` also
+        when the scheduler starts (jobs are added at build time, maybe long before the start)."""
+        if run_now:
+            self._run_at_start.append(name)
         self._aps.add_job(
             self.run_once,
             "interval",
@@ -85,7 +88,6 @@ class Scheduler:
             id=name,
             max_instances=1,
             coalesce=True,
-            **extra,
         )
 
     def add_cron(self, name: str, fn: Callable[[], Any], *, every: timedelta, **cron: Any) -> None:
@@ -119,12 +121,17 @@ class Scheduler:
         return True
 
     def start(self) -> None:
+        for (
+            name
+        ) in self._run_at_start:  # due now, not when it was added (a run missed by over 1 s is dropped)
+            self._aps.modify_job(name, next_run_time=utcnow())
         self._aps.start()
 
     def jobs(self) -> dict[str, Callable[[], Any]]:
         """The scheduled functions by job name (what each run calls once it has won its period)."""
         return {job.id: job.args[1] for job in self._aps.get_jobs()}
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, wait: bool = False) -> None:
+        """Stop scheduling; ``wait`` also waits for a job that is running to finish."""
         if self._aps.running:
-            self._aps.shutdown(wait=False)
+            self._aps.shutdown(wait=wait)

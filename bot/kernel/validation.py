@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 
-def format_loc(loc: Iterable[int | str], prefix: Sequence[int | str] = ()) -> str:
-    """``("alerts", 1, "labels")`` -> ``alerts[1].labels``; the empty path is ``body``."""
+def format_loc(loc: Iterable[int | str], prefix: Sequence[int | str] = (), *, empty: str = "body") -> str:
+    """``("alerts", 1, "labels")`` -> ``alerts[1].labels``; the empty path is ``empty`` (a webhook's body)."""
     out = ""
     for part in (*prefix, *loc):
         if isinstance(part, int):
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
-    return out or "body"
+    return out or empty

@@ -22,7 +22,7 @@ from bot.kernel import audit, metrics
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.kernel.errors import DomainError, InvalidState, NotFound
-from bot.kernel.models import Incident, RemediationRequest, Suggestion
+from bot.kernel.models import Incident, RemediationRequest, Suggestion, get_incident
 from bot.kernel.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
@@ -152,7 +152,7 @@ class Remediation:
     def request(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         try:
             with transaction(self._sessions) as session:
-                incident = _incident(session, incident_id)
+                incident = get_incident(session, incident_id)
                 existing = approvals.open_request(session, incident_id=incident_id, action_id=action_id)
                 if existing is None:
                     runbook_id, action, rule = self._offered(session, incident, action_id)
@@ -189,7 +189,7 @@ class Remediation:
 
     # ---- what approvers see ----------------------------------------------------------------------
     def context(self, session: Session, req: RemediationRequest) -> ActionContext:
-        incident = _incident(session, req.incident_id)
+        incident = get_incident(session, req.incident_id)
         return ActionContext(
             request_id=req.id,
             incident_id=incident.id,
@@ -207,7 +207,7 @@ class Remediation:
             req = session.get(RemediationRequest, request_id)
             if req is None:
                 raise NotFound(f"Request #{request_id} does not exist.")
-            incident = _incident(session, req.incident_id)
+            incident = get_incident(session, req.incident_id)
             ctx = self.context(session, req)
             action = ActionSpec.model_validate(req.action)
             executor = self.executors.get(req.action_type)
@@ -347,10 +347,3 @@ def _runbook_suggestion(session: Session, incident: Incident) -> Suggestion | No
             Suggestion.target_id == incident.runbook_id,
         )
     ).first()
-
-
-def _incident(session: Session, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound(f"Incident #{incident_id} does not exist.")
-    return incident

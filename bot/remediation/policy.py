@@ -107,7 +107,7 @@ def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> P
         policy = Policy.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise PolicyError(f"{path}: {format_loc(err['loc'])}: {err['msg']}") from None
+        raise PolicyError(f"{path}: {format_loc(err['loc'], empty='top level')}: {err['msg']}") from None
     if action_types is not None:
         for t in policy.types:
             if t not in action_types:

@@ -1,8 +1,8 @@
 """Block Kit builders: pure functions from our models to Slack payloads (no I/O).
 
 Built with ``slack_sdk.models.blocks`` so Slack's limits are checked at build time; every piece of
-untrusted text goes through :mod:`handlers.blocks.mrkdwn`. The code lives in ``blocks_*`` modules to keep each
-one small; import from here.
+untrusted text goes through :mod:`handlers.blocks.mrkdwn`. One module per message (approval, incident, kpi,
+render); the incident and approval builders the chat implementation uses are importable from here.
 """
 
 from handlers.blocks.approval import approval_outcome, approval_prompt, ephemeral_error, resolve_modal

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.intake.alerts import Alert
-from bot.kernel.config import Settings
+from bot.kernel.config import Settings, secret_value
 
 Parser = Callable[[Any], list[Alert]]
 Rewrite = Callable[[Any], Any]
@@ -71,12 +71,11 @@ class Source:
             raise ValueError(
                 f"alert source '{self.name}': no setting '{self.signature.setting}' for its signature"
             )
-        secret = getattr(settings, self.signature.setting)
-        if secret is None:
+        raw = getattr(settings, self.signature.setting)
+        secret = secret_value(raw) if isinstance(raw, SecretStr) or raw is None else (raw or None)
+        if secret is None:  # unset or empty: an empty key would let anyone sign
             return None
-        return SignatureCheck(
-            self.signature, secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-        )
+        return SignatureCheck(self.signature, secret)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """Shared bits of the Slack listeners: who clicked where, and errors that never vanish.
 
 The one error path of the listeners: every lazy listener (buttons, modals, slash subcommands, the App Home)
-is wrapped by :func:`user_errors`: known errors (DomainError, InvalidValue) become a private reply to the user;
-anything else is logged with its traceback and an error id, and the user is told that something failed, with
-that id. Bolt logs an exception in a lazy listener as one line and never calls ``@app.error``, which is why the
-wrapper exists; :func:`register_error_handler` is the one ``@app.error`` for what escapes outside listeners
-(middleware, acks).
+is wrapped by :func:`user_errors`. A known error (``DomainError``: its message is for the user) becomes a
+private reply (a slash command's through its response_url); anything else is logged with its traceback and
+an error id, and the user is told that something failed, with that id. Bolt logs an exception in a lazy
+listener as one line and never calls ``@app.error``, which is why the wrapper exists;
+:func:`register_error_handler` is the one ``@app.error`` for what escapes outside listeners (middleware, acks).
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.kernel.errors import DomainError
 from handlers.blocks import ephemeral_error
-from handlers.blocks.ids import InvalidValue
 from handlers.blocks.mrkdwn import escape
 
 log = logging.getLogger(__name__)
@@ -51,12 +50,15 @@ def tell(client: WebClient, *, channel: str | None, user: str, text: str) -> Non
     client.chat_postEphemeral(channel=channel, user=user, text=escape(text), blocks=ephemeral_error(text))
 
 
-def _tell(client: WebClient, body: dict[str, Any], text: str) -> None:
+def _tell(client: WebClient, body: dict[str, Any], text: str, respond: Respond | None = None) -> None:
     user, channel, _ = clicked(body)
-    if not user:
-        return
     try:
-        tell(client, channel=channel or None, user=user, text=text)
+        if (
+            respond is not None
+        ):  # a slash command: its response_url reaches the user where the bot is no member
+            respond(text=escape(text), response_type="ephemeral")
+        elif user:
+            tell(client, channel=channel or None, user=user, text=text)
     except Exception:
         log.exception("could not tell %s: %s", user, text)
 
@@ -69,9 +71,9 @@ def user_errors(client: WebClient) -> Callable[[Callable[..., None]], Callable[.
         def inner(body: dict[str, Any], **kwargs: Any) -> None:
             try:
                 fn(body=body, **kwargs)
-            except (DomainError, InvalidValue) as exc:
+            except DomainError as exc:
                 log.info("refused %s for %s: %s", fn.__name__, clicked(body)[0], exc)
-                _tell(client, body, str(exc))
+                _tell(client, body, str(exc), kwargs.get("respond"))
             except Exception:
                 eid = error_id()
                 log.exception("listener %s failed (error id %s)", fn.__name__, eid)
@@ -80,6 +82,7 @@ def user_errors(client: WebClient) -> Callable[[Callable[..., None]], Callable[.
                     body,
                     f"Something went wrong while handling that (error id {eid}). "
                     "It has been logged; nothing was half-done silently, please retry or ask an admin.",
+                    kwargs.get("respond"),
                 )
 
         return inner

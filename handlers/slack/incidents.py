@@ -62,7 +62,7 @@ def register(app: App, service: IncidentService) -> None:
                 service.incident_for_modal(incident_id=incident_id, resolving=resolving)
                 if not resolving and not (_note(view) or "").strip():
                     raise InvalidValue("Write the root cause and what fixed it.")
-            except (DomainError, InvalidValue) as exc:
+            except DomainError as exc:  # InvalidValue too
                 ack(response_action="errors", errors={"rca": str(exc)[:150]})
                 return
             ack()  # closes the modal; the work (and the knowledge-base update) runs lazily
