@@ -12,8 +12,10 @@ import pytest
 from bot.kernel.models import AlertRecord, Incident, RemediationRequest
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import Preview
-from handlers import blocks
+from handlers.blocks import approval as approval_blocks
 from handlers.blocks import ids
+from handlers.blocks import incident as incident_blocks
+from handlers.blocks import render as render_blocks
 from handlers.blocks.ids import ActionId, CallbackId, FeedbackKind
 from retrieval.runbooks import Runbook, RunbookMatch
 from retrieval.types import Document, Match
@@ -94,7 +96,7 @@ def incident_message(
 ) -> Any:
     """The builder, with every action of the runbook offered (the guardrails are tested in test_guardrails)."""
     offered = [ActionSpec.model_validate(a) for a in runbook.runbook.actions] if runbook else []
-    return blocks.incident_message(incident, alerts, matches, runbook, offered=offered, **kw)
+    return incident_blocks.incident_message(incident, alerts, matches, runbook, offered=offered, **kw)
 
 
 def all_texts(obj: Any) -> list[str]:
@@ -268,7 +270,7 @@ def test_model_field() -> None:
 
 
 def test_fallback_text_is_escaped_without_mentions() -> None:
-    text = blocks.incident_fallback_text(make_incident())
+    text = incident_blocks.incident_fallback_text(make_incident())
     assert "#7" in text and "<" not in text and "@channel" not in text
 
 
@@ -304,7 +306,7 @@ PREVIEW = Preview(
 
 
 def test_approval_prompt_states_what_will_run() -> None:
-    prompt = blocks.approval_prompt(
+    prompt = approval_blocks.approval_prompt(
         make_request(),
         make_incident(),
         approvers=["U0APPROVE", "model-owner <!here>"],
@@ -340,13 +342,17 @@ def test_approval_prompt_states_what_will_run() -> None:
 
 def test_approval_prompt_without_a_preview_cannot_be_approved() -> None:
     bad = Preview(executor="Webhook", target="?", error="ACTION_BASE_URL is not set")
-    prompt = blocks.approval_prompt(make_request(), make_incident(), approvers=["U0APPROVE"], preview=bad)
+    prompt = approval_blocks.approval_prompt(
+        make_request(), make_incident(), approvers=["U0APPROVE"], preview=bad
+    )
     assert [b["action_id"] for b in buttons(prompt)] == [ActionId.REJECT]
     assert "Cannot preview:* ACTION_BASE_URL is not set" in "\n".join(all_texts(prompt))
 
 
 def test_withheld_actions_get_no_buttons_and_say_why() -> None:
-    message = blocks.incident_message(make_incident(), [], [], make_runbook(n_actions=2), offered=[], now=NOW)
+    message = incident_blocks.incident_message(
+        make_incident(), [], [], make_runbook(n_actions=2), offered=[], now=NOW
+    )
     assert not by_action(message, ActionId.REQUEST)
     assert "2 automated action(s) of this runbook not offered" in "\n".join(all_texts(message))
 
@@ -377,7 +383,7 @@ def test_withheld_actions_get_no_buttons_and_say_why() -> None:
     ],
 )
 def test_approval_outcome(status: str, result: dict[str, Any] | None, expected: list[str]) -> None:
-    outcome = blocks.approval_outcome(make_request(status=status, result=result), actor="U0BOSS")
+    outcome = approval_blocks.approval_outcome(make_request(status=status, result=result), actor="U0BOSS")
     assert not buttons(outcome)
     assert_no_injection(outcome)
     text = "\n".join(all_texts(outcome))
@@ -386,13 +392,13 @@ def test_approval_outcome(status: str, result: dict[str, Any] | None, expected: 
 
 
 def test_ephemeral_error_escapes() -> None:
-    out = blocks.ephemeral_error(f"not allowed {EVIL}")
+    out = approval_blocks.ephemeral_error(f"not allowed {EVIL}")
     assert_no_injection(out)
     assert out[0]["type"] == "section"
 
 
 def test_resolve_modal() -> None:
-    view = blocks.resolve_modal(make_incident())
+    view = approval_blocks.resolve_modal(make_incident())
     assert view["type"] == "modal" and view["callback_id"] == CallbackId.RESOLVE_MODAL
     assert view["private_metadata"] == "7"
     block = next(b for b in view["blocks"] if b["type"] == "input")
@@ -407,13 +413,13 @@ def test_resolve_modal() -> None:
 
 
 def test_render_text_shows_title_and_buttons() -> None:
-    out = blocks.render_text(full_message())
+    out = render_blocks.render_text(full_message())
     assert "🔴 critical · Checkout 5xx <!channel>" in out  # decoded for display, not for Slack
     assert "[ Acknowledge ]" in out and "[ Resolve ]" in out and "[ Request: Restart 0" in out
     assert "Past 1 <!channel>" in out and "(https://tickets.example.com/INC-1)" in out
     assert "&lt;" not in out and "&amp;" not in out
     assert "2026-11-22 09:00 UTC" in out
-    modal = blocks.render_text(blocks.resolve_modal(make_incident()))
+    modal = render_blocks.render_text(approval_blocks.resolve_modal(make_incident()))
     assert "Resolve incident" in modal and "Root cause / what fixed it" in modal
 
 

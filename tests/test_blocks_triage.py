@@ -7,13 +7,14 @@ import json
 
 from bot.advice.context import ChangeNote, IncidentContext, LinkNote
 from bot.triage.correlation import AFFECTING, CAUSED_BY
-from handlers import blocks
+from handlers.blocks import incident as incident_blocks
 from tests.test_blocks import EVIL, make_alert, make_incident
 
 
 def _text(incident, context=None) -> str:  # type: ignore[no-untyped-def]
     return json.dumps(
-        blocks.incident_message(incident, [make_alert()], [], None, context=context), ensure_ascii=False
+        incident_blocks.incident_message(incident, [make_alert()], [], None, context=context),
+        ensure_ascii=False,
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from bot.kernel.config import SAMPLE_DATA
 from bot.kernel.models import RemediationRequest
-from handlers.blocks import render_text
+from handlers.blocks.render import render_text
 from incident_bot.demo.mlflow_local import runbooks_with_mlflow_rollback
 from incident_bot.demo.slack_stub import find_button
 from incident_bot.demo.webhook_target import WebhookTarget

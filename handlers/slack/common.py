@@ -20,7 +20,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.kernel.errors import DomainError
-from handlers.blocks import ephemeral_error
+from handlers.blocks.approval import ephemeral_error
 from handlers.blocks.mrkdwn import escape
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from bot.kernel.errors import DomainError
 from bot.service import IncidentService
-from handlers import blocks
+from handlers.blocks import approval as approval_blocks
 from handlers.blocks.ids import (
     ActionId,
     CallbackId,
@@ -44,7 +44,7 @@ def register(app: App, service: IncidentService) -> None:
                 incident_id=parse_incident_value(value), resolving=not rca_only
             )
             client.views_open(
-                trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident, rca_only=rca_only)
+                trigger_id=body["trigger_id"], view=approval_blocks.resolve_modal(incident, rca_only=rca_only)
             )
 
         def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

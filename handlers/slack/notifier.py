@@ -15,7 +15,8 @@ from bot.kernel import metrics
 from bot.kernel.models import Incident, RequestStatus
 from bot.kernel.outbox import ChatError
 from bot.remediation.chat import ApprovalView
-from handlers import blocks
+from handlers.blocks import approval as approval_blocks
+from handlers.blocks import incident as incident_blocks
 from handlers.blocks.mrkdwn import escape
 
 # Slack errors that no retry can fix (the message as built is wrong); everything else is retried.
@@ -68,8 +69,8 @@ class SlackNotifier:
         with slack_errors("chat.postMessage"):
             resp = self.client.chat_postMessage(
                 channel=self._channel,
-                text=blocks.incident_fallback_text(view.incident),
-                blocks=blocks.incident_message(
+                text=incident_blocks.incident_fallback_text(view.incident),
+                blocks=incident_blocks.incident_message(
                     view.incident,
                     view.alerts,
                     view.matches,
@@ -90,8 +91,8 @@ class SlackNotifier:
             self.client.chat_update(
                 channel=inc.slack_channel,
                 ts=inc.slack_ts,
-                text=blocks.incident_fallback_text(inc),
-                blocks=blocks.incident_message(
+                text=incident_blocks.incident_fallback_text(inc),
+                blocks=incident_blocks.incident_message(
                     inc, view.alerts, view.matches, view.runbook, offered=view.actions, context=view.context
                 ),
             )
@@ -99,7 +100,7 @@ class SlackNotifier:
     @staticmethod
     def _prompt(view: ApprovalView) -> list[dict[str, Any]]:
         req = view.request
-        return blocks.approval_prompt(
+        return approval_blocks.approval_prompt(
             req,
             view.incident,
             approvers=list(req.approvers),
@@ -131,7 +132,7 @@ class SlackNotifier:
                 channel=incident.slack_channel or self._channel,
                 ts=req.slack_ts,
                 text=f"Request #{req.id}: {req.status}",
-                blocks=self._prompt(view) if pending else blocks.approval_outcome(req, actor=actor),
+                blocks=self._prompt(view) if pending else approval_blocks.approval_outcome(req, actor=actor),
             )
 
     def post_in_thread(self, incident: Incident, text: str) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from bot.kernel import audit
 from bot.kernel.config import SAMPLE_DATA, Settings
 from bot.kernel.models import Incident
-from handlers.blocks import render_text
+from handlers.blocks.render import render_text
 from incident_bot.demo.mlflow_local import (
     mlflow_unavailable_reason,
     runbooks_with_mlflow_rollback,
