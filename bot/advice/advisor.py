@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from bot.advice.chat import IncidentView
 from bot.advice.context import ContextFinder, IncidentContext
-from bot.advice.knowledge import KnowledgeBase
+from bot.advice.knowledge import KnowledgeBase, to_document
 from bot.kernel.models import Incident, KnowledgeDocument, Suggestion
 from bot.remediation.guardrails import Offer, offerable
 from bot.remediation.runbook_store import all_runbooks, get_runbook
 from retrieval.runbook_rank import RunbookIndex
 from retrieval.runbooks import RunbookMatch
-from retrieval.types import Document, Match, Query
+from retrieval.types import Match, Query
 
 
 def query_for(incident: Incident, context: IncidentContext | None = None) -> Query:
@@ -129,7 +129,7 @@ class Advisor:
                 title=docs[r.target_id].title,
                 score=r.score,
                 why=list(r.why),
-                document=_document(docs[r.target_id]),
+                document=to_document(docs[r.target_id]),
                 features=dict(r.features),
             )
             for r in doc_rows
@@ -158,17 +158,3 @@ class Advisor:
             self._offer.actions(incident, runbook, strong=strong),
             context=context,
         )
-
-
-def _document(row: KnowledgeDocument) -> Document:
-    return Document(
-        id=row.external_id,
-        title=row.title,
-        text=row.text,
-        service=row.service,
-        root_cause=row.root_cause,
-        resolution=row.resolution,
-        created_at=row.created_at,
-        url=row.url,
-        meta=dict(row.meta or {}),
-    )

@@ -51,7 +51,8 @@ class ImportReport:
         )
 
 
-def _to_document(row: KnowledgeDocument) -> Document:
+def to_document(row: KnowledgeDocument) -> Document:
+    """A stored knowledge document as retrieval's value type."""
     meta = dict(row.meta or {})
     return Document(
         id=row.external_id,
@@ -112,7 +113,7 @@ class KnowledgeBase:
         signature = self._current_signature()  # taken first: a write during the load triggers another
         with self.sessions() as s:
             for row in s.scalars(select(KnowledgeDocument).execution_options(yield_per=2000)):
-                ranker.add(row.id, _to_document(row), None)
+                ranker.add(row.id, to_document(row), None)
                 s.expunge(row)
             ranker.flush()  # deferred indexing done here, not by the first query after the swap
             if isinstance(dense, NumpyVectorIndex):
@@ -315,7 +316,7 @@ class KnowledgeBase:
             return {}
         with self.sessions() as s:
             rows = s.scalars(select(KnowledgeDocument).where(KnowledgeDocument.id.in_(keys))).all()
-            return {r.id: _to_document(r) for r in rows}
+            return {r.id: to_document(r) for r in rows}
 
     def embed_query(self, query: Query) -> np.ndarray:
         return np.asarray(self.encoder.encode([query.text])[0])
