@@ -112,6 +112,7 @@ class IncidentService:
         rows += [
             self._messages.queue_update(session, i) for i in outcome.incident_ids if i not in outcome.created
         ]
+        rows += [self._messages.queue_reopen_notice(session, r) for r in outcome.reopened]
         now = utcnow()
         return any(row is not None and row.next_attempt_at <= now for row in rows)
 

@@ -153,7 +153,11 @@ def build_runtime(
         coalesce_seconds=settings.slack_update_interval_seconds,
         lease_seconds=settings.outbox_lease_seconds,
     )
-    chat = SlackNotifier(client=client, channel=settings.incident_channel)
+    chat = SlackNotifier(
+        client=client,
+        channel=settings.incident_channel,
+        reopen_grace=timedelta(minutes=settings.reopen_grace_minutes),
+    )
     remediation = Remediation(
         sessions=sessions,
         executors=executors,
@@ -173,7 +177,9 @@ def build_runtime(
             model_services=settings.model_services,
         ),
     )
-    messages = IncidentMessages(sessions=sessions, outbox=outbox, advisor=advisor, chat=chat)
+    messages = IncidentMessages(
+        sessions=sessions, outbox=outbox, advisor=advisor, chat=chat, oncall_mention=settings.oncall_mention
+    )
     service = IncidentService(
         sessions=sessions,
         messages=messages,

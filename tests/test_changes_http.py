@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 
 from bot.kernel.models import ChangeEvent, DeadLetter, Incident
 from incident_bot.demo.slack_stub import view_submission_body
-from tests.apphelpers import ALERT_TOKEN, ALERTS, App
+from incident_bot.demo.webhook_target import WebhookTarget
+from retrieval.encoder import HashingEncoder
+from tests.apphelpers import ALERT_TOKEN, ALERTS, App, running_app
 
 
 def post_change(app: App, body: object, *, token: str = ALERT_TOKEN):  # type: ignore[no-untyped-def]
@@ -125,9 +127,56 @@ def test_person_resolve_while_firing_reopens_the_same_incident(app: App) -> None
         assert inc is not None and inc.resolved_at is not None
         inc.resolved_at -= timedelta(minutes=30)
     app.sample("alertmanager", "alertmanager_checkout.json")
-    assert _count(app, Incident) == 1 and len(app.posts()) == 1
+    assert _count(app, Incident) == 1
+    assert len([p for p in app.posts() if not p.params.get("thread_ts")]) == 1  # never a second post
     update = _blocks(app.stub.of("chat.update")[-1])
     assert "re-opened: alertmanager still firing" in update and "U0ONCALL1" in update
+
+
+def _replies(app: App) -> list[str]:
+    return [str(c.params["text"]) for c in app.posts() if c.params.get("thread_ts")]
+
+
+def test_undone_resolve_is_said_in_the_thread_to_the_resolver_and_on_call(
+    db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget
+) -> None:
+    with running_app(db_url, fake_encoder, target, oncall_mention=["S0ONCALL"]) as app:
+        app.sample("alertmanager", "alertmanager_checkout.json")
+        app.click("U0ONCALL1", app.posts()[0], "Resolve")
+        view = app.stub.of("views.open")[0].params["view"]
+        assert app.slack(view_submission_body(user="U0ONCALL1", view=view, values={})).status_code == 200
+        # During the grace the message says the source still fires and when it re-opens, not just "resolved".
+        resolved = _blocks(app.stub.of("chat.update")[-1])
+        assert "resolved by <@U0ONCALL1>; still firing at the source, re-opens in 10 min unless it clears" in (
+            resolved
+        )
+        assert _replies(app) == []
+        with app.rt.sessions.begin() as s:  # the grace period passes
+            inc = s.get(Incident, 1)
+            assert inc is not None and inc.resolved_at is not None
+            inc.resolved_at -= timedelta(minutes=14)
+        app.sample("alertmanager", "alertmanager_checkout.json")
+        replies = _replies(app)
+        assert len(replies) == 1, replies
+        assert replies[0].startswith("<@U0ONCALL1> <!subteam^S0ONCALL> ")
+        assert "Re-opened #1: it was resolved 14 min ago, but alertmanager still reports it firing" in replies[0]
+        assert "still firing at the source" not in _blocks(app.stub.of("chat.update")[-1])  # open again
+        app.sample("alertmanager", "alertmanager_checkout.json")  # a repeat: no second notice
+        assert len(_replies(app)) == 1
+
+
+def test_source_clearing_during_the_grace_updates_the_message(app: App) -> None:
+    app.sample("alertmanager", "alertmanager_checkout.json")
+    app.click("U0ONCALL1", app.posts()[0], "Resolve")
+    view = app.stub.of("views.open")[0].params["view"]
+    assert app.slack(view_submission_body(user="U0ONCALL1", view=view, values={})).status_code == 200
+    assert "still firing at the source" in _blocks(app.stub.of("chat.update")[-1])
+    updates = len(app.stub.of("chat.update"))
+    app.sample("alertmanager", "alertmanager_checkout_resolved.json")
+    assert len(app.stub.of("chat.update")) == updates + 1
+    last = _blocks(app.stub.of("chat.update")[-1])
+    assert "resolved by <@U0ONCALL1>" in last and "still firing at the source" not in last
+    assert _replies(app) == []
 
 
 def test_content_grouping_and_model_links_are_shown(app: App) -> None:

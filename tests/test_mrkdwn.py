@@ -182,3 +182,9 @@ def test_error_messages_are_clear() -> None:
         ids.parse_request_value("12; DROP TABLE")
     with pytest.raises(ValueError, match="'document' or 'runbook'"):
         ids.parse_feedback_value("7:ticket:INC-1")
+
+
+def test_mentions_render_only_slack_ids() -> None:
+    assert mrkdwn.mentions(["U0ANA", "S0ONCALL", "W0BOB"]) == "<@U0ANA> <!subteam^S0ONCALL> <@W0BOB>"
+    # Names, broadcast words and injected markup never become a mention.
+    assert mrkdwn.mentions(["ana", "!channel", "<!here>", "U0X>|x", "source:alertmanager", ""]) == ""

@@ -7,6 +7,8 @@ renders and sends them. The approval prompts have their own port beside ``Approv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,4 +36,7 @@ class IncidentChat(Protocol):
 
     def update_incident(self, view: IncidentView) -> None: ...
 
-    def post_in_thread(self, incident: Incident, text: str) -> None: ...
+    def post_in_thread(self, incident: Incident, text: str, *, mentions: Sequence[str] = ()) -> None:
+        """A line in the incident's thread; ``mentions`` are Slack user / user group ids from our own state
+        (settings, who clicked), never from alert text."""
+        ...

@@ -12,6 +12,8 @@ delivered later by any replica's workers, in order per incident:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,16 +23,24 @@ from bot.kernel import audit
 from bot.kernel.db import transaction
 from bot.kernel.models import Incident, get_incident
 from bot.kernel.outbox import Finalizer, Handler, Kind, Outbox, OutboxMessage, Status
+from bot.triage.policy import Reopened
 
 
 class IncidentMessages:
     def __init__(
-        self, *, sessions: sessionmaker[Session], outbox: Outbox, advisor: Advisor, chat: IncidentChat
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        outbox: Outbox,
+        advisor: Advisor,
+        chat: IncidentChat,
+        oncall_mention: Sequence[str] = (),
     ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._advisor = advisor
         self._chat = chat
+        self._oncall_mention = list(oncall_mention)
 
     def handlers(self) -> dict[Kind, Handler]:
         """The outbox handlers, registered by the composition root."""
@@ -72,6 +82,22 @@ class IncidentMessages:
         updates the message once it is done."""
         return self._outbox.enqueue(
             session, kind=Kind.ADVISE, incident_id=incident_id, coalesce_key=f"incident:{incident_id}:advice"
+        )
+
+    def queue_reopen_notice(self, session: Session, reopened: Reopened) -> OutboxMessage | None:
+        """A person's Resolve undone by the source: said in the thread, to the resolver (and the on-call),
+        with why. The message update alone (re-opened in place) is too quiet: nobody is notified of an edit."""
+        text = (
+            f":leftwards_arrow_with_hook: Re-opened #{reopened.incident_id}: it was resolved "
+            f"{reopened.minutes} min ago, but {reopened.source} still reports it firing (after the "
+            "re-open grace). Check whether the fix held, or silence the alert at its source."
+        )
+        mentions = [m for m in [reopened.resolved_by, *self._oncall_mention] if m]
+        return self._outbox.enqueue(
+            session,
+            kind=Kind.THREAD_REPLY,
+            incident_id=reopened.incident_id,
+            payload={"text": text, "mentions": list(dict.fromkeys(mentions))},
         )
 
     # ---- outbox handlers ----------------------------------------------------------------------------------
@@ -144,7 +170,9 @@ class IncidentMessages:
         with self._sessions() as session:
             incident = get_incident(session, _incident_id(msg))
         if incident.slack_ts is not None:
-            self._chat.post_in_thread(incident, str((msg.payload or {}).get("text", "")))
+            payload = msg.payload or {}
+            mentions = [str(m) for m in payload.get("mentions") or []]
+            self._chat.post_in_thread(incident, str(payload.get("text", "")), mentions=mentions)
         return None
 
 

@@ -20,7 +20,7 @@ from bot.kernel import audit
 from bot.kernel.db_types import utcnow
 from bot.kernel.models import AlertRecord, Incident, IncidentStatus
 from bot.triage import correlation, noise, templates
-from bot.triage.policy import TriageOutcome, TriagePolicy, group_key_for, incident_service
+from bot.triage.policy import Reopened, TriageOutcome, TriagePolicy, group_key_for, incident_service
 
 RESOLVED = IncidentStatus.RESOLVED.value
 CONTENT_CANDIDATES = 20  # open incidents of one service/source compared by template, newest first
@@ -111,7 +111,10 @@ class Triage:
                 b.outcome.duplicates += 1
                 counts.duplicates += 1
             else:  # e.g. the source resolves an alert a person had already resolved in Slack
+                cleared = record.status != AlertStatus.RESOLVED.value
                 _copy_alert(record, alert, b.payload_id)
+                if cleared:  # the message said "still firing at the source": it no longer is
+                    b.outcome.touch(incident.id)
             return True
         if record.status != AlertStatus.RESOLVED.value:
             # Resolved by a person while the source still fires: same incident, re-opened after the grace.
@@ -127,11 +130,15 @@ class Triage:
                     _copy_alert(record, alert, b.payload_id)
                 return True
             minutes = int((b.now - resolved_at).total_seconds() // 60)
+            resolver = incident.resolved_by or ""
             note = (
                 f"re-opened: {alert.source} still firing {minutes} min after the resolve by "
-                f"{incident.resolved_by or 'someone'}"
+                f"{resolver or 'someone'}"
             )
             self._reopen(b, incident, note=note, reason="source still firing after a manual resolve")
+            b.outcome.reopened.append(
+                Reopened(incident_id=incident.id, resolved_by=resolver, source=alert.source, minutes=minutes)
+            )
             _truncation(b, incident, alert)
             self._update(b, record, alert)
             return True

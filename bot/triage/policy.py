@@ -47,6 +47,16 @@ class TriagePolicy:
 
 
 @dataclass
+class Reopened:
+    """A person's Resolve that the source undid: the incident re-opened because its alert still fires."""
+
+    incident_id: int
+    resolved_by: str
+    source: str
+    minutes: int  # since the person's resolve
+
+
+@dataclass
 class TriageOutcome:
     """What one batch did to incidents; drives what is posted or updated in Slack."""
 
@@ -58,6 +68,7 @@ class TriageOutcome:
     flaps: int = 0  # re-fires after a resolve absorbed into the same incident
     grouped: int = 0  # new alerts that joined an existing incident
     changes: list[int] = field(default_factory=list)  # change events recorded (never incidents)
+    reopened: list[Reopened] = field(default_factory=list)  # told in the thread, mentioning the resolver
     chat_due: bool = True  # set by the service: False when none of its chat messages is due yet (no wake)
 
     @property

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import DividerBlock, HeaderBlock, PlainTextObject
@@ -45,9 +46,22 @@ def _num(value: Any) -> str:
     return mrkdwn.escape(str(value), max_len=40)
 
 
-def _status(incident: IncidentLike) -> str:
+def _still_firing(
+    incident: IncidentLike, firing: int, now: datetime, grace: timedelta | None
+) -> str | None:
+    """A person resolved it while its source still fires: say so, and when it will re-open."""
+    if incident.status != IncidentStatus.RESOLVED.value or not firing or grace is None:
+        return None
+    resolved_at = aware(incident.resolved_at) or now
+    left = max(0, math.ceil((resolved_at + grace - now).total_seconds() / 60))
+    when = f"re-opens in {left} min" if left else "re-opens on its next delivery"
+    return f"still firing at the source, {when} unless it clears"
+
+
+def _status(incident: IncidentLike, note: str | None = None) -> str:
     if incident.status == IncidentStatus.RESOLVED.value:
-        return f"✅ resolved by {mrkdwn.mention(incident.resolved_by)}"
+        resolved = f"✅ resolved by {mrkdwn.mention(incident.resolved_by)}"
+        return f"{resolved}; {note}" if note else resolved
     if incident.status == IncidentStatus.ACKNOWLEDGED.value:
         return f"👀 acknowledged by {mrkdwn.mention(incident.acknowledged_by)}"
     return "🚨 open"
@@ -80,14 +94,16 @@ def _header(incident: IncidentLike) -> dict[str, Any]:
     return HeaderBlock(text=PlainTextObject(text=text, emoji=True)).to_dict()
 
 
-def _summary(incident: IncidentLike, alerts: Sequence[AlertLike], now: datetime) -> list[dict[str, Any]]:
+def _summary(
+    incident: IncidentLike, alerts: Sequence[AlertLike], now: datetime, grace: timedelta | None = None
+) -> list[dict[str, Any]]:
     firing = sum(1 for a in alerts if a.status != AlertStatus.RESOLVED.value)
     started = aware(incident.first_alert_at) or aware(incident.created_at) or now
     fields = [
         f"*Service*\n{mrkdwn.code(incident.service, max_len=200) or '—'}",
         f"*Source*\n{mrkdwn.escape(incident.source, max_len=100) or '—'}",
         f"*Alerts*\n{firing} firing / {len(alerts) - firing} resolved",
-        f"*Status*\n{_status(incident)}",
+        f"*Status*\n{_status(incident, _still_firing(incident, firing, now, grace))}",
         f"*Started*\n{slack_date(started)}",
     ]
     model = _model_field(incident, alerts)
@@ -188,11 +204,16 @@ def _runbook(incident: IncidentLike, runbook_match: RunbookMatch | None) -> list
 
 
 def _controls(
-    incident: IncidentLike, runbook_match: RunbookMatch | None, offered: Sequence[Any], now: datetime
+    incident: IncidentLike,
+    runbook_match: RunbookMatch | None,
+    offered: Sequence[Any],
+    now: datetime,
+    still_firing: str | None = None,
 ) -> list[dict[str, Any]]:
     if incident.status == IncidentStatus.RESOLVED.value:
         when = aware(incident.resolved_at) or now
-        blocks = [context(f"✅ Resolved by {mrkdwn.mention(incident.resolved_by)} at {slack_date(when)}")]
+        line = f"✅ Resolved by {mrkdwn.mention(incident.resolved_by)} at {slack_date(when)}"
+        blocks = [context(f"{line}; {still_firing}" if still_firing else line)]
         note = mrkdwn.quote_block(incident.rca_note, 1000)
         if note:
             blocks.append(section(f"*Root cause / fix*\n{note}"))
@@ -237,19 +258,23 @@ def incident_message(
     offered: Sequence[Any] = (),
     now: datetime | None = None,
     context: Any = None,
+    reopen_grace: timedelta | None = None,
 ) -> list[dict[str, Any]]:
-    """The whole incident message. ``now`` is only a fallback for timestamps the incident lacks."""
+    """The whole incident message. ``now`` is the render time (and a fallback for timestamps the incident
+    lacks); ``reopen_grace`` lets a message resolved by a person say it still fires and when it re-opens."""
     now = aware(now) or datetime.now(UTC)
+    firing = sum(1 for a in alerts if a.status != AlertStatus.RESOLVED.value)
+    still_firing = _still_firing(incident, firing, now, reopen_grace)
     divider = DividerBlock().to_dict()
     blocks = [
-        *_summary(incident, alerts, now),
+        *_summary(incident, alerts, now, reopen_grace),
         *_triage(incident, context),
         divider,
         *_matches(incident, matches),
         divider,
         *_runbook(incident, runbook_match),
         divider,
-        *_controls(incident, runbook_match, offered, now),
+        *_controls(incident, runbook_match, offered, now, still_firing),
     ]
     if len(blocks) > MAX_BLOCKS:  # cannot happen with the caps above; kept as a guard
         raise ValueError(f"incident message has {len(blocks)} blocks (Slack allows {MAX_BLOCKS})")

@@ -12,6 +12,7 @@ the three entities for display in every text object) on a single line.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 ELLIPSIS = "…"
@@ -148,3 +149,19 @@ def mention(user_id: str | None, *, unknown: str = "someone") -> str:
     if not user_id:
         return escape(unknown)
     return f"<@{user_id}>" if is_user_id(user_id) else escape(user_id, max_len=80)
+
+
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+
+
+def mentions(ids: Sequence[str]) -> str:
+    """``<@U…>`` for users and ``<!subteam^S…>`` for user groups, space-separated; anything else (not an id
+    Slack would resolve) is left out, so no text can turn into a mention."""
+    out = []
+    for i in ids:
+        if is_user_id(i):
+            out.append(f"<@{i}>")
+        elif _GROUP_ID.fullmatch(str(i)):
+            out.append(f"<!subteam^{i}>")
+    return " ".join(out)
+

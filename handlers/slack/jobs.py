@@ -9,13 +9,14 @@ from bot.kernel.models import Incident
 from bot.reports.kpi import KpiReport
 from bot.reports.reminders import StaleIncident
 from handlers.blocks import kpi as blocks_kpi
+from handlers.blocks import mrkdwn
 from handlers.blocks.mrkdwn import escape
 from handlers.slack.notifier import slack_errors
 
 
 def mentions(ids: list[str]) -> str:
-    """``<!subteam^S…>`` for a user group, ``<@U…>`` for a user (ids already validated by bot.reports.reminders)."""
-    return " ".join(f"<!subteam^{i}>" if i.startswith("S") else f"<@{i}>" for i in ids)
+    """``<!subteam^S…>`` for a user group, ``<@U…>`` for a user; anything else is left out."""
+    return mrkdwn.mentions(ids)
 
 
 class SlackJobChat:

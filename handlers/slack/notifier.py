@@ -3,8 +3,9 @@ ApprovalChat): render with the pure builders, send with WebClient."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -17,6 +18,7 @@ from bot.kernel.outbox import ChatError
 from bot.remediation.chat import ApprovalView
 from handlers.blocks import approval as approval_blocks
 from handlers.blocks import incident as incident_blocks
+from handlers.blocks import mrkdwn
 from handlers.blocks.mrkdwn import escape
 
 # Slack errors that no retry can fix (the message as built is wrong); everything else is retried.
@@ -61,9 +63,10 @@ def slack_errors(method: str) -> Iterator[None]:
 
 
 class SlackNotifier:
-    def __init__(self, *, client: WebClient, channel: str) -> None:
+    def __init__(self, *, client: WebClient, channel: str, reopen_grace: timedelta | None = None) -> None:
         self.client = client
         self._channel = channel
+        self._reopen_grace = reopen_grace
 
     def post_incident(self, view: IncidentView) -> tuple[str, str]:
         with slack_errors("chat.postMessage"):
@@ -77,6 +80,7 @@ class SlackNotifier:
                     view.runbook,
                     offered=view.actions,
                     context=view.context,
+                    reopen_grace=self._reopen_grace,
                 ),
                 unfurl_links=False,
                 unfurl_media=False,
@@ -93,7 +97,13 @@ class SlackNotifier:
                 ts=inc.slack_ts,
                 text=incident_blocks.incident_fallback_text(inc),
                 blocks=incident_blocks.incident_message(
-                    inc, view.alerts, view.matches, view.runbook, offered=view.actions, context=view.context
+                    inc,
+                    view.alerts,
+                    view.matches,
+                    view.runbook,
+                    offered=view.actions,
+                    context=view.context,
+                    reopen_grace=self._reopen_grace,
                 ),
             )
 
@@ -135,12 +145,13 @@ class SlackNotifier:
                 blocks=self._prompt(view) if pending else approval_blocks.approval_outcome(req, actor=actor),
             )
 
-    def post_in_thread(self, incident: Incident, text: str) -> None:
+    def post_in_thread(self, incident: Incident, text: str, *, mentions: Sequence[str] = ()) -> None:
+        who = mrkdwn.mentions(mentions)
         with slack_errors("chat.postMessage"):
             self.client.chat_postMessage(
                 channel=incident.slack_channel or self._channel,
                 thread_ts=incident.slack_ts,
-                text=escape(text),
+                text=f"{who} {escape(text)}" if who else escape(text),
             )
 
     def usergroup_members(self, group_id: str) -> list[str]:
