@@ -147,8 +147,9 @@ def test_undone_resolve_is_said_in_the_thread_to_the_resolver_and_on_call(
         assert app.slack(view_submission_body(user="U0ONCALL1", view=view, values={})).status_code == 200
         # During the grace the message says the source still fires and when it re-opens, not just "resolved".
         resolved = _blocks(app.stub.of("chat.update")[-1])
-        assert "resolved by <@U0ONCALL1>; still firing at the source, re-opens in 10 min unless it clears" in (
-            resolved
+        assert (
+            "resolved by <@U0ONCALL1>; still firing at the source, re-opens in 10 min unless it clears"
+            in (resolved)
         )
         assert _replies(app) == []
         with app.rt.sessions.begin() as s:  # the grace period passes
@@ -159,7 +160,9 @@ def test_undone_resolve_is_said_in_the_thread_to_the_resolver_and_on_call(
         replies = _replies(app)
         assert len(replies) == 1, replies
         assert replies[0].startswith("<@U0ONCALL1> <!subteam^S0ONCALL> ")
-        assert "Re-opened #1: it was resolved 14 min ago, but alertmanager still reports it firing" in replies[0]
+        assert (
+            "Re-opened #1: it was resolved 14 min ago, but alertmanager still reports it firing" in replies[0]
+        )
         assert "still firing at the source" not in _blocks(app.stub.of("chat.update")[-1])  # open again
         app.sample("alertmanager", "alertmanager_checkout.json")  # a repeat: no second notice
         assert len(_replies(app)) == 1

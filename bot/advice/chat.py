@@ -8,7 +8,6 @@ renders and sends them. The approval prompts have their own port beside ``Approv
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from dataclasses import dataclass, field
 from typing import Protocol
 

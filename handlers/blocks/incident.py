@@ -46,9 +46,7 @@ def _num(value: Any) -> str:
     return mrkdwn.escape(str(value), max_len=40)
 
 
-def _still_firing(
-    incident: IncidentLike, firing: int, now: datetime, grace: timedelta | None
-) -> str | None:
+def _still_firing(incident: IncidentLike, firing: int, now: datetime, grace: timedelta | None) -> str | None:
     """A person resolved it while its source still fires: say so, and when it will re-open."""
     if incident.status != IncidentStatus.RESOLVED.value or not firing or grace is None:
         return None

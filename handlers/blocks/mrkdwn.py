@@ -164,4 +164,3 @@ def mentions(ids: Sequence[str]) -> str:
         elif _GROUP_ID.fullmatch(str(i)):
             out.append(f"<!subteam^{i}>")
     return " ".join(out)
-
