@@ -7,7 +7,7 @@ happen after the commit, so a Slack outage never loses an alert or a decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,7 @@ class IncidentService:
         remediation: Remediation,
         kb: KnowledgeBase,
         outbox: Outbox,
+        priority_of: Callable[[Incident], int] | None = None,
     ) -> None:
         self._sessions = sessions
         self._triage = triage
@@ -64,6 +65,7 @@ class IncidentService:
         self._remediation = remediation
         self._kb = kb
         self.outbox = outbox
+        self._priority_of = priority_of  # the catalog's priority (bot/catalog): orders the App Home
         dialect = sessions.kw["bind"].dialect.name
         self._group_commit = locks.GroupCommit(sessions) if dialect != "postgresql" else None
 
@@ -321,7 +323,7 @@ class IncidentService:
     def home(self, *, user_id: str) -> HomeData:
         """What the App Home shows ``user_id``: open incidents, approvals waiting for them, this week's KPIs."""
         with self._sessions() as session:
-            return home_data(session, user_id=user_id, now=utcnow())
+            return home_data(session, user_id=user_id, now=utcnow(), priority_of=self._priority_of)
 
     def kpis(self, *, period: timedelta, service: str | None = None) -> tuple[KpiReport, Daily]:
         """The KPI report for the period before now (per service when no service is given) and its daily series."""

@@ -20,6 +20,9 @@ from bot.advice.advisor import Advisor
 from bot.advice.context import ContextFinder
 from bot.advice.knowledge import KnowledgeBase
 from bot.advice.messages import IncidentMessages
+from bot.catalog.loader import CatalogSource
+from bot.catalog.lookup import ServiceCatalog
+from bot.catalog.origin import OriginParams
 from bot.kernel import locks
 from bot.kernel.config import Settings, secret_value
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
@@ -110,6 +113,13 @@ def build_executors(settings: Settings, http_client: httpx.Client) -> ExecutorRe
     return registry
 
 
+def build_catalog(settings: Settings) -> ServiceCatalog:
+    """SERVICE_CATALOG, validated now (a bad file stops start-up naming the file and entry), then re-read
+    whenever a file changes."""
+    source = CatalogSource(settings.service_catalog, owner_groups=settings.service_owner_groups)
+    return ServiceCatalog(source, OriginParams(window=timedelta(minutes=settings.origin_window_minutes)))
+
+
 def build_policy(settings: Settings, executors: ExecutorRegistry) -> Policy:
     try:
         return load_policy(settings.policy_path, action_types=set(executors))
@@ -128,6 +138,7 @@ def build_runtime(
             "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set (see README: Settings); "
             "`incident-bot demo` runs without a Slack account."
         )
+    catalog = build_catalog(settings)
     http_client = httpx.Client(follow_redirects=False)
     executors = build_executors(settings, http_client)
     policy = build_policy(settings, executors)
@@ -175,6 +186,7 @@ def build_runtime(
         context=ContextFinder(
             change_window=timedelta(minutes=settings.change_window_minutes),
             model_services=settings.model_services,
+            catalog=catalog,
         ),
     )
     messages = IncidentMessages(
@@ -189,7 +201,9 @@ def build_runtime(
         triage=Triage(
             window=timedelta(minutes=settings.group_window_minutes),
             policy=TriagePolicy.from_settings(settings),
+            related=catalog.related_ids,
         ),
+        priority_of=catalog.priority_of,
     )
     # Every outbox handler, in one place: any replica delivers what any replica queued.
     for kind, handler in messages.handlers().items():
@@ -203,7 +217,9 @@ def build_runtime(
         settings=settings,
     )
     try:
-        scheduler = build_scheduler(settings, sessions=sessions, kb=kb, service=service, outbox=outbox)
+        scheduler = build_scheduler(
+            settings, sessions=sessions, kb=kb, service=service, outbox=outbox, catalog=catalog
+        )
     except ValueError as exc:  # e.g. a DIGEST_SCHEDULE that does not parse
         engine.dispose()
         raise ConfigError(str(exc)) from None
@@ -247,6 +263,7 @@ def build_scheduler(
     kb: KnowledgeBase,
     service: IncidentService,
     outbox: Outbox,
+    catalog: ServiceCatalog | None = None,
 ) -> Scheduler:
     """Every scheduled job (each runs once per period across replicas; off when its setting is 0 or "")."""
     scheduler = Scheduler(sessions)
@@ -264,7 +281,13 @@ def build_scheduler(
         return lambda: fn(now=utcnow(), sessions=sessions, settings=settings, outbox=outbox)
 
     if settings.ack_reminder_minutes > 0 or settings.ack_escalation_minutes > 0:
-        scheduler.add("ack-reminders", run(reminders.ack_reminders), every=timedelta(minutes=1))
+
+        def ack() -> object:  # priority and owner group from the catalog (bot/catalog)
+            return reminders.ack_reminders(
+                now=utcnow(), sessions=sessions, settings=settings, outbox=outbox, catalog=catalog
+            )
+
+        scheduler.add("ack-reminders", ack, every=timedelta(minutes=1))
     if settings.rca_reminder_hours > 0:
         scheduler.add("rca-reminders", run(reminders.rca_reminders), every=timedelta(minutes=15))
     trigger = reminders.digest_trigger(settings.digest_schedule)

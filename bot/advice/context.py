@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.catalog.lookup import OriginNote, ServiceCatalog
 from bot.intake import changes
 from bot.kernel.models import Incident
 from bot.triage import correlation
@@ -44,6 +45,8 @@ class LinkNote:
 class IncidentContext:
     changes: list[ChangeNote] = field(default_factory=list)
     links: list[LinkNote] = field(default_factory=list)
+    origin: OriginNote | None = None  # probable origin / probably affecting (bot/catalog/lookup.py)
+    priority: int | None = None  # 1..4 (bot/catalog/priority.py)
 
     def query_text(self) -> str:
         """What the retrieval query learns from the context (change reasons, linked incidents)."""
@@ -51,9 +54,16 @@ class IncidentContext:
 
 
 class ContextFinder:
-    def __init__(self, *, change_window: timedelta, model_services: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        change_window: timedelta,
+        model_services: Mapping[str, str],
+        catalog: ServiceCatalog | None = None,
+    ) -> None:
         self._window = change_window
         self._model_services = dict(model_services)
+        self._catalog = catalog
 
     def __call__(self, session: Session, incident: Incident) -> IncidentContext:
         start = incident.first_alert_at or incident.created_at
@@ -73,4 +83,7 @@ class ContextFinder:
             links.append(
                 LinkNote(relation, other.id, other.title, other.service, other.model_name, other.status)
             )
-        return IncidentContext(notes, links)
+        if self._catalog is None:
+            return IncidentContext(notes, links)
+        origin = self._catalog.note(session, incident)
+        return IncidentContext(notes, links, origin=origin, priority=self._catalog.priority_of(incident))

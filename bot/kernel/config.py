@@ -107,6 +107,19 @@ class Settings(BaseSettings):
     )
     escalation_mention: list[str] = Field(default_factory=list)
     rca_reminder_hours: int = 24
+    # Service catalog (bot/catalog): Backstage catalog-info.yaml or the plain form; re-read when a file changes
+    service_catalog: Path | None = Field(
+        default=None,
+        description="A catalog file or a folder of them (Backstage catalog-info.yaml or plain YAML)",
+    )
+    service_owner_groups: dict[str, str] = Field(
+        default_factory=dict,
+        description='Catalog owner -> Slack user group id, JSON, e.g. {"group:payments-team": "S0PAYMENTS"}; '
+        "an entry's incident-bot/slack-usergroup annotation wins",
+    )
+    origin_window_minutes: int = Field(
+        default=30, description="Incidents on connected services within this many minutes are related"
+    )
 
 
 def secret_value(secret: SecretStr | None) -> str | None:

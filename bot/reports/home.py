@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -19,9 +20,18 @@ class HomeData:
     open_total: int
     my_approvals: list[tuple[RemediationRequest, Incident]]
     week: KpiReport
+    priorities: dict[int, int] = field(default_factory=dict)  # incident id -> 1..4 (bot/catalog/priority.py)
 
 
-def home_data(session: Session, *, user_id: str, now: datetime, limit: int = 15) -> HomeData:
+def home_data(
+    session: Session,
+    *,
+    user_id: str,
+    now: datetime,
+    limit: int = 15,
+    priority_of: Callable[[Incident], int] | None = None,
+) -> HomeData:
+    """Open incidents by priority (P1 first; severity when no catalog is configured), then age."""
     rows = list(
         session.scalars(
             select(Incident).where(
@@ -29,7 +39,8 @@ def home_data(session: Session, *, user_id: str, now: datetime, limit: int = 15)
             )
         )
     )
-    rows.sort(key=lambda i: (Severity.rank_of(i.severity), i.created_at))
+    priorities = {i.id: priority_of(i) for i in rows} if priority_of else {}
+    rows.sort(key=lambda i: (priorities.get(i.id, 0), Severity.rank_of(i.severity), i.created_at))
     pending = session.execute(
         select(RemediationRequest, Incident)
         .join(Incident, Incident.id == RemediationRequest.incident_id)
@@ -38,4 +49,5 @@ def home_data(session: Session, *, user_id: str, now: datetime, limit: int = 15)
     )
     # authority is the approver list snapshotted on the request; the requester never approves their own
     mine = [(r, i) for r, i in pending if user_id in (r.approvers or []) and r.requested_by != user_id]
-    return HomeData(rows[:limit], len(rows), mine[:limit], last(session, period=timedelta(days=7), now=now))
+    week = last(session, period=timedelta(days=7), now=now)
+    return HomeData(rows[:limit], len(rows), mine[:limit], week, priorities)

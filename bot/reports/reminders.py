@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.catalog.lookup import ServiceCatalog
+from bot.catalog.priority import TIMING
 from bot.kernel import audit
 from bot.kernel.config import Settings
 from bot.kernel.db import transaction
@@ -129,10 +131,19 @@ def register_delivery(
 
 
 def ack_reminders(
-    *, sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, now: datetime
+    *,
+    sessions: sessionmaker[Session],
+    outbox: Outbox,
+    settings: Settings,
+    now: datetime,
+    catalog: ServiceCatalog | None = None,
 ) -> list[tuple[int, str]]:
     """Unacknowledged after ``ack_reminder_minutes`` → a thread reply mentioning the on-call group; after
-    ``ack_escalation_minutes`` → an escalation mentioning ``escalation_mention``. Returns what was queued."""
+    ``ack_escalation_minutes`` → an escalation mentioning ``escalation_mention``. Returns what was queued.
+
+    With a service catalog, both times scale with the incident's priority (bot/catalog/priority.py ``TIMING``:
+    P1 at a third, P3 twice, P4 four times and never escalated) and the service's owner group is mentioned
+    too."""
     steps = [
         (ACK_REMINDER, settings.ack_reminder_minutes, mentionable(settings.oncall_mention)),
         (
@@ -162,9 +173,12 @@ def ack_reminders(
         for event, minutes, who in steps:
             done = _done(session, event, ids)
             for inc in rows:
-                if inc.id not in done and now - inc.created_at >= timedelta(minutes=minutes):
+                due = _due_minutes(catalog, inc, event, minutes)
+                if inc.id not in done and due is not None and now - inc.created_at >= timedelta(minutes=due):
+                    owner = catalog.owner_group(inc.service) if catalog else None
+                    mention = list(dict.fromkeys([*who, *mentionable([owner or ""])]))
                     audit.record(
-                        session, event=event, actor=ACTOR, incident_id=inc.id, minutes=minutes, mention=who
+                        session, event=event, actor=ACTOR, incident_id=inc.id, minutes=due, mention=mention
                     ).at = now
                     _queue(
                         outbox,
@@ -172,13 +186,24 @@ def ack_reminders(
                         incident_id=inc.id,
                         dedup=f"{event}:{inc.id}",
                         job=event,
-                        minutes=minutes,
-                        mention=who,
+                        minutes=round(due),
+                        mention=mention,
                     )
                     queued.append((inc.id, event))
     if queued:
         outbox.wake()
     return queued
+
+
+def _due_minutes(
+    catalog: ServiceCatalog | None, incident: Incident, event: str, minutes: int
+) -> float | None:
+    """When the step is due for this incident (minutes after it opened), None: never (a P4 escalation)."""
+    if catalog is None:
+        return float(minutes)
+    timing = TIMING[catalog.priority_of(incident)]
+    factor = timing.reminder_factor if event == ACK_REMINDER else timing.escalation_factor
+    return None if factor is None else minutes * factor
 
 
 def rca_reminders(

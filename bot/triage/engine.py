@@ -7,6 +7,7 @@ stored content template), so any replica holding the batch locks (bot/kernel/loc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,9 +32,16 @@ class Triage:
     PostgreSQL, a process lock on SQLite) until their transaction commits, so concurrent deliveries, in
     this process or another replica, cannot split one group in two."""
 
-    def __init__(self, *, window: timedelta, policy: TriagePolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        window: timedelta,
+        policy: TriagePolicy | None = None,
+        related: Callable[[Session, int], list[int]] | None = None,
+    ) -> None:
         self.policy = policy or TriagePolicy(group_window=window)
         self._window = self.policy.group_window
+        self._related = related  # incidents on connected services (bot/catalog): re-rendered on open
 
     def ingest(
         self, *, session: Session, alerts: list[Alert], payload_id: int | None, now: datetime | None = None
@@ -56,6 +64,8 @@ class Triage:
             for other in correlation.link_new_incident(
                 session, incident_id, self.policy.correlation_window, now
             ):
+                batch.outcome.touch(other)
+            for other in self._related(session, incident_id) if self._related else ():
                 batch.outcome.touch(other)
         batch.tally.flush(session, now)
         return batch.outcome

@@ -32,6 +32,7 @@ from retrieval.types import Match
 MAX_MATCHES = 3
 MAX_STEPS = 10
 MAX_REQUEST_BUTTONS = 20
+MAX_AFFECTING = 8
 
 
 def _oneline(text: str | None) -> str:
@@ -86,14 +87,19 @@ def _model_field(incident: IncidentLike, alerts: Sequence[AlertLike]) -> str | N
     return "\n".join(parts)
 
 
-def _header(incident: IncidentLike) -> dict[str, Any]:
+def _header(incident: IncidentLike, priority: int | None = None) -> dict[str, Any]:
     emoji = SEVERITY_EMOJI.get(str(incident.severity).lower(), "🔵")
-    text = mrkdwn.plain(f"{emoji} {incident.severity} · {incident.title}", max_len=150)
+    prio = f"P{priority} · " if priority else ""  # bot/catalog/priority.py
+    text = mrkdwn.plain(f"{emoji} {prio}{incident.severity} · {incident.title}", max_len=150)
     return HeaderBlock(text=PlainTextObject(text=text, emoji=True)).to_dict()
 
 
 def _summary(
-    incident: IncidentLike, alerts: Sequence[AlertLike], now: datetime, grace: timedelta | None = None
+    incident: IncidentLike,
+    alerts: Sequence[AlertLike],
+    now: datetime,
+    grace: timedelta | None = None,
+    priority: int | None = None,
 ) -> list[dict[str, Any]]:
     firing = sum(1 for a in alerts if a.status != AlertStatus.RESOLVED.value)
     started = aware(incident.first_alert_at) or aware(incident.created_at) or now
@@ -107,7 +113,7 @@ def _summary(
     model = _model_field(incident, alerts)
     if model:
         fields.insert(4, model)
-    blocks = [_header(incident), fields_section(fields)]
+    blocks = [_header(incident, priority), fields_section(fields)]
     first = alerts[0] if alerts else None
     if first is not None:
         description = mrkdwn.escape((first.description or first.summary or "").strip(), max_len=500)
@@ -144,6 +150,31 @@ def _triage(incident: IncidentLike, context: Any) -> list[dict[str, Any]]:
     if reason:
         lines.append(f"🧩 {mrkdwn.escape(_oneline(reason), max_len=300)}")
     return [section("\n".join(lines))] if lines else []
+
+
+def _related(note: Any) -> str:
+    service = mrkdwn.code(note.service, max_len=100)
+    return f"#{note.incident_id} {service}, {mrkdwn.escape(_oneline(note.summary), max_len=120)}"
+
+
+def _origin(context: Any) -> list[dict[str, Any]]:
+    """Probable origin across services and what this incident is probably affecting (bot/catalog/lookup.py),
+    each with its reasons, rendered like the similarity reasons."""
+    note = getattr(context, "origin", None)
+    if note is None:
+        return []
+    blocks: list[dict[str, Any]] = []
+    if note.origin is not None:
+        blocks.append(section(f"🧭 *probable origin:* {_related(note.origin)}"))
+        blocks += _why(note.origin_reasons)
+    if note.affecting:
+        shown = [_related(a) for a in note.affecting[:MAX_AFFECTING]]
+        more = len(note.affecting) - len(shown)
+        if more > 0:
+            shown.append(f"…and {more} more")
+        blocks.append(section("📡 *probably affecting:* " + "; ".join(shown)))
+        blocks += _why(note.affecting_reasons)
+    return blocks
 
 
 def _feedback(incident_id: int, kind: FeedbackKind, target_id: str, n: int) -> list[dict[str, Any]]:
@@ -265,7 +296,8 @@ def incident_message(
     still_firing = _still_firing(incident, firing, now, reopen_grace)
     divider = DividerBlock().to_dict()
     blocks = [
-        *_summary(incident, alerts, now, reopen_grace),
+        *_summary(incident, alerts, now, reopen_grace, getattr(context, "priority", None)),
+        *_origin(context),
         *_triage(incident, context),
         divider,
         *_matches(incident, matches),

@@ -19,11 +19,17 @@ from handlers.blocks.mrkdwn import escape, is_user_id
 from handlers.slack.common import user_errors
 
 
+def _priority(d: HomeData, incident_id: int) -> str:
+    p = d.priorities.get(incident_id)
+    return f"*P{p}* " if p else ""
+
+
 def home_view(d: HomeData) -> View:
     now = utcnow()
     out: list[Block] = [HeaderBlock(text=f"Open incidents ({d.open_total})")]
     lines = [
-        f"{SEVERITY_EMOJI.get(i.severity, '⚪')} *#{i.id}* [{escape(i.severity)}] {escape(i.title, max_len=150)}"
+        f"{SEVERITY_EMOJI.get(i.severity, '⚪')} *#{i.id}* {_priority(d, i.id)}[{escape(i.severity)}] "
+        f"{escape(i.title, max_len=150)}"
         f" · {escape(i.service or '-')} · {escape(i.status)} · open {blocks_kpi.age(i.created_at, now)}"
         for i in d.open_incidents
     ]

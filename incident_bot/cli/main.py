@@ -149,6 +149,7 @@ def cmd_runbooks_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from incident_bot.cli.actions import register as register_actions
+    from incident_bot.cli.catalog import register as register_catalog
     from incident_bot.cli.kb import register as register_kb
     from incident_bot.cli.kpi import register as register_kpi
     from incident_bot.cli.noise import register as register_noise
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_kb(sub, build_kb)
     register_noise(sub, _settings)
     register_actions(sub, _settings)
+    register_catalog(sub, _settings)
 
     def kpi_sessions() -> sessionmaker[Session]:
         from bot.kernel.db import make_engine, make_sessionmaker, upgrade
