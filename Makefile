@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-quality bench-speed bench-storm bench-scale bench-grouping clean
+.PHONY: setup demo test lint bench-quality bench-speed bench-storm bench-scale bench-grouping bench-origin clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ bench-speed: setup
 # Content grouping on loghub-2k (issue 7): GA per system and per half (tuning / held-out), ours vs drain3's default, 2-fold CV of the threshold.
 bench-grouping: setup
 	$(BIN)/python -m benchmarks.loghub_grouping
+
+# Probable origin across services (issue 18): simulated cascades on Sock Shop (tuning) and Online Boutique (held out)
+bench-origin: setup
+	$(BIN)/python benchmarks/origin.py --scenarios 2000
 
 # Alert storm (issue 7): 50,000 alerts over HTTP to one `serve` on SQLite. ALERTS=10000 for a shorter run.
 ALERTS ?= 50000

@@ -6,6 +6,7 @@ connected are never related, however close in time. Each alerting incident gets 
 what it is related to:
 
 - ``cover``: the share of its related incidents that depend on it (a broken dependency explains its callers),
+- ``count``: how many incidents depend on it, relative to the most any incident in the set explains,
 - ``root``: none of its own dependencies is alerting (else it is more likely a victim itself),
 - ``early``: the share of its related incidents that started after it (ties count half).
 
@@ -17,7 +18,7 @@ the weights were chosen there on the tuning topology only (see benchmarks/README
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import networkx as nx
@@ -38,6 +39,7 @@ class OriginParams:
     window: timedelta = timedelta(minutes=30)
     max_hops: int = 6
     w_cover: float = 1.0
+    w_count: float = 1.0  # chosen on the tuning topology (benchmarks/origin.py --tune; benchmarks/README.md)
     w_root: float = 0.5
     w_early: float = 0.5
 
@@ -86,7 +88,12 @@ class Analysis:
             if s.service not in self._down:
                 lengths = nx.single_source_shortest_path_length(graph, s.service, cutoff=self.params.max_hops)
                 self._down[s.service] = {t: d for t, d in lengths.items() if d > 0}
-        self.scores = {k: self._score(s) for k, s in self.signals.items()}
+        raw = {k: self._score(s) for k, s in self.signals.items()}
+        most = max((x.dependents for x in raw.values()), default=0)
+        self.scores = {
+            k: replace(x, score=x.score + self.params.w_count * x.dependents / most) if most else x
+            for k, x in raw.items()
+        }
 
     def hops(self, caller: Signal, dependency: Signal) -> int | None:
         """Edges from ``caller``'s service down to ``dependency``'s, if it depends on it (within max_hops)."""
