@@ -110,9 +110,7 @@ def simulate(graph: nx.DiGraph, rng: random.Random, args: argparse.Namespace) ->
     alerts = {s: 1 + _poisson(rng, 1.0) for s in times}
     alerting = set(times)
     unconnected = {
-        s
-        for s in noise
-        if not (alerting - {s}) & (nx.descendants(graph, s) | nx.ancestors(graph, s))
+        s for s in noise if not (alerting - {s}) & (nx.descendants(graph, s) | nx.ancestors(graph, s))
     }
     return Scenario(fault, signals, alerts, cascade, noise, unconnected)
 
@@ -126,18 +124,24 @@ def _poisson(rng: random.Random, lam: float) -> int:
         n += 1
 
 
-def methods(graph: nx.DiGraph, sc: Scenario, rng: random.Random, params: OriginParams) -> dict[str, list[str]]:
+def methods(
+    graph: nx.DiGraph, sc: Scenario, rng: random.Random, params: OriginParams
+) -> dict[str, list[str]]:
     """Each method's ranked services, best first."""
     analysis = Analysis(graph, sc.signals, params)
     ours = [x.signal.service for x in analysis.rank()]
     earliest = [s.service for s in sorted(sc.signals, key=lambda s: (s.started_at, rng.random()))]
     most = sorted(sc.alerts, key=lambda s: (-sc.alerts[s], rng.random()))
-    pool = sorted({s.service for s in sc.signals} | {d for s in sc.signals for d in nx.descendants(graph, s.service)})
+    pool = sorted(
+        {s.service for s in sc.signals} | {d for s in sc.signals for d in nx.descendants(graph, s.service)}
+    )
     rnd = rng.sample(pool, k=min(3, len(pool)))
     return {"ours": ours, "earliest_alert": earliest, "most_alerts": most, "random_connected": rnd}
 
 
-def evaluate(name: str, graph: nx.DiGraph, n: int, seed: int, params: OriginParams, args: argparse.Namespace) -> dict[str, Any]:
+def evaluate(
+    name: str, graph: nx.DiGraph, n: int, seed: int, params: OriginParams, args: argparse.Namespace
+) -> dict[str, Any]:
     rng = random.Random(f"{seed}:{name}")
     hits: dict[str, list[int]] = {}
     fault_alerted = 0
@@ -164,7 +168,9 @@ def evaluate(name: str, graph: nx.DiGraph, n: int, seed: int, params: OriginPara
                     named_total += 1
                     found = analysis.origin_of(s.key)
                     named += found is not None and found.origin.signal.service == sc.fault
-        origins = {o.origin.signal.service for s in sc.signals if (o := analysis.origin_of(s.key)) is not None}
+        origins = {
+            o.origin.signal.service for s in sc.signals if (o := analysis.origin_of(s.key)) is not None
+        }
         unconnected_total += len(sc.unconnected_noise)
         unconnected_named += len(sc.unconnected_noise & origins)
         noise_total += len(sc.noise)
@@ -196,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-fault-alert", type=float, default=0.8)
     ap.add_argument("--p-dependent", type=float, default=0.6)
     ap.add_argument("--noise", type=float, default=1.5, help="mean number of unrelated noise alerts")
-    ap.add_argument("--tune", action="store_true", help="grid over the weights, on the TUNING topologies only")
+    ap.add_argument(
+        "--tune", action="store_true", help="grid over the weights, on the TUNING topologies only"
+    )
     args = ap.parse_args(argv)
     graphs: dict[str, nx.DiGraph] = {"sock-shop": sock_shop()}
     boutique = online_boutique()
@@ -209,10 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     params = OriginParams()
     result: dict[str, Any] = {
         "split": {"tuning": list(TUNING), "held_out": list(HELD_OUT)},
-        "params": {"w_cover": params.w_cover, "w_count": params.w_count, "w_root": params.w_root, "w_early": params.w_early,
-                   "window_minutes": params.window.total_seconds() / 60, "max_hops": params.max_hops},
-        "simulation": {"p_fault_alert": args.p_fault_alert, "p_dependent": args.p_dependent,
-                       "noise_mean": args.noise, "seed": args.seed},
+        "params": {
+            "w_cover": params.w_cover,
+            "w_count": params.w_count,
+            "w_root": params.w_root,
+            "w_early": params.w_early,
+            "window_minutes": params.window.total_seconds() / 60,
+            "max_hops": params.max_hops,
+        },
+        "simulation": {
+            "p_fault_alert": args.p_fault_alert,
+            "p_dependent": args.p_dependent,
+            "noise_mean": args.noise,
+            "seed": args.seed,
+        },
         "skipped": skipped,
     }
     if args.tune:
@@ -226,11 +244,21 @@ def main(argv: list[str] | None = None) -> int:
                     top1 = sum(r["top1"]["ours"] for r in rows) / len(rows)
                     top3 = sum(r["top3"]["ours"] for r in rows) / len(rows)
                     grid.append(
-                        {"w_count": w_count, "w_root": w_root, "w_early": w_early, "top1": round(top1, 4), "top3": round(top3, 4)}
+                        {
+                            "w_count": w_count,
+                            "w_root": w_root,
+                            "w_early": w_early,
+                            "top1": round(top1, 4),
+                            "top3": round(top3, 4),
+                        }
                     )
         result["tuning_grid"] = sorted(grid, key=lambda g: (-g["top1"], -g["top3"]))[:10]
-    result["tuning"] = [evaluate(t, graphs[t], args.scenarios, args.seed, params, args) for t in TUNING if t in graphs]
-    result["held_out"] = [evaluate(t, graphs[t], args.scenarios, args.seed, params, args) for t in HELD_OUT if t in graphs]
+    result["tuning"] = [
+        evaluate(t, graphs[t], args.scenarios, args.seed, params, args) for t in TUNING if t in graphs
+    ]
+    result["held_out"] = [
+        evaluate(t, graphs[t], args.scenarios, args.seed, params, args) for t in HELD_OUT if t in graphs
+    ]
     print(json.dumps(result, indent=2))
     return 0
 

@@ -33,6 +33,10 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert "0 resolved before opened" in out
     mttd = out.split("MTTD (impact start → detection) avg ")[1].split()[0]
     assert mttd.endswith(("s", "m")) and not mttd.endswith("h"), mttd
+    cascade = out.split("13. A cascade across services")[1]  # issue 18: the probable origin, and only it
+    assert "🧭 probable origin: #3 `postgres-main`, 2 hops upstream" in cascade
+    assert "📡 probably affecting: #4 `payments`, 1 hop downstream" in cascade
+    assert "#6 `recommendations`" not in cascade
     saved = out.split("saved as ")[-1].split()[0]
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
 

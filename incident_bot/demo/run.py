@@ -140,6 +140,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
             model_owners={"fraud-model": ["U0MLOWNER"]},
             policy_path=_demo_policy(tmp),
             slack_update_interval_seconds=0.2,
+            service_catalog=SAMPLE_DATA / "catalog",  # Backstage + plain YAML: the cascade step's origin
         )
         print(
             f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}"
@@ -166,7 +167,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         stack.callback(demo.http.close)
         demo.http.get("/healthz")  # the server is up once this answers
         chart = (keep_db.parent if keep_db else Path(tempfile.gettempdir())) / "incident-bot-demo-kpi.png"
-        return _script(demo, target, mlflow_uri) or _kpis(demo, chart)
+        return _script(demo, target, mlflow_uri) or _kpis(demo, chart) or _cascade(demo)
     return 1
 
 
@@ -315,4 +316,21 @@ def _kpis(demo: Demo, chart: Path) -> int:
         f"saved as {chart}"
     )
     _rule("done")
+    return 0
+
+
+def _cascade(demo: Demo) -> int:
+    """Three dependent services page within minutes, plus an unrelated one: each downstream message names the
+    probable origin, the origin lists what it is probably affecting, the unrelated one is named nowhere."""
+    _rule("13. A cascade across services (catalog: bot/sample_data/catalog): the probable origin")
+    posted = len(demo.stub.of("chat.postMessage"))
+    updates = len(demo.stub.of("chat.update"))
+    demo.send_alert("generic", "cascade.json")
+    posts = demo.wait_calls("chat.postMessage", posted + 4)[posted:]
+    demo.wait_calls("chat.update", updates + 1)  # the earlier checkout incident is related too (via payments)
+    demo.rt.outbox.drain()  # what is still queued, so the channel shows the final state below
+    for call in posts:
+        ts = call.response["ts"]
+        latest = [c for c in demo.stub.of("chat.update") if c.params.get("ts") == ts]
+        demo.show(latest[-1] if latest else call)
     return 0
