@@ -253,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                         }
                     )
         result["tuning_grid"] = sorted(grid, key=lambda g: (-g["top1"], -g["top3"]))[:10]
+        # the hand-set weights before the grid (no count term), for comparison
+        result["tuning_grid_prior"] = next(
+            g for g in grid if (g["w_count"], g["w_root"], g["w_early"]) == (0.0, 0.5, 0.5)
+        )
     result["tuning"] = [
         evaluate(t, graphs[t], args.scenarios, args.seed, params, args) for t in TUNING if t in graphs
     ]

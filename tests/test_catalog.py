@@ -199,3 +199,27 @@ def test_service_owner_members_come_from_the_catalog_group() -> None:
     assert service_owner_members(cat, "checkout", lambda g: groups.get(g, [])) == ["U0ANA", "U0BOB"]
     assert service_owner_members(cat, "payments", lambda g: groups.get(g, [])) == []  # no group: nobody
     assert service_owner_members(cat, None, lambda g: ["U0X"]) == []
+
+
+def test_origin_block_escapes_names_and_renders_reasons_like_similarity_reasons() -> None:
+    from bot.advice.context import IncidentContext
+    from bot.catalog.lookup import OriginNote, RelatedNote
+    from handlers.blocks.incident import _origin
+
+    hostile = "db`<!channel>&"
+    note = OriginNote(
+        origin=RelatedNote(12, hostile, "t", "open", "2 hops upstream, started 4 min earlier"),
+        origin_reasons=["2 hops upstream (a depends on <b>)", "started 4 min earlier"],
+        affecting=[
+            RelatedNote(n, f"svc-{n}", "t", "open", "1 hop downstream, started 1 min later")
+            for n in range(10)
+        ],
+        affecting_reasons=["10 of 10 related alerting incidents depend on it"],
+    )
+    blocks = _origin(IncidentContext(origin=note))
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "&lt;b&gt;" in text
+    assert blocks[0]["text"]["text"].startswith("🧭 *probable origin:* #12 ")
+    assert blocks[1]["type"] == "context" and " · " in blocks[1]["elements"][0]["text"]  # like _why
+    assert "…and 2 more" in blocks[2]["text"]["text"]  # at most 8 named
+    assert _origin(IncidentContext()) == []
