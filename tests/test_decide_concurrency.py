@@ -33,7 +33,9 @@ defaults:
 
 
 @pytest.fixture
-def limited(db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, tmp_path: Path) -> Iterator[App]:
+def limited(
+    db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, tmp_path: Path
+) -> Iterator[App]:
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
     with running_app(
@@ -51,7 +53,8 @@ def _eight_requests(app: App, service: str) -> list[int]:
     assert app.alert("alertmanager", overload_alert(service)).status_code == 202
     inc = incident_id(app, service)
     ids = [
-        app.rt.service.request_action(incident_id=inc, action_id=f"act-{i}", user_id="U0REQ") for i in range(8)
+        app.rt.service.request_action(incident_id=inc, action_id=f"act-{i}", user_id="U0REQ")
+        for i in range(8)
     ]
     app.drain()
     return ids
@@ -76,9 +79,9 @@ def _round(apps: list[App], target: WebhookTarget, rnd: int) -> None:
     ids = _eight_requests(first, service)
     before = len(target.received)
     prompts = [prompt_of(first.stub, rid) for rid in ids]
+    replicas = [apps[i % len(apps)] for i in range(8)]  # clicks alternate between the replicas given
     clicks = [
-        (lambda a=apps[i % len(apps)], u=APPROVERS[i], p=prompts[i]: a.click(u, p, "Approve"))
-        for i in range(8)
+        (lambda a=replicas[i], u=APPROVERS[i], p=prompts[i]: a.click(u, p, "Approve")) for i in range(8)
     ]
     responses = concurrently(clicks)  # type: ignore[arg-type]
     assert all(r.status_code == 200 for r in responses)  # type: ignore[attr-defined]
@@ -86,9 +89,7 @@ def _round(apps: list[App], target: WebhookTarget, rnd: int) -> None:
     assert len(ran) == LIMIT, f"round {rnd}: {len(ran)} runs under a limit of {LIMIT}"
     assert _runs(first, service) == LIMIT
     with first.rt.sessions() as s:
-        statuses = sorted(
-            s.scalars(select(RemediationRequest.status).where(RemediationRequest.id.in_(ids)))
-        )
+        statuses = sorted(s.scalars(select(RemediationRequest.status).where(RemediationRequest.id.in_(ids))))
     assert statuses == ["pending"] * (8 - LIMIT) + ["succeeded"] * LIMIT, statuses
 
 
@@ -118,7 +119,9 @@ def test_twenty_concurrent_approvals_of_one_of_n_record_one_approval(
     status was read before pysqlite's implicit BEGIN) and the webhook's approved_by listed up to 7 people."""
     group = [f"U0ONCALL{i:02d}" for i in range(21)]
     policy = tmp_path / "policy.yml"
-    policy.write_text("defaults:\n  approvers: [S0ONCALL]\n  approvals_required: 1\n  rate_limit_per_hour: 0\n")
+    policy.write_text(
+        "defaults:\n  approvers: [S0ONCALL]\n  approvals_required: 1\n  rate_limit_per_hour: 0\n"
+    )
     with running_app(
         db_url,
         fake_encoder,
