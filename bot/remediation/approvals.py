@@ -13,7 +13,8 @@ SQLite), so the status read, the approvals counted and the rate limit counted ca
 decision commits. Exactly-once starts at the request: a partial unique
 index allows one *open* request (pending/approved/running) per incident and action, so concurrent "Request"
 clicks insert one row (the losers get an IntegrityError and are shown the existing request). Authority comes
-only from database rows: the approver list is resolved when the request is made and stored on it.
+only from database rows and the policy: the approver list is resolved when the request is made, again from
+the policy as it is at each decision (``flow.Remediation.judge``), and stored on the request.
 """
 
 from __future__ import annotations
