@@ -34,7 +34,7 @@ from bot.remediation import runbook_store
 from bot.remediation.directory import GroupCache
 from bot.remediation.flow import Remediation
 from bot.remediation.guardrails import Offer
-from bot.remediation.policy import Policy, PolicyError, load_policy
+from bot.remediation.policy import PolicyError, PolicySource
 from bot.remediation.registry import EXECUTOR_FACTORIES, ExecutorRegistry
 from bot.reports import reminders
 from bot.reports.collector import KpiCollector
@@ -120,9 +120,10 @@ def build_catalog(settings: Settings) -> ServiceCatalog:
     return ServiceCatalog(source, OriginParams(window=timedelta(minutes=settings.origin_window_minutes)))
 
 
-def build_policy(settings: Settings, executors: ExecutorRegistry) -> Policy:
+def build_policy(settings: Settings, executors: ExecutorRegistry) -> PolicySource:
+    """policy.yml, validated now (a bad file stops the start); re-read at each decision when it changed."""
     try:
-        return load_policy(settings.policy_path, action_types=set(executors))
+        return PolicySource(settings.policy_path, action_types=set(executors))
     except PolicyError as exc:
         raise ConfigError(f"POLICY_PATH: {exc}") from None
 
@@ -210,6 +211,8 @@ def build_runtime(
         outbox.register(kind, handler)
     outbox.register(Kind.POST_APPROVAL, remediation.deliver_prompt)
     outbox.register(Kind.UPDATE_APPROVAL, remediation.deliver_prompt_update)
+    outbox.register(Kind.APPROVAL_RESULT, remediation.deliver_result)
+    outbox.register(Kind.FREEZE_NOTICE, remediation.deliver_freeze_notice)
     reminders.register_delivery(
         outbox,
         chat=SlackJobChat(client=client, channel=settings.incident_channel),

@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.kernel.config import SAMPLE_DATA
-from bot.kernel.models import RemediationRequest
+from bot.kernel.models import AuditEvent, RemediationRequest
 from handlers.blocks.render import render_text
 from incident_bot.demo.mlflow_local import runbooks_with_mlflow_rollback
 from incident_bot.demo.slack_stub import find_button
@@ -125,7 +126,14 @@ def test_what_runs_is_what_the_prompt_showed_even_if_the_alias_moves_meanwhile(
         mlflow_rest.set_alias(model, 4)  # someone promotes v4 before the approval
         app.click("U0MLOWNER", prompt, "Approve")
         assert mlflow_rest.alias_version(model) == "4"  # not rolled back from a version nobody approved
+        app.drain()
         with app.rt.sessions() as s:
             req = s.get(RemediationRequest, 1)
-            assert req is not None and req.status == "failed"
+            assert req is not None and req.status == "refused"  # nothing was attempted: not "failed"
             assert "moved to v4 since the preview showed v3" in req.result["error"]
+            events = [e.event for e in s.scalars(select(AuditEvent).where(AuditEvent.request_id == 1))]
+        assert "remediation.refused" in events and "remediation.failed" not in events
+        final = render_text(app.stub.of("chat.update")[-1].params["blocks"])
+        assert "Refused: nothing changed" in final and "moved to v4" in final and "Failed" not in final
+        reply = app.posts()[-1].params["text"]
+        assert "was refused, nothing changed" in reply and "request #1, approved by <@U0MLOWNER>" in reply

@@ -9,11 +9,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 _MIGRATION_LOCK = 0x1B_0DB_0001  # advisory lock id held while Alembic runs (PostgreSQL)
+# Execution option: on SQLite, begin this connection's transaction with BEGIN IMMEDIATE (the database's write
+# lock, taken before the first read). See ``_sqlite_begin`` and bot/kernel/locks.py ``locked``.
+SQLITE_BEGIN_IMMEDIATE = "incident_bot_sqlite_begin_immediate"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -24,7 +27,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """A transaction that must decide from what it reads (bot/kernel/locks.py ``locked``) begins with
+    ``BEGIN IMMEDIATE``, emitted here, before its first statement: pysqlite's own implicit BEGIN comes only
+    before the first INSERT/UPDATE, so a status read before it was read outside any transaction and two
+    deciders could both see 'pending' (``FOR UPDATE`` does nothing on SQLite). Other transactions keep
+    pysqlite's deferred BEGIN: a real BEGIN before every read would make each read-then-write transaction
+    fail with SQLITE_BUSY_SNAPSHOT (no busy wait) when another connection committed meanwhile (outbox
+    claims, triage). pysqlite sees the transaction we opened (``in_transaction``) and adds no BEGIN of its
+    own; its commit/rollback end it."""
+    if conn.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

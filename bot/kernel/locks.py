@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.kernel.db import transaction
+from bot.kernel.db import SQLITE_BEGIN_IMMEDIATE, transaction
 
 log = logging.getLogger(__name__)
 _PROCESS_LOCK = threading.RLock()
@@ -46,6 +47,20 @@ def xact_lock(session: Session, names: Iterable[str]) -> None:
         keys
     ):  # one round trip; unnest yields the (sorted) array in order, and each lock is taken as its row is
         session.execute(_LOCK_ALL, {"keys": keys})
+
+
+@contextmanager
+def locked(sessions: sessionmaker[Session], names: Iterable[str]) -> Iterator[Session]:
+    """One transaction that holds a lock on ``names`` from its first statement to its commit, across
+    threads and replicas: ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite ``BEGIN IMMEDIATE``, the
+    database's one write lock (a superset of any name's lock), waited for up to the busy timeout. Use it
+    for a decision that reads, counts and then writes (e.g. a rate limit): nothing can change what it read
+    before it commits. Keep it short and open no other session inside it (on SQLite that would wait on
+    itself)."""
+    with sessions() as session, session.begin():
+        session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
+        xact_lock(session, names)
+        yield session
 
 
 @dataclass

@@ -33,6 +33,7 @@ class RequestStatus(StrEnum):
     RUNNING = "running"  # the executor has started (claimed by one conditional UPDATE)
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    REFUSED = "refused"  # the policy as it is now forbids it, or the executor declined: nothing was changed
 
 
 OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.APPROVED, RequestStatus.RUNNING)
@@ -192,6 +193,9 @@ class RemediationRequest(Base):
     approvals_required: Mapped[int] = mapped_column(default=1)  # approvers besides the requester
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected, expired, cancelled or refused
+    # A random UUID given at creation: the Idempotency-Key of its webhook and the key of its MLflow tag, unique
+    # across deployments (row ids are not: two bots on two databases both have request #1).
+    uid: Mapped[str | None] = mapped_column(String(36), index=True, unique=True)
 
 
 class Approval(Base):

@@ -56,6 +56,8 @@ class Kind(StrEnum):
     THREAD_REPLY = "thread_reply"
     POST_APPROVAL = "post_approval"  # a request's approval prompt, in the incident thread
     UPDATE_APPROVAL = "update_approval"  # the prompt re-rendered (k of N, outcome, expiry)
+    APPROVAL_RESULT = "approval_result"  # a request's result in the incident thread, naming every approver
+    FREEZE_NOTICE = "freeze_notice"  # remediation actions frozen/unfrozen: one line in the incident channel
     JOB_MESSAGE = "job_message"  # a scheduler job's reminder (in a thread) or the weekly digest (bot/reports/reminders.py)
 
 

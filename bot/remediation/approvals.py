@@ -1,23 +1,29 @@
 """Remediation requests and their lifecycle, persisted as an explicit state machine.
 
-    pending (requested) ──approve × N──▶ approved ──claim──▶ running ──▶ succeeded | failed
-        ├──reject (approver)──▶ rejected
-        ├──reject (requester)─▶ cancelled
-        └──TTL passed─────────▶ expired
+    pending (requested) ──approve × N──▶ approved ──claim──▶ running ──▶ succeeded | failed | refused
+        ├──reject (approver)──▶ rejected         │                   (refused: the executor declined,
+        ├──reject (requester)─▶ cancelled        │                    nothing changed)
+        ├──TTL passed─────────▶ expired          └──policy now forbids it──▶ refused
+        └──policy now forbids it (at approval)──▶ refused
 
 Every transition is a conditional ``UPDATE … WHERE status = <from>`` with its audit event in the same
-transaction, so of two racing writers exactly one wins. Exactly-once starts at the request: a partial unique
+transaction, so of two racing writers exactly one wins. Decisions run in ``bot/kernel/locks.py``
+``locked`` (one lock per service and action type: an advisory lock on PostgreSQL, BEGIN IMMEDIATE on
+SQLite), so the status read, the approvals counted and the rate limit counted cannot change before the
+decision commits. Exactly-once starts at the request: a partial unique
 index allows one *open* request (pending/approved/running) per incident and action, so concurrent "Request"
 clicks insert one row (the losers get an IntegrityError and are shown the existing request). Authority comes
-only from database rows: the approver list is resolved when the request is made and stored on it.
+only from database rows and the policy: the approver list is resolved when the request is made, again from
+the policy as it is at each decision (``flow.Remediation.judge``), and stored on the request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.kernel import audit
@@ -38,10 +44,18 @@ from bot.remediation.policy import Rule
 
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.PENDING: frozenset(
-        {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.EXPIRED, RequestStatus.CANCELLED}
+        {
+            RequestStatus.APPROVED,
+            RequestStatus.REJECTED,
+            RequestStatus.EXPIRED,
+            RequestStatus.CANCELLED,
+            RequestStatus.REFUSED,
+        }
     ),
-    RequestStatus.APPROVED: frozenset({RequestStatus.RUNNING, RequestStatus.CANCELLED}),
-    RequestStatus.RUNNING: frozenset({RequestStatus.SUCCEEDED, RequestStatus.FAILED}),
+    RequestStatus.APPROVED: frozenset(
+        {RequestStatus.RUNNING, RequestStatus.CANCELLED, RequestStatus.REFUSED}
+    ),
+    RequestStatus.RUNNING: frozenset({RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.REFUSED}),
 }
 
 # What a late click is told, in plain words (a second tap on a phone at 3 a.m. is common).
@@ -53,6 +67,7 @@ _DONE = {
     RequestStatus.REJECTED.value: "was rejected",
     RequestStatus.EXPIRED.value: "has expired; request it again",
     RequestStatus.CANCELLED.value: "was cancelled",
+    RequestStatus.REFUSED.value: "was refused (see the prompt for why)",
 }
 
 
@@ -126,6 +141,8 @@ def open_request(session: Session, *, incident_id: int, action_id: str) -> Remed
 
 
 def runs_last_hour(session: Session, *, service: str | None, action_type: str, now: datetime) -> int:
+    """Runs of ``action_type`` for ``service`` that count against its rate limit: started in the last hour,
+    or approved and about to start (``claim`` sets ``started_at`` later, in another transaction)."""
     return int(
         session.scalar(
             select(func.count())
@@ -133,12 +150,20 @@ def runs_last_hour(session: Session, *, service: str | None, action_type: str, n
             .join(Incident)
             .where(
                 RemediationRequest.action_type == action_type,
-                RemediationRequest.started_at >= now - timedelta(hours=1),
+                or_(
+                    RemediationRequest.started_at >= now - timedelta(hours=1),
+                    RemediationRequest.status == RequestStatus.APPROVED.value,
+                ),
                 Incident.service.is_(None) if service is None else Incident.service == service,
             )
         )
         or 0
     )
+
+
+def decision_lock(service: str | None, action_type: str) -> str:
+    """The name locked while a request of ``service`` and ``action_type`` is decided (bot/kernel/locks.py)."""
+    return f"remediation:{service or ''}:{action_type}"
 
 
 def create_request(
@@ -173,6 +198,7 @@ def create_request(
         approvals_required=rule.approvals_required,
         expires_at=expires_at,
         created_at=now,
+        uid=str(uuid.uuid4()),
     )
     session.add(req)
     session.flush()
@@ -232,10 +258,15 @@ def decide(
     user_id: str,
     approve: bool,
     rate_limit_per_hour: int = 0,
+    approvers: Sequence[str] | None = None,
+    approvals_required: int | None = None,
     now: datetime | None = None,
 ) -> tuple[RemediationRequest, bool]:
     """Record one decision. Returns (request, became_approved): True for exactly one approver, the one
-    whose approval completed the N required; that caller then claims and runs it."""
+    whose approval completed the N required; that caller then claims and runs it.
+
+    ``approvers`` and ``approvals_required`` are the policy's as it is now (None: the request's stored
+    ones); they replace the stored ones, so the prompt shows whom the decision was made against."""
     now = now or utcnow()
     req = _load_locked(session, request_id)
     if expire_if_due(session, req, now):
@@ -244,6 +275,11 @@ def decide(
         raise InvalidState(
             f"Request #{request_id} {_DONE.get(req.status, 'is already ' + req.status)}; nothing more to approve."
         )
+    if approvers is not None and list(approvers) != list(req.approvers):
+        req.approvers = list(approvers)
+    if approvals_required is not None and approvals_required != req.approvals_required:
+        req.approvals_required = approvals_required
+    session.flush()
     incident = session.get(Incident, req.incident_id)
     is_requester = user_id == req.requested_by
     if not approve:
@@ -316,10 +352,43 @@ def decide(
     return req, became
 
 
-def claim(session: Session, *, request_id: int, now: datetime | None = None) -> RemediationRequest | None:
-    """approved → running, unless frozen (a frozen kill switch also stops an approved, unstarted request)."""
+def refuse(
+    session: Session, *, request_id: int, reason: str, actor: str, now: datetime | None = None
+) -> bool:
+    """pending or approved → refused (the policy as it is now forbids it); False if it was neither."""
+    req = _load_locked(session, request_id)
+    if req.status not in (RequestStatus.PENDING.value, RequestStatus.APPROVED.value):
+        return False
+    return transition(
+        session,
+        req.id,
+        RequestStatus(req.status),
+        RequestStatus.REFUSED,
+        actor=actor,
+        incident_id=req.incident_id,
+        decided_at=now or utcnow(),
+        reason=reason,
+    )
+
+
+def claim(
+    session: Session, *, request_id: int, now: datetime | None = None, forbidden: str | None = None
+) -> RemediationRequest | None:
+    """approved → running, unless frozen (a frozen kill switch also stops an approved, unstarted request) or
+    ``forbidden`` (why the policy as it is now forbids it: approved → refused)."""
     req = session.get(RemediationRequest, request_id)
     if req is None:
+        return None
+    if forbidden and req.status == RequestStatus.APPROVED.value:
+        transition(
+            session,
+            request_id,
+            RequestStatus.APPROVED,
+            RequestStatus.REFUSED,
+            actor="policy",
+            incident_id=req.incident_id,
+            reason=forbidden,
+        )
         return None
     if is_frozen(session):
         transition(
@@ -349,7 +418,13 @@ def claim(session: Session, *, request_id: int, now: datetime | None = None) -> 
 def record_result(
     session: Session, *, request_id: int, result: ExecutionResult, actor: str
 ) -> RemediationRequest:
-    to = RequestStatus.SUCCEEDED if result.ok else RequestStatus.FAILED
+    to = (
+        RequestStatus.SUCCEEDED
+        if result.ok
+        else RequestStatus.REFUSED
+        if result.refused
+        else RequestStatus.FAILED
+    )
     req = session.get(RemediationRequest, request_id)
     detail = {
         "status_code": result.status_code,
@@ -366,10 +441,21 @@ def record_result(
         detail=detail,
         result=result.as_dict(),
         finished_at=utcnow(),
+        **({"reason": f"nothing changed: {result.error}"} if result.refused else {}),
     ):
         raise InvalidState(f"Request #{request_id} is not running.")
     session.refresh(req)
     return req
+
+
+def pending_requests(session: Session) -> list[RemediationRequest]:
+    return list(
+        session.scalars(
+            select(RemediationRequest)
+            .where(RemediationRequest.status == RequestStatus.PENDING.value)
+            .order_by(RemediationRequest.id)
+        )
+    )
 
 
 def due_for_expiry(session: Session, now: datetime) -> list[int]:

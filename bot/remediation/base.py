@@ -27,7 +27,7 @@ class ActionContext:
     model: str | None
     requested_by: str
     approved_by: tuple[str, ...]
-    idempotency_key: str
+    idempotency_key: str  # the request's random UUID (unique across deployments), sent to every target
     action_id: str = ""  # the runbook action's id (added for the webhook body; keyword with a default)
 
 
@@ -39,6 +39,9 @@ class ExecutionResult:
     error: str | None = None
     response_excerpt: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # e.g. {"from_version": "3", "to_version": "2"}
+    # The executor declined before changing anything (e.g. the MLflow alias moved since the preview): the
+    # request ends "refused", not "failed", and the error says why.
+    refused: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.kernel.models import Incident, RemediationRequest
@@ -19,6 +19,11 @@ class ApprovalView:
     approved_by: list[str]
     required: int
     why: str
+    # Whom the policy as it is now names (Slack user ids), and why an entry named nobody
+    # (e.g. "user group S0… could not be read: missing_scope").
+    approvers: list[str] = field(default_factory=list)
+    approver_notes: list[str] = field(default_factory=list)
+    frozen: bool = False  # the kill switch is on: the prompt shows no Approve button
 
 
 class ApprovalChat(Protocol):
@@ -28,4 +33,12 @@ class ApprovalChat(Protocol):
 
     def update_approval(self, view: ApprovalView, *, actor: str) -> None:
         """Re-render the prompt: approvals so far while pending, else the outcome without buttons."""
+        ...
+
+    def post_approval_result(self, view: ApprovalView) -> None:
+        """Tell the incident thread how the run ended, naming the request and every approver."""
+        ...
+
+    def post_freeze_notice(self, *, frozen: bool, actor: str, reason: str | None, pending: int) -> None:
+        """One line in the incident channel: actions were frozen or unfrozen, by whom, how many prompts."""
         ...

@@ -30,19 +30,23 @@ class GroupCache:
         self._lock = threading.Lock()
 
     def members(self, group_id: str) -> list[str]:
+        return self.read(group_id)[0]
+
+    def read(self, group_id: str) -> tuple[list[str], str | None]:
+        """(members, None), or ([], why the group could not be read) — e.g. Slack's ``missing_scope``."""
         now = self._clock()
         with self._lock:
             hit = self._cache.get(group_id)
         if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
+            return hit[1], None
         try:
             users = [u for u in self._lookup(group_id) if USER_ID.match(u)]
-        except Exception:
+        except Exception as exc:
             log.exception("could not list members of user group %s; nobody from it can approve", group_id)
-            return []
+            return [], str(exc) or type(exc).__name__
         with self._lock:
             self._cache[group_id] = (now, users)
-        return users
+        return users, None
 
 
 def resolve_approvers(
@@ -51,13 +55,25 @@ def resolve_approvers(
     model: str | None,
     model_owners: dict[str, list[str]],
     groups: GroupCache,
+    problems: list[str] | None = None,
 ) -> list[str]:
+    """The Slack user ids ``entries`` name now; why an entry named nobody is appended to ``problems``
+    (shown on the prompt instead of a silent "none")."""
     out: list[str] = []
+    notes: list[str] = problems if problems is not None else []
     for a in entries:
         if a == MODEL_OWNER:
-            out.extend(u for u in model_owners.get(model or "", []) if USER_ID.match(u))
+            owners = [u for u in model_owners.get(model or "", []) if USER_ID.match(u)]
+            if not owners:
+                notes.append(f"model-owner: MODEL_OWNERS names nobody for model {model or '(none)'}")
+            out.extend(owners)
         elif GROUP_ID.match(a):
-            out.extend(groups.members(a))
+            users, error = groups.read(a)
+            if error is not None:
+                notes.append(f"user group {a} could not be read: {error}")
+            elif not users:
+                notes.append(f"user group {a} has no members")
+            out.extend(users)
         elif USER_ID.match(a):
             out.append(a)
     return list(dict.fromkeys(out))

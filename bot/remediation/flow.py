@@ -6,23 +6,33 @@ queued in the transaction of the state change it tells about: the approval promp
 re-render with each decision, expiry and result (coalesced per request), the result's thread reply with the
 result. So a Slack outage of any length never blocks or undoes a decision, and nothing is lost: the messages
 arrive, in order per incident, once Slack answers again.
+
+Policy at the moment of decision: every approval and every run reads the policy as it is then
+(``PolicySource``: policy.yml is re-read when its mtime changed); approvers, approvals required, scope,
+freeze and rate limit are checked against it, and a request it now forbids is refused with the reason.
+A decision holds one lock per (service, action type) (``bot/kernel/locks.py`` ``locked``), so a rate limit
+counts every run approved before it, on any thread or replica.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel import audit, metrics
+from bot.kernel import outbox as outbox_rows
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.kernel.errors import DomainError, InvalidState, NotFound
-from bot.kernel.models import Incident, RemediationRequest, Suggestion, get_incident
+from bot.kernel.locks import locked
+from bot.kernel.models import Incident, RemediationRequest, RequestStatus, Suggestion, get_incident
 from bot.kernel.outbox import Kind, Outbox, OutboxMessage
 from bot.remediation import approvals
 from bot.remediation.actions import ActionSpec
@@ -30,11 +40,55 @@ from bot.remediation.base import ActionContext, ExecutionResult, Preview
 from bot.remediation.chat import ApprovalChat, ApprovalView
 from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.guardrails import out_of_scope
-from bot.remediation.policy import MODEL_OWNER, Policy, Rule
+from bot.remediation.policy import MODEL_OWNER, Policy, PolicyError, PolicySource, Rule
 from bot.remediation.registry import ExecutorRegistry
 from bot.remediation.runbook_store import get_action, get_runbook
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A request judged against the policy as it is now (computed outside any transaction: group lookups
+    may call Slack)."""
+
+    service: str | None
+    action_type: str
+    rule: Rule | None  # None: policy.yml changed and does not validate (``policy_error``)
+    approvers: list[str] | None
+    forbidden: str | None  # why the policy as it is now forbids the request, or None
+    policy_error: str | None = None
+
+
+def freeze(
+    session: Session,
+    *,
+    frozen: bool,
+    actor: str,
+    reason: str | None = None,
+    enqueue: Callable[..., Any] = outbox_rows.enqueue,
+) -> bool:
+    """The kill switch, in the caller's transaction: set it, re-render every pending prompt (no Approve
+    button while frozen) and queue one line for the incident channel. Used by ``Remediation.set_frozen``
+    (the slash command) and by ``incident-bot actions freeze`` (which has no Slack client: any running
+    replica's outbox workers deliver). Returns whether anything changed."""
+    if not approvals.set_frozen(session, frozen=frozen, actor=actor, reason=reason):
+        return False
+    pending = approvals.pending_requests(session)
+    for req in pending:
+        enqueue(
+            session,
+            kind=Kind.UPDATE_APPROVAL,
+            incident_id=req.incident_id,
+            coalesce_key=f"approval:{req.id}:prompt",
+            payload={"request_id": req.id, "actor": actor},
+        )
+    enqueue(
+        session,
+        kind=Kind.FREEZE_NOTICE,
+        payload={"frozen": frozen, "actor": actor, "reason": reason, "pending": len(pending)},
+    )
+    return True
 
 
 class Remediation:
@@ -43,7 +97,7 @@ class Remediation:
         *,
         sessions: sessionmaker[Session],
         executors: ExecutorRegistry,
-        policy: Policy,
+        policy: Policy | PolicySource,
         chat: ApprovalChat,
         model_owners: dict[str, list[str]],
         groups: GroupCache,
@@ -52,15 +106,46 @@ class Remediation:
         self._sessions = sessions
         self._outbox = outbox
         self.executors = executors
-        self.policy = policy
+        self._policy = policy if isinstance(policy, PolicySource) else PolicySource.fixed(policy)
         self._chat = chat
         self._model_owners = model_owners
         self._groups = groups
 
-    def rule(self, action: ActionSpec) -> Rule:
-        return self.policy.rule_for(
+    @property
+    def policy(self) -> Policy:
+        """The last policy that validated (offers and reads; decisions use ``_policy_now``)."""
+        return self._policy.last_good()
+
+    def _policy_now(self) -> Policy:
+        try:
+            return self._policy.current()
+        except PolicyError as exc:
+            raise InvalidState(str(exc)) from None
+
+    def rule(self, action: ActionSpec, policy: Policy | None = None) -> Rule:
+        return (policy if policy is not None else self.policy).rule_for(
             action_id=action.id, action_type=action.type, runbook_approvers=action.approvers
         )
+
+    def judge(self, request_id: int) -> Judgement:
+        """The request against the policy as it is now: its rule, its approvers, whether it is still allowed."""
+        with self._sessions() as session:
+            req = session.get(RemediationRequest, request_id)
+            if req is None:
+                raise NotFound(f"Request #{request_id} does not exist.")
+            incident = get_incident(session, req.incident_id)
+            list(incident.alerts)  # the environment label is read from them
+            action = ActionSpec.model_validate(req.action)
+        try:
+            policy = self._policy.current()
+        except PolicyError as exc:
+            return Judgement(incident.service, req.action_type, None, None, None, policy_error=str(exc))
+        rule = self.rule(action, policy)
+        approvers = resolve_approvers(
+            rule.approvers, model=incident.model_name, model_owners=self._model_owners, groups=self._groups
+        )
+        forbidden = out_of_scope(action, incident=incident, executors=self.executors, rule=rule)
+        return Judgement(incident.service, req.action_type, rule, approvers, forbidden)
 
     # ---- chat, through the outbox -------------------------------------------------------------------
     def _queue_prompt(self, session: Session, req: RemediationRequest) -> bool:
@@ -143,7 +228,7 @@ class Remediation:
                 f"Runbook '{incident.runbook_id}' matched incident #{incident.id} too weakly "
                 "for its actions to be offered; read it and act by hand."
             )
-        rule = self.rule(action)
+        rule = self.rule(action, self._policy_now())
         why_not = out_of_scope(action, incident=incident, executors=self.executors, rule=rule)
         if why_not:
             raise InvalidState(f"'{action.title}' cannot run for incident #{incident.id}: {why_not}.")
@@ -198,11 +283,13 @@ class Remediation:
             model=incident.model_name,
             requested_by=req.requested_by,
             approved_by=tuple(approvals.approvals_of(session, req.id)),
-            idempotency_key=f"incident-bot-request-{req.id}",
+            idempotency_key=req.uid or f"incident-bot-request-{req.id}",  # uid: every row since "decide"
             action_id=req.action_id,
         )
 
-    def view(self, request_id: int) -> ApprovalView:
+    def view(self, request_id: int, *, dry_run: bool = True) -> ApprovalView:
+        """What the prompt shows, from the database and the policy as it is now; ``dry_run`` False skips the
+        executor's preview (a result needs none)."""
         with self._sessions() as session:
             req = session.get(RemediationRequest, request_id)
             if req is None:
@@ -212,7 +299,34 @@ class Remediation:
             action = ActionSpec.model_validate(req.action)
             executor = self.executors.get(req.action_type)
             rb = get_runbook(session, req.runbook_id)
+            frozen = approvals.is_frozen(session)
             list(incident.alerts)  # loaded for the renderer
+        notes: list[str] = []
+        approvers = list(req.approvers)
+        if req.status == RequestStatus.PENDING.value:  # whom the policy names now, and why a name is empty
+            approvers = resolve_approvers(
+                self.rule(action).approvers,
+                model=incident.model_name,
+                model_owners=self._model_owners,
+                groups=self._groups,
+                problems=notes,
+            )
+
+        def made(preview: Preview, why: str) -> ApprovalView:
+            return ApprovalView(
+                req,
+                incident,
+                preview,
+                list(ctx.approved_by),
+                req.approvals_required,
+                why,
+                approvers=approvers,
+                approver_notes=notes,
+                frozen=frozen,
+            )
+
+        if not dry_run:
+            return made(Preview(executor=req.action_type, target=""), "")
         if executor is None:
             preview = Preview(
                 executor=req.action_type, target="?", error="no executor configured for this type"
@@ -225,7 +339,7 @@ class Remediation:
                 preview = Preview(executor=req.action_type, target="?", error=f"{type(exc).__name__}: {exc}")
         step = next((s for s in (rb.steps if rb else []) if action.title.lower()[:20] in s.lower()), None)
         why = f"runbook “{rb.title if rb else req.runbook_id}”" + (f", step: {step}" if step else "")
-        return ApprovalView(req, incident, preview, list(ctx.approved_by), req.approvals_required, why)
+        return made(preview, why)
 
     # ---- decisions and runs ----------------------------------------------------------------------
     def decide(self, *, request_id: int, user_id: str, approve: bool) -> RemediationRequest:
@@ -235,20 +349,41 @@ class Remediation:
             due = session.get(RemediationRequest, request_id)
             if due is not None and approvals.expire_if_due(session, due, utcnow()):
                 self._queue_refresh(session, due, user_id)  # take the buttons off and say why
+        refused = False
         try:
-            with transaction(self._sessions) as session:
-                req = session.get(RemediationRequest, request_id)
-                limit = self.rule(ActionSpec.model_validate(req.action)).rate_limit_per_hour if req else 0
-                req, became = approvals.decide(
-                    session,
-                    request_id=request_id,
-                    user_id=user_id,
-                    approve=approve,
-                    rate_limit_per_hour=limit,
-                )
+            now = self.judge(request_id)  # the policy as it is at this click
+            if approve and now.policy_error:
+                raise InvalidState(f"{now.policy_error}.")
+            with locked(self._sessions, [approvals.decision_lock(now.service, now.action_type)]) as session:
+                if approve and now.forbidden:  # the policy as it is now forbids the request itself
+                    refused = approvals.refuse(
+                        session,
+                        request_id=request_id,
+                        reason=f"the policy as it is now forbids it: {now.forbidden}",
+                        actor=user_id,
+                    )
+                if refused:
+                    req = session.get(RemediationRequest, request_id, populate_existing=True)
+                    assert req is not None
+                    became = False
+                else:
+                    req, became = approvals.decide(
+                        session,
+                        request_id=request_id,
+                        user_id=user_id,
+                        approve=approve,
+                        rate_limit_per_hour=now.rule.rate_limit_per_hour if now.rule else 0,
+                        approvers=now.approvers,
+                        approvals_required=now.rule.approvals_required if now.rule else None,
+                    )
                 self._queue_refresh(session, req, user_id)
+            if refused:
+                raise InvalidState(
+                    f"Request #{request_id} refused: the policy as it is now forbids it ({now.forbidden})."
+                )
         except DomainError as exc:
-            self._audit_denied(request_id, user_id, str(exc))
+            if not refused:  # a refusal is audited as its transition (remediation.refused)
+                self._audit_denied(request_id, user_id, str(exc))
             self._outbox.wake()
             raise
         self._outbox.wake()
@@ -257,10 +392,20 @@ class Remediation:
         return req
 
     def run(self, request_id: int) -> RemediationRequest | None:
-        """Claim (approved → running) and execute once; the result is recorded and told in the thread."""
+        """Claim (approved → running) and execute once; the result is recorded and told in the thread.
+        The policy is read again first: a request it now forbids is refused, not run."""
+        now = self.judge(request_id)
+        forbidden = now.forbidden or now.policy_error
         with transaction(self._sessions) as session:
-            req = approvals.claim(session, request_id=request_id)
+            req = approvals.claim(
+                session,
+                request_id=request_id,
+                forbidden=f"the policy as it is now forbids it: {forbidden}" if forbidden else None,
+            )
             if req is None:
+                row = session.get(RemediationRequest, request_id)
+                if row is not None and row.status in (RequestStatus.REFUSED, RequestStatus.CANCELLED):
+                    self._queue_refresh(session, row)  # the prompt says why it did not run
                 return None
             ctx = self.context(session, req)
             action = ActionSpec.model_validate(req.action)
@@ -270,26 +415,38 @@ class Remediation:
         except Exception as exc:  # an executor bug must still end the request, never leave it running
             log.exception("executor %s raised for request #%s", req.action_type, request_id)
             result = ExecutionResult(False, None, 0.0, error=f"{type(exc).__name__}: {exc}")
-        outcome = "succeeded" if result.ok else f"FAILED ({result.error})"
-        # What changed, in the executor's words (e.g. "fraud-model@champion: v3 (...) → v2 (...)");
-        # escaped when delivered, like every thread reply.
-        what = " ".join(str(result.response_excerpt or "").split())[:300] if result.ok else ""
         with transaction(self._sessions) as session:
             req = approvals.record_result(session, request_id=request_id, result=result, actor="executor")
             self._queue_refresh(session, req)  # the prompt shows the outcome
-            self._outbox.enqueue(
+            self._outbox.enqueue(  # rendered at delivery, naming the request and every approver
                 session,
-                kind=Kind.THREAD_REPLY,
+                kind=Kind.APPROVAL_RESULT,
                 incident_id=req.incident_id,
-                payload={
-                    "text": f"Action '{req.action_title}' {outcome} in {result.duration_ms:.0f} ms "
-                    f"(request #{req.id}, approved by {', '.join(ctx.approved_by)})."
-                    + (f" {what}" if what else "")
-                },
+                payload={"request_id": req.id},
+                dedup_key=f"approval_result:{req.id}",
             )
-        metrics.ACTION_RUNS.labels(outcome="succeeded" if result.ok else "failed").inc()
+        outcome = "succeeded" if result.ok else "refused" if result.refused else "failed"
+        metrics.ACTION_RUNS.labels(outcome=outcome).inc()
         self._outbox.wake()
         return req
+
+    def deliver_result(self, msg: OutboxMessage) -> None:
+        try:
+            view = self.view(int((msg.payload or {})["request_id"]), dry_run=False)
+        except NotFound:
+            return None
+        if view.incident.slack_ts is not None:
+            self._chat.post_approval_result(view)
+        return None
+
+    def deliver_freeze_notice(self, msg: OutboxMessage) -> None:
+        p = msg.payload or {}
+        self._chat.post_freeze_notice(
+            frozen=bool(p.get("frozen")),
+            actor=str(p.get("actor") or "someone"),
+            reason=str(p["reason"]) if p.get("reason") else None,
+            pending=int(p.get("pending") or 0),
+        )
 
     def _audit_denied(self, request_id: int, user_id: str, reason: str) -> None:
         with transaction(self._sessions) as session:
@@ -332,7 +489,9 @@ class Remediation:
 
     def set_frozen(self, *, frozen: bool, actor: str, reason: str | None = None) -> bool:
         with transaction(self._sessions) as session:
-            return approvals.set_frozen(session, frozen=frozen, actor=actor, reason=reason)
+            changed = freeze(session, frozen=frozen, actor=actor, reason=reason, enqueue=self._outbox.enqueue)
+        self._outbox.wake()
+        return changed
 
     def frozen(self) -> bool:
         with self._sessions() as session:

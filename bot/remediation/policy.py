@@ -11,6 +11,7 @@ the default 1 means two distinct people. ``model-owner`` means MODEL_OWNERS of t
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.kernel.errors import ConfigError
 from bot.kernel.validation import format_loc
+
+log = logging.getLogger(__name__)
 
 MODEL_OWNER = "model-owner"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -115,3 +118,58 @@ def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> P
                     f"{path}: types.{t}: unknown action type (known: {', '.join(sorted(action_types))})"
                 )
     return policy
+
+
+class PolicySource:
+    """The policy as it is now: ``policy.yml`` is re-read when its modification time or size changed,
+    checked at most once per decision (``current()`` is one ``stat``). A changed file that does not
+    validate is not used: decisions are refused, naming the error, until it is fixed (fail closed), while
+    offers keep the last good policy (``last_good``) so incidents still post."""
+
+    def __init__(
+        self, path: Path | None, *, action_types: set[str] | None = None, policy: Policy | None = None
+    ) -> None:
+        self._path = Path(path) if path is not None else None
+        self._types = action_types
+        self._stamp = self._stat()
+        self._policy = policy if policy is not None else load_policy(self._path, action_types=action_types)
+        self.error: str | None = None  # why the file as it is now cannot be used (None: it is in use)
+
+    @classmethod
+    def fixed(cls, policy: Policy) -> PolicySource:
+        return cls(None, policy=policy)
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = self._path.stat()
+        except OSError:
+            return (-1, -1)
+        return (st.st_mtime_ns, st.st_size)
+
+    def _refresh(self) -> None:
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return
+        try:
+            policy = load_policy(self._path, action_types=self._types)
+        except PolicyError as exc:
+            if self.error is None:
+                log.error("policy changed but cannot be used (decisions are refused until fixed): %s", exc)
+            self.error = str(exc)
+        else:
+            log.info("policy reloaded from %s", self._path)
+            self._policy, self.error = policy, None
+        self._stamp = stamp
+
+    def current(self) -> Policy:
+        """The policy to decide with now; raises PolicyError when the file changed and does not validate."""
+        self._refresh()
+        if self.error is not None:
+            raise PolicyError(f"{self.error}; approvals are refused until policy.yml is fixed")
+        return self._policy
+
+    def last_good(self) -> Policy:
+        self._refresh()
+        return self._policy

@@ -87,11 +87,19 @@ def approval_prompt(
     required: int = 1,
     expires_at: datetime | None = None,
     why: str = "",
+    approver_notes: Sequence[str] = (),
+    frozen: bool = False,
 ) -> list[dict[str, Any]]:
     """Ask the approvers to approve or reject a remediation request, stating exactly what will run, who
-    asked, why, approvals so far (k of N) and when it expires. Buttons carry only the request id."""
+    asked, why, approvals so far (k of N) and when it expires. Buttons carry only the request id.
+    ``approver_notes`` say why an approver entry named nobody (an unreadable user group); while ``frozen``
+    (the kill switch) there is no Approve button."""
     title = " ".join(str(request.action_title or "").split())
-    who = ", ".join(mrkdwn.mention(a) for a in approvers[:20]) if approvers else "_none configured_"
+    who = ", ".join(mrkdwn.mention(a) for a in approvers[:20])
+    notes = "; ".join(mrkdwn.escape(n, max_len=200) for n in approver_notes[:5])
+    if notes:
+        who = f"{who} ({notes})" if who else f"nobody: {notes}"
+    who = who or "_none configured_"
     value = ids.request_value(request.id)
     k = len(approved_by)
     confirm = ConfirmObject(
@@ -107,14 +115,21 @@ def approval_prompt(
     blocks = [
         section(
             f"{mrkdwn.mention(request.requested_by)} requests *{mrkdwn.escape(title, max_len=200)}* "
-            f"for incident #{int(incident.id)} {mrkdwn.escape(' '.join(incident.title.split()), max_len=200)}"
-            + (f"\n*Why:* {mrkdwn.escape(why, max_len=400)}" if why else "")
+            f"for incident #{int(incident.id)} {mrkdwn.escape(' '.join(incident.title.split()), max_len=200)} "
+            f"(request #{int(request.id)})" + (f"\n*Why:* {mrkdwn.escape(why, max_len=400)}" if why else "")
         ),
         section(_what_runs(preview)),
         context(f"Approvers: {who}", " · ".join(status)),
     ]
+    if frozen:
+        blocks.append(
+            context(
+                "🧊 Remediation actions are frozen (kill switch): Approve returns when they are unfrozen."
+            )
+        )
     buttons = [button("Reject", ActionId.REJECT, value, style="danger")]
-    if not preview.error:  # a request whose target cannot be read is not approvable (it may be rejected)
+    # a request whose target cannot be read is not approvable (it may be rejected); nor while frozen
+    if not preview.error and not frozen:
         buttons.insert(0, button("Approve", ActionId.APPROVE, value, style="primary", confirm=confirm))
     return blocks + actions(buttons, block_id=f"approval:{int(request.id)}")
 
@@ -135,10 +150,18 @@ def _result_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def approval_outcome(request: RequestLike, *, actor: str) -> list[dict[str, Any]]:
-    """Replaces the prompt once decided: who decided and, for finished runs, the result. No buttons."""
+def _mentions(users: Sequence[str], fallback: str) -> str:
+    return ", ".join(mrkdwn.mention(u) for u in users[:20]) if users else mrkdwn.mention(fallback)
+
+
+def approval_outcome(
+    request: RequestLike, *, actor: str, approved_by: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Replaces the prompt once decided: who decided (every approver) and, for finished runs, the result.
+    No buttons."""
     title = mrkdwn.escape(" ".join(str(request.action_title or "").split()), max_len=200)
     by = mrkdwn.mention(actor)
+    approvers = _mentions(approved_by, actor)
     status = str(request.status)
     reason = getattr(request, "reason", None)
     verdicts: dict[str, str] = {  # keyed by RequestStatus, a StrEnum: the stored string finds its entry
@@ -146,19 +169,65 @@ def approval_outcome(request: RequestLike, *, actor: str) -> list[dict[str, Any]
         RequestStatus.CANCELLED: f"✖️ *Cancelled* ({mrkdwn.escape(reason or 'by the requester', max_len=200)})",
         RequestStatus.RUNNING: "⏳ *Running…*",
         RequestStatus.REJECTED: f"🚫 *Rejected* by {by}",
-        RequestStatus.APPROVED: f"⏳ *Approved* by {by}, running…",
-        RequestStatus.SUCCEEDED: f"👍 *Approved* by {by}",
-        RequestStatus.FAILED: f"👍 *Approved* by {by}",
+        RequestStatus.APPROVED: f"⏳ *Approved* by {approvers}, running…",
+        RequestStatus.SUCCEEDED: f"👍 *Approved* by {approvers}",
+        RequestStatus.FAILED: f"👍 *Approved* by {approvers}",
+        RequestStatus.REFUSED: "🚫 *Refused: nothing changed*"
+        + (f" ({mrkdwn.escape(_refusal(request, reason), max_len=400)})" if _refusal(request, reason) else "")
+        + (f"\nApproved by {_mentions(approved_by, actor)}" if approved_by else ""),
     }
     verdict = verdicts.get(status, f"Status: {mrkdwn.escape(status, max_len=20)}")
     lines = [
-        f"*{title}* for incident #{int(request.incident_id)} "
+        f"*{title}* for incident #{int(request.incident_id)}, request #{int(request.id)} "
         f"(requested by {mrkdwn.mention(request.requested_by)})",
         verdict,
     ]
     if status in {RequestStatus.SUCCEEDED, RequestStatus.FAILED}:
         lines += _result_lines(request.result or {"ok": status == RequestStatus.SUCCEEDED})
     return [section("\n".join(lines))]
+
+
+def _refusal(request: RequestLike, reason: str | None) -> str:
+    """Why a refused request did not run: the executor's words (nothing was changed), else the stored reason."""
+    result = request.result or {}
+    return str(result.get("error") or reason or "").removeprefix("nothing changed: ")
+
+
+def approval_result_text(request: RequestLike, *, approved_by: Sequence[str]) -> str:
+    """The thread reply when a run ends: outcome, duration, the request number and every approver."""
+    result = request.result or {}
+    title = mrkdwn.escape(" ".join(str(request.action_title or "").split()), max_len=200)
+    error = mrkdwn.escape(str(result.get("error") or ""), max_len=300)
+    status = str(request.status)
+    outcome = (
+        "succeeded"
+        if status == RequestStatus.SUCCEEDED
+        else f"was refused, nothing changed ({error})"
+        if status == RequestStatus.REFUSED
+        else f"FAILED ({error})"
+    )
+    duration = result.get("duration_ms")
+    took = f" in {duration:.0f} ms" if isinstance(duration, int | float) else ""
+    who = ", ".join(mrkdwn.mention(u) for u in approved_by[:20]) or "nobody"
+    what = " ".join(str(result.get("response_excerpt") or "").split()) if result.get("ok") else ""
+    return f"Action '{title}' {outcome}{took} (request #{int(request.id)}, approved by {who})." + (
+        f" {mrkdwn.escape(what, max_len=300)}" if what else ""
+    )
+
+
+def freeze_notice(*, frozen: bool, actor: str, reason: str | None, pending: int) -> str:
+    """One line for the incident channel when the kill switch changes."""
+    who = mrkdwn.mention(actor) if mrkdwn.is_user_id(actor) else f"`{mrkdwn.escape(actor, max_len=80)}`"
+    why = f" ({mrkdwn.escape(reason, max_len=200)})" if reason else ""
+    if frozen:
+        return (
+            f"🧊 Remediation actions *frozen* by {who}{why}: nothing will be requested or run until unfrozen; "
+            f"{pending} pending approval prompt(s) lost their Approve button."
+        )
+    return (
+        f"▶️ Remediation actions *unfrozen* by {who}{why}: "
+        f"{pending} pending approval prompt(s) can be approved again."
+    )
 
 
 def ephemeral_error(text: str) -> list[dict[str, Any]]:

@@ -113,12 +113,14 @@ class SlackNotifier:
         return approval_blocks.approval_prompt(
             req,
             view.incident,
-            approvers=list(req.approvers),
+            approvers=view.approvers or list(req.approvers),
             preview=view.preview,
             approved_by=view.approved_by,
             required=view.required,
             expires_at=req.expires_at,
             why=view.why,
+            approver_notes=view.approver_notes,
+            frozen=view.frozen,
         )
 
     def post_approval_prompt(self, view: ApprovalView) -> str:
@@ -142,7 +144,27 @@ class SlackNotifier:
                 channel=incident.slack_channel or self._channel,
                 ts=req.slack_ts,
                 text=f"Request #{req.id}: {req.status}",
-                blocks=self._prompt(view) if pending else approval_blocks.approval_outcome(req, actor=actor),
+                blocks=self._prompt(view)
+                if pending
+                else approval_blocks.approval_outcome(req, actor=actor, approved_by=view.approved_by),
+            )
+
+    def post_approval_result(self, view: ApprovalView) -> None:
+        req, incident = view.request, view.incident
+        with slack_errors("chat.postMessage"):
+            self.client.chat_postMessage(
+                channel=incident.slack_channel or self._channel,
+                thread_ts=incident.slack_ts,
+                text=approval_blocks.approval_result_text(req, approved_by=view.approved_by),
+            )
+
+    def post_freeze_notice(self, *, frozen: bool, actor: str, reason: str | None, pending: int) -> None:
+        with slack_errors("chat.postMessage"):
+            self.client.chat_postMessage(
+                channel=self._channel,
+                text=approval_blocks.freeze_notice(
+                    frozen=frozen, actor=actor, reason=reason, pending=pending
+                ),
             )
 
     def post_in_thread(self, incident: Incident, text: str, *, mentions: Sequence[str] = ()) -> None:
@@ -155,5 +177,11 @@ class SlackNotifier:
             )
 
     def usergroup_members(self, group_id: str) -> list[str]:
-        resp = self.client.usergroups_users_list(usergroup=group_id)
+        """The group's members; a Slack refusal raises ChatError whose message is Slack's error code alone
+        (e.g. ``missing_scope``), which the approval prompt shows."""
+        try:
+            resp = self.client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            raise ChatError(str(data.get("error") or f"HTTP {exc.response.status_code}")) from exc
         return [str(u) for u in resp.get("users") or []]

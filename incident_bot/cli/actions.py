@@ -19,7 +19,7 @@ from bot.kernel.config import Settings
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.kernel.db_types import utcnow
 from bot.kernel.models import AuditEvent, RemediationRequest
-from bot.remediation import approvals
+from bot.remediation import flow
 
 _SINCE = re.compile(r"^(\d{1,5})([dhm])$")
 FIELDS = (
@@ -98,11 +98,15 @@ def cmd_freeze(args: argparse.Namespace, settings: Settings, *, frozen: bool) ->
     try:
         actor = f"cli:{getpass.getuser()}"
         with transaction(make_sessionmaker(engine)) as session:
-            changed = approvals.set_frozen(session, frozen=frozen, actor=actor, reason=args.reason)
+            # the channel line and the prompts' re-renders are outbox rows: a running replica sends them
+            changed = flow.freeze(session, frozen=frozen, actor=actor, reason=args.reason)
     finally:
         engine.dispose()
     state = "frozen" if frozen else "unfrozen"
-    print(f"remediation actions {state}" + ("" if changed else " (already)"))
+    print(
+        f"remediation actions {state}"
+        + (" (already)" if not changed else "; the incident channel is told by the running bot")
+    )
     return 0
 
 

@@ -39,6 +39,7 @@ class SlackStub:
         self.failed: list[tuple[str, int]] = []  # (method, status) of every injected failure
         self._failures: list[Failure] = []
         self.usergroups: dict[str, list[str]] = {}  # answered by usergroups.users.list; set by tests
+        self.usergroup_errors: dict[str, str] = {}  # group -> Slack error (e.g. missing_scope); set by tests
         self.uploads: dict[str, bytes] = {}  # file id -> bytes POSTed to the upload URL (files_upload_v2)
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -150,7 +151,9 @@ class SlackStub:
             if method == "usergroups.users.list":
                 group = str(params.get("usergroup", ""))
                 response = (
-                    {"ok": True, "users": list(self.usergroups[group])}
+                    {"ok": False, "error": self.usergroup_errors[group]}
+                    if group in self.usergroup_errors
+                    else {"ok": True, "users": list(self.usergroups[group])}
                     if group in self.usergroups
                     else {"ok": False, "error": "no_such_subteam"}
                 )

@@ -70,6 +70,11 @@ class MlflowError(OperationalError):
         self.status_code = status_code
 
 
+class Refused(MlflowError):
+    """The rollback was declined before anything changed (the alias moved since the preview, is already on
+    the target, or this request already moved it): the request ends "refused", not "failed"."""
+
+
 @dataclass(frozen=True)
 class Version:
     number: int
@@ -304,15 +309,16 @@ class MlflowRollbackExecutor:
             model, current, target = self._plan(p, ctx)
             detail.update(model=model, current_version=str(current.number))
             done = self._last_rollback(model, p.alias)
+            # the key is the request's UUID: another deployment's request #N never matches it
             if done and done.get("idempotency_key") == ctx.idempotency_key:
-                raise MlflowError(
+                raise Refused(
                     f"this request already moved {model}@{p.alias} from v{done.get('from')} to "
                     f"v{done.get('to')}; not rolling back again"
                 )
             if current.number == target.number:
-                raise MlflowError(f"{model}@{p.alias} is already on v{target.number}; nothing changed")
+                raise Refused(f"{model}@{p.alias} is already on v{target.number}; nothing changed")
             if p.expected_current_version is not None and current.number != p.expected_current_version:
-                raise MlflowError(
+                raise Refused(
                     f"{model}@{p.alias} moved to v{current.number} since the preview showed "
                     f"v{p.expected_current_version}; not changing it"
                 )
@@ -322,8 +328,13 @@ class MlflowRollbackExecutor:
                 body={"name": model, "alias": p.alias, "version": str(target.number)},
             )
         except MlflowError as exc:
-            log.warning("mlflow rollback (request %s) failed: %s", ctx.request_id, exc)
-            return ExecutionResult(False, exc.status_code, _ms(started), error=str(exc), detail=detail)
+            refused = isinstance(exc, Refused)
+            log.warning(
+                "mlflow rollback (request %s) %s: %s", ctx.request_id, "refused" if refused else "failed", exc
+            )
+            return ExecutionResult(
+                False, exc.status_code, _ms(started), error=str(exc), detail=detail, refused=refused
+            )
         detail.update(from_version=str(current.number), to_version=str(target.number), changed=True)
         record = {
             "idempotency_key": ctx.idempotency_key,

@@ -93,6 +93,9 @@ class WebhookExecutor:
     def payload(self, params: WebhookParams, ctx: ActionContext) -> dict[str, Any]:
         return {
             "request_id": ctx.request_id,
+            # the same as the Idempotency-Key header: the request's UUID, unique across deployments (two bots
+            # sharing this receiver both have a request #1)
+            "idempotency_key": ctx.idempotency_key,
             "incident_id": ctx.incident_id,
             "action": ctx.action_id,
             "params": params.extra(),

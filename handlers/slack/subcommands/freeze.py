@@ -9,7 +9,9 @@ from handlers.slack.subcommands.base import Call, Subcommand
 
 
 def run(service: IncidentService, call: Call) -> None:
-    call.respond(_freeze(service, call.user_id, call.verb == "freeze"), response_type="in_channel")
+    # To the user only: the incident channel gets its one line through the outbox (bot/remediation/flow.py
+    # ``freeze``), as it does for ``incident-bot actions freeze``.
+    call.respond(_freeze(service, call.user_id, call.verb == "freeze"), response_type="ephemeral")
 
 
 def _freeze(service: IncidentService, user: str, frozen: bool) -> str:
@@ -18,7 +20,8 @@ def _freeze(service: IncidentService, user: str, frozen: bool) -> str:
     except DomainError as exc:
         return f"⚠️ {escape(str(exc))}"
     state = "frozen: nothing will be requested or run until unfrozen" if frozen else "unfrozen"
-    return f"Remediation actions {state}" + ("" if changed else " (already)") + f" (by <@{escape(user)}>)."
+    told = "; the incident channel is told and pending prompts are updated" if changed else " (already)"
+    return f"Remediation actions {state}{told} (by <@{escape(user)}>)."
 
 
 FREEZE = Subcommand(
