@@ -31,7 +31,7 @@ from bot.remediation import runbook_store
 from bot.remediation.directory import GroupCache
 from bot.remediation.flow import Remediation
 from bot.remediation.guardrails import Offer
-from bot.remediation.policy import Policy, PolicyError, load_policy
+from bot.remediation.policy import Policy, PolicyError, check_action_ids, load_policy
 from bot.remediation.registry import EXECUTOR_FACTORIES, ExecutorRegistry
 from bot.reports import reminders
 from bot.reports.collector import KpiCollector
@@ -142,11 +142,19 @@ def build_runtime(
             )
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
+    with sessions() as session:  # policy.yml may name only actions that exist (a misspelt id is an error)
+        known_actions = runbook_store.action_ids(session)
+    try:
+        check_action_ids(policy, known_actions, path=settings.policy_path)
+    except PolicyError as exc:
+        engine.dispose()
+        raise ConfigError(f"POLICY_PATH: {exc}") from None
     kb = build_kb(settings, encoder=encoder, engine=engine)
     client = WebClient(
         token=token,
         base_url=settings.slack_api_url or WebClient.BASE_URL,
-        timeout=int(settings.slack_timeout_seconds),
+        # a float: urllib takes fractions, and int() made SLACK_TIMEOUT_SECONDS=0.5 a 0 s timeout
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # slack_sdk annotates int
     )
     outbox = Outbox(
         sessions,

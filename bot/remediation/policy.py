@@ -115,3 +115,15 @@ def load_policy(path: Path | None, *, action_types: set[str] | None = None) -> P
                     f"{path}: types.{t}: unknown action type (known: {', '.join(sorted(action_types))})"
                 )
     return policy
+
+
+def check_action_ids(policy: Policy, known: set[str], *, path: Path | None) -> None:
+    """A load-time check apart from ``load_policy`` (which needs no runbooks): every id under ``actions``
+    must be the id of an action in some runbook, so a misspelt id is an error instead of a rule that never
+    applies. ``known``: the action ids of the runbooks (stored, or about to be imported)."""
+    unknown = sorted(set(policy.actions) - known)
+    if unknown:
+        listed = ", ".join(sorted(known)[:12]) or "none: import runbooks first"
+        raise PolicyError(
+            f"{path}: actions.{unknown[0]}: no runbook has an action with this id (known: {listed})"
+        )

@@ -144,16 +144,6 @@ def percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def parse_period(text: str) -> timedelta:
-    """``7d`` / ``30d`` / ``90d`` / ``12h`` → timedelta; ValueError naming the input otherwise."""
-    t = text.strip().lower()
-    if len(t) >= 2 and t[:-1].isdigit() and t[-1] in "dhw":
-        n = int(t[:-1])
-        if 0 < n <= 3660:
-            return {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[t[-1]]
-    raise ValueError(f"period {text!r}: expected a number and d, h or w, e.g. 7d, 30d, 90d")
-
-
 # ---- loading ------------------------------------------------------------------------------------
 
 

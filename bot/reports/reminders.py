@@ -1,6 +1,8 @@
 """Scheduler jobs: the weekly KPI digest, the acknowledgement reminder and escalation, the RCA-note
 reminder. Each is a plain function of ``now`` (tests call them with a fixed one) and is off when its
-setting is 0 / empty.
+setting is 0 / empty. A reminder with nobody to mention (no ``ONCALL_MENTION``, no ``ESCALATION_MENTION``; an
+RCA reminder for an incident the source resolved) is skipped rather than posted to nobody; `incident-bot
+doctor` (and `serve`'s log) warn when ``ONCALL_MENTION`` is empty while reminders are on.
 
 Each step is claimed with an audit event (``reminder.ack``, ``reminder.escalation``, ``reminder.rca``;
 ``digest.weekly`` per ISO week) and its message queued in the outbox (bot/kernel/outbox.py, kind ``job_message``)
@@ -21,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel import audit
-from bot.kernel.config import Settings
+from bot.kernel.config import SLACK_ID, Settings
 from bot.kernel.db import transaction
 from bot.kernel.models import AuditEvent, Incident, IncidentStatus
 from bot.kernel.outbox import Kind, Outbox, OutboxMessage
@@ -36,7 +38,7 @@ ACK_REMINDER, ESCALATION, RCA_REMINDER, DIGEST = (
     "digest.weekly",
 )
 LOOKBACK = timedelta(days=7)  # older incidents are not reminded about (no burst when a job is first enabled)
-_MENTIONABLE = re.compile(r"^[SUW][A-Z0-9]{2,}$")  # user group (S...) or user (U.../W...) ids
+_MENTIONABLE = SLACK_ID  # user group (S...) or user (U.../W...) ids, as Settings validates them
 
 
 @dataclass
@@ -141,7 +143,8 @@ def ack_reminders(
             mentionable(settings.escalation_mention or settings.oncall_mention),
         ),
     ]
-    steps = [s for s in steps if s[1] > 0]
+    # A step with nobody to mention is skipped, not posted to nobody (`incident-bot doctor` warns about it).
+    steps = [s for s in steps if s[1] > 0 and s[2]]
     if not steps:
         return []
     queued: list[tuple[int, str]] = []
@@ -207,6 +210,8 @@ def rca_reminders(
             if inc.id in done:
                 continue
             who = mentionable([inc.resolved_by or ""]) or mentionable(settings.oncall_mention)
+            if not who:  # resolved by the source and no ONCALL_MENTION: nobody to remind
+                continue
             audit.record(session, event=RCA_REMINDER, actor=ACTOR, incident_id=inc.id, mention=who).at = now
             _queue(
                 outbox,

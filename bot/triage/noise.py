@@ -8,7 +8,7 @@ and the hot path does no per-alert counting query.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -70,15 +70,6 @@ def _upsert(dialect: str) -> Any:
 
 
 _UPSERTS: dict[str, Any] = {}
-
-
-def parse_since(text: str) -> timedelta:
-    """``7d``, ``12h``, ``30m`` → a timedelta (ValueError with the accepted forms otherwise)."""
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if unit not in units or not value.isdigit():
-        raise ValueError(f"--since must look like 7d, 12h or 30m, not {text!r}")
-    return timedelta(**{units[unit]: int(value)})
 
 
 def report(session: Session, *, since: datetime, until: datetime) -> dict[str, Any]:

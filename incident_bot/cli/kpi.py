@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.kernel.periods import parse_period
 from bot.reports import catalogue, summary
-from bot.reports.kpi import Durations, KpiReport, daily, last, parse_period
+from bot.reports.kpi import Durations, KpiReport, daily, last
 from bot.reports.summary import Style
 
 Sessions = Callable[[], sessionmaker[Session]]
