@@ -44,10 +44,12 @@ def cmd_noise(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rep, indent=2))
         return 0
     t = rep["totals"]
+    reduction = "n/a" if t["noise_reduction"] is None else f"{t['noise_reduction'] * 100:.1f}%"
     print(
         f"since {rep['since']}: {t['deliveries']} deliveries, {t['duplicates']} duplicates, "
-        f"{t['flaps_suppressed']} flaps suppressed, {t['grouped']} grouped, {t['incidents_opened']} incidents, "
-        f"{t['changes']} change events"
+        f"{t['flaps_suppressed']} flaps suppressed, {t['grouped']} grouped, {t['incidents_opened']} incidents "
+        f"(noise reduction {reduction}), {t['changes']} change events, "
+        f"{t['orphaned_resolves']} orphaned resolves (not deliveries)"
     )
     for g in rep["groups"]:
         print(
