@@ -156,6 +156,18 @@ def check_runbooks_and_policy(s: Settings) -> list[Check]:
     ]
 
 
+def check_alert_sources(s: Settings) -> list[Check]:
+    """The alert sources configured as ``serve`` configures them (e.g. GENERIC_FIELD_MAP's paths)."""
+    from handlers.parsers import configure_sources
+
+    try:
+        configure_sources(s)
+    except ValueError as exc:  # the message starts with the setting's name
+        setting, _, detail = str(exc).partition(": ")
+        return [Check("alert sources", "fail", detail or setting, setting if detail else "")]
+    return []
+
+
 def _stored_action_ids(s: Settings) -> set[str]:
     """Action ids of the runbooks already in the database (none when it is unreachable or not migrated)."""
     from bot.kernel.db import make_engine, make_sessionmaker
@@ -314,6 +326,7 @@ def check_embeddings(s: Settings) -> list[Check]:
 
 PREFLIGHT: list[Callable[[Settings], list[Check]]] = [
     check_settings,
+    check_alert_sources,
     check_runbooks_and_policy,
     check_database,
     check_slack,

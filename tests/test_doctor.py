@@ -131,3 +131,14 @@ def test_bad_values_one_line_each_in_doctor_serve_and_every_command(
             "error: SLACK_TIMEOUT_SECONDS='soon': not a number; e.g. SLACK_TIMEOUT_SECONDS=0.5",
             "error: OUTBOX_LEASE_SECONDS='0': must be > 0; e.g. OUTBOX_LEASE_SECONDS=120",
         ], argv
+
+
+def test_a_generic_field_map_serve_cannot_use_fails_doctor_too(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GENERIC_FIELD_MAP", "name=rule.title")
+    code, lines = _doctor(capsys)
+    row = next(line for line in lines if "alert sources" in line)
+    assert code == 1 and row.startswith("FAIL") and "path 'rule.title' must start with '$'" in row
+    assert main(["serve"]) == 2
+    assert "GENERIC_FIELD_MAP: path 'rule.title' must start with '$'" in capsys.readouterr().err
