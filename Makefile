@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-quality bench-speed bench-storm bench-scale bench-grouping bench-origin clean
+.PHONY: env-example setup demo test lint bench-quality bench-speed bench-storm bench-scale bench-grouping bench-origin clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+
+# .env.example is generated from bot/kernel/config.py's Settings (tests/test_settings_example.py keeps them equal).
+env-example: setup
+	$(BIN)/incident-bot settings example --write .env.example
 
 bench-quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/quality.py

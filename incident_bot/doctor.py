@@ -1,16 +1,23 @@
 """Configuration and reachability checks, shared by `serve` (fail fast, one line) and `incident-bot doctor`
-(a table). Each failed check names the setting to change and how."""
+(a table). Each failed check names the setting to change and how.
+
+Both run the same checks: the settings' own validation (``load_settings``: one line per bad variable),
+placeholders left from .env.example, the runbooks and ``policy.yml`` as ``serve`` loads them, the database
+and Slack; doctor also loads the embedding model. Warnings (e.g. reminders with nobody to mention) never
+stop ``serve``; it logs them."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.kernel.config import Settings, secret_value
+from pydantic import SecretStr
 
-LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}
-BACKENDS = {"torch", "onnx", "onnx-int8"}
+from bot.kernel.config import Settings, env_name, secret_value
+
+PLACEHOLDER = re.compile(r"\.\.\.|^change-me|^<.*>$")  # what .env.example and the docs put where a value goes
 
 
 @dataclass
@@ -49,19 +56,8 @@ def check_settings(s: Settings) -> list[Check]:
             "ALERT_WEBHOOK_TOKEN",
         )
     )
-    bad = []
-    if s.log_level.upper() not in LOG_LEVELS:
-        bad.append(("LOG_LEVEL", f"{s.log_level!r} is not one of {', '.join(sorted(LOG_LEVELS))}"))
-    if s.log_format.lower() not in {"text", "json"}:
-        bad.append(("LOG_FORMAT", f"{s.log_format!r} is not text or json"))
-    if s.embedding_backend not in BACKENDS:
-        bad.append(
-            ("EMBEDDING_BACKEND", f"{s.embedding_backend!r} is not one of {', '.join(sorted(BACKENDS))}")
-        )
-    if s.outbox_workers < 1:
-        bad.append(("OUTBOX_WORKERS", "must be at least 1"))
-    for setting, detail in bad:
-        out.append(Check("setting", "fail", detail, setting))
+    out.extend(check_placeholders(s))
+    out.extend(check_reminders(s))
     if s.runbooks_dir is not None:
         ok = s.runbooks_dir.is_dir() and any(s.runbooks_dir.glob("*.md"))
         out.append(
@@ -75,6 +71,123 @@ def check_settings(s: Settings) -> list[Check]:
             )
         )
     return out
+
+
+def check_placeholders(s: Settings) -> list[Check]:
+    """A value copied from .env.example without being filled in (``xoxb-...``, ``change-me``, the example
+    channel id) fails here, not at the first Slack call."""
+    out = []
+    for field, info in Settings.model_fields.items():
+        value = getattr(s, field)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str) or not text:
+            continue
+        if (isinstance(value, SecretStr) and PLACEHOLDER.search(text)) or (
+            field == "incident_channel" and info.examples and text == info.examples[0]
+        ):
+            shown = "its value" if isinstance(value, SecretStr) else repr(text)
+            out.append(
+                Check(
+                    "placeholder",
+                    "fail",
+                    f"{shown} is the example from .env.example: set the real one",
+                    env_name(field),
+                )
+            )
+    return out
+
+
+def check_reminders(s: Settings) -> list[Check]:
+    """Reminders with nobody to mention are skipped (bot/reports/reminders.py): say so before an incident does."""
+    if (s.ack_reminder_minutes or s.ack_escalation_minutes) and not s.oncall_mention:
+        owners = (
+            " except for services whose catalog owner has a Slack user group" if s.service_catalog else ""
+        )
+        detail = (
+            f"empty: acknowledgement reminders are skipped (nobody to mention){owners}; set it (e.g. "
+            "ONCALL_MENTION=S0ONCALL) "
+            "or turn them off with ACK_REMINDER_MINUTES=0"
+            + ("" if s.escalation_mention else " and ACK_ESCALATION_MINUTES=0")
+        )
+        return [Check("reminders", "warn", detail, "ONCALL_MENTION")]
+    return []
+
+
+def check_runbooks_and_policy(s: Settings) -> list[Check]:
+    """What ``serve`` loads before it takes traffic: the runbooks (each action validated against the
+    configured executors) and policy.yml (fields, action types, and action ids that some runbook has)."""
+    import httpx
+
+    from bot.remediation.actions import ActionError, validate_actions
+    from bot.remediation.policy import PolicyError, check_action_ids, load_policy
+    from incident_bot.runtime import build_executors
+    from retrieval.runbooks import load_runbooks
+
+    out: list[Check] = []
+    known: set[str] = set()
+    with httpx.Client() as client:
+        executors = build_executors(s, client)
+    if s.runbooks_dir is not None and s.runbooks_dir.is_dir():
+        runbooks, errors = load_runbooks(s.runbooks_dir)
+        good = 0
+        for rb in runbooks:
+            try:
+                actions = validate_actions(rb.actions, executors, path=rb.path or rb.id)
+            except ActionError as exc:
+                errors.append(str(exc))
+                continue
+            good += 1
+            known |= {a.id for a in actions}
+        out.append(
+            Check("runbooks", "ok" if good else "warn", f"{good} valid in {s.runbooks_dir}", "RUNBOOKS_DIR")
+        )
+        out.extend(Check("runbook skipped", "warn", err, "RUNBOOKS_DIR") for err in errors)
+    if s.policy_path is None:
+        return out
+    try:
+        policy = load_policy(s.policy_path, action_types=set(executors))
+        check_action_ids(policy, known | _stored_action_ids(s), path=s.policy_path)
+    except PolicyError as exc:
+        return [*out, Check("policy", "fail", str(exc), "POLICY_PATH")]
+    return [
+        *out,
+        Check(
+            "policy",
+            "ok",
+            f"{s.policy_path}: {len(policy.actions)} actions, {len(policy.types)} types",
+            "POLICY_PATH",
+        ),
+    ]
+
+
+def check_alert_sources(s: Settings) -> list[Check]:
+    """The alert sources configured as ``serve`` configures them (e.g. GENERIC_FIELD_MAP's paths)."""
+    from handlers.parsers import configure_sources
+
+    try:
+        configure_sources(s)
+    except ValueError as exc:  # the message starts with the setting's name
+        setting, _, detail = str(exc).partition(": ")
+        return [Check("alert sources", "fail", detail or setting, setting if detail else "")]
+    return []
+
+
+def _stored_action_ids(s: Settings) -> set[str]:
+    """Action ids of the runbooks already in the database (none when it is unreachable or not migrated)."""
+    from bot.kernel.db import make_engine, make_sessionmaker
+    from bot.remediation import runbook_store
+
+    try:
+        engine = make_engine(s.database_url)
+    except Exception:
+        return set()
+    try:
+        with make_sessionmaker(engine)() as session:
+            return runbook_store.action_ids(session)
+    except Exception:
+        return set()
+    finally:
+        engine.dispose()
 
 
 def check_database(s: Settings) -> list[Check]:
@@ -215,7 +328,13 @@ def check_embeddings(s: Settings) -> list[Check]:
     ]
 
 
-PREFLIGHT: list[Callable[[Settings], list[Check]]] = [check_settings, check_database, check_slack]
+PREFLIGHT: list[Callable[[Settings], list[Check]]] = [
+    check_settings,
+    check_alert_sources,
+    check_runbooks_and_policy,
+    check_database,
+    check_slack,
+]
 
 
 def run_checks(s: Settings, *, embeddings: bool = True) -> list[Check]:

@@ -34,7 +34,7 @@ from bot.remediation import runbook_store
 from bot.remediation.directory import GroupCache
 from bot.remediation.flow import Remediation
 from bot.remediation.guardrails import Offer
-from bot.remediation.policy import PolicyError, PolicySource
+from bot.remediation.policy import Policy, PolicyError, PolicySource, check_action_ids
 from bot.remediation.registry import EXECUTOR_FACTORIES, ExecutorRegistry
 from bot.reports import reminders
 from bot.reports.collector import KpiCollector
@@ -154,11 +154,26 @@ def build_runtime(
             )
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
+
+    def known_actions() -> set[str]:
+        with sessions() as session:
+            return runbook_store.action_ids(session)
+
+    def check_ids(current: Policy) -> None:  # policy.yml may name only actions that exist
+        check_action_ids(current, known_actions(), path=settings.policy_path)
+
+    try:
+        check_ids(policy.current())
+    except PolicyError as exc:
+        engine.dispose()
+        raise ConfigError(f"POLICY_PATH: {exc}") from None
+    policy.extra_check = check_ids  # a policy.yml edited later is held to the same check
     kb = build_kb(settings, encoder=encoder, engine=engine)
     client = WebClient(
         token=token,
         base_url=settings.slack_api_url or WebClient.BASE_URL,
-        timeout=int(settings.slack_timeout_seconds),
+        # a float: urllib takes fractions, and int() made SLACK_TIMEOUT_SECONDS=0.5 a 0 s timeout
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # slack_sdk annotates int
     )
     outbox = Outbox(
         sessions,

@@ -10,7 +10,7 @@ impact start. The hand-computed figures are in tests/test_kpi.py.
  3  recsys    warning   model (0, 9, 2), infra (2, 12, 1)                    10    25        model recsys-model; k8s_restart ok @24; runbook not offerable
  4  checkout  critical  (0, 12, 1)                                           17    30        webhook ok @31 (after resolve); runbook without the key
  5  fraud     critical  model (0, 20, 3)                                     23    36.4      model fraud-model; mlflow_rollback ok @35; linked to #4; offerable + 👍
- 6  search    warning   (0, 25, 1) already resolved when delivered           -     20        resolved before opened
+ 6  search    warning   (0, 25, 1) source's end (20) before first delivery   -     20        resolved before opened
  7  payments  warning   (0, 33, 3) flap_count 1                              39    40        flapping; runbook offerable
  8  checkout  critical  (0, 55.2, 1) (1, 56, 1) (2, 57, 1)                   -     -         open
 Also: 3 model promotions (lead times 90 min, 30 min, unknown), 1 deploy, an old "change" incident, and an

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -93,18 +94,40 @@ def test_ack_reminder_then_escalation_each_once(sessions: sessionmaker[Session],
     assert [e.incident_id for e in _events(sessions, jobs.ESCALATION)] == [iid]
 
 
-def test_ack_reminder_off_and_invalid_mentions_dropped(
+def test_ack_reminder_off_and_invalid_mentions_refused(
     sessions: sessionmaker[Session], stub: SlackStub
 ) -> None:
     _posted(sessions)
     outbox = _outbox(sessions, _chat(stub))
     off = _settings(ack_reminder_minutes=0, ack_escalation_minutes=0)
     assert jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=off, now=T0 + m(60)) == []
-    bad = _settings(oncall_mention=["@channel", "S0OK"], ack_escalation_minutes=0)
-    assert len(jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=bad, now=T0 + m(60))) == 1
+    with pytest.raises(ValidationError, match="'@channel' is not a Slack user group"):
+        _settings(
+            oncall_mention=["@channel", "S0OK"]
+        )  # refused when the settings are read, not dropped later
+    ok = _settings(oncall_mention=["S0OK"], ack_escalation_minutes=0)
+    assert len(jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=ok, now=T0 + m(60))) == 1
     assert outbox.drain() == 1
-    text = stub.of("chat.postMessage")[-1].params["text"]
-    assert "<!subteam^S0OK>" in text and "@channel" not in text
+    assert "<!subteam^S0OK>" in stub.of("chat.postMessage")[-1].params["text"]
+
+
+def test_reminders_with_nobody_to_mention_are_skipped(
+    sessions: sessionmaker[Session], stub: SlackStub
+) -> None:
+    """No ONCALL_MENTION: no reminder posted to nobody (doctor warns instead); nothing is claimed either, so
+    setting it later still reminds."""
+    iid = _posted(sessions)
+    outbox = _outbox(sessions, _chat(stub))
+    nobody = _settings(oncall_mention=[], escalation_mention=[])
+    for minutes in (20, 40, 90):
+        assert (
+            jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=nobody, now=T0 + m(minutes)) == []
+        )
+    assert outbox.drain() == 0 and stub.of("chat.postMessage") == []
+    assert _events(sessions, jobs.ACK_REMINDER) == [] and _events(sessions, jobs.ESCALATION) == []
+    escalation_only = _settings(oncall_mention=[], escalation_mention=["U0SRELEAD"])
+    got = jobs.ack_reminders(sessions=sessions, outbox=outbox, settings=escalation_only, now=T0 + m(40))
+    assert got == [(iid, jobs.ESCALATION)]
 
 
 def test_slack_down_delays_a_reminder_and_never_doubles_it(

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel.db import transaction
+from bot.kernel.periods import parse_period
 from bot.reports import catalogue
-from bot.reports.kpi import KpiReport, parse_period, percentile, report
+from bot.reports.kpi import KpiReport, percentile, report
 from tests.kpi_seed import SINCE, T0, UNTIL, add_incident, m, seed
 
 MIN = 60.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pytest
+
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.reports.kpi import percentile
@@ -81,18 +83,29 @@ def test_kpi_service_filter_and_bad_period(app: App) -> None:
     post = app.posts()[-1]
     blocks_text = str(post.params["blocks"])
     assert "service payments" in blocks_text and "*Incidents* 1" in blocks_text
-    assert _command(app, "kpi 45d") == 200
+    assert _command(app, "kpi 5y") == 200
     reply = app.stub.of("response")[-1].params
     assert (
-        "45d" in reply["text"] and "7d, 30d, 90d" in reply["text"] and reply["response_type"] == "ephemeral"
+        "5y" in reply["text"]
+        and "12h, 7d, 14d, 2w" in reply["text"]
+        and reply["response_type"] == "ephemeral"
     )
     assert len(app.stub.of("files.completeUploadExternal")) == 1  # only the valid request got a chart
+    assert _command(app, "kpi 14d") == 200  # the CLI's periods (issue 17): 14d was refused before
+    assert len(app.stub.of("files.completeUploadExternal")) == 2
+    assert app.stub.of("files.getUploadURLExternal")[-1].params["filename"] == "incident-kpis-14d.png"
 
 
 def test_parse_args() -> None:
     assert parse_args("kpi") == ("7d", None)
     assert parse_args("kpi 90d checkout") == ("90d", "checkout")
     assert parse_args("kpi checkout") == ("7d", "checkout")
+    # the CLI's periods, through the one parser (bot/kernel/periods.py)
+    for period in ("12h", "14d", "2w", "45d", "30m"):
+        assert parse_args(f"kpi {period} checkout") == (period, "checkout")
+    for bad in ("5y", "0d", "99999w"):
+        with pytest.raises(ValueError, match=f"period '{bad}'"):
+            parse_args(f"kpi {bad}")
     assert percentile([0, 10], 0.9) == 9
 
 

@@ -331,6 +331,7 @@ def test_noise_counts_per_source_and_service(
         "grouped": 1,
         "incidents_opened": 1,
         "changes": 1,
+        "orphaned_resolves": 0,
     }
     assert generic["service"] == "checkout" and generic["noise_reduction"] == round(1 - 1 / 7, 4)
     assert rep["totals"]["deliveries"] == 8 and rep["totals"]["incidents_opened"] == 2

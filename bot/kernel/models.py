@@ -315,6 +315,7 @@ class NoiseCount(Base):
     grouped: Mapped[int] = mapped_column(default=0)
     incidents_opened: Mapped[int] = mapped_column(default=0)
     changes: Mapped[int] = mapped_column(default=0)
+    orphaned_resolves: Mapped[int] = mapped_column(default=0, server_default="0")  # not deliveries (noise.py)
 
 
 class RemediationControl(Base):

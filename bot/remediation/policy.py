@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -134,6 +135,8 @@ class PolicySource:
         self._stamp = self._stat()
         self._policy = policy if policy is not None else load_policy(self._path, action_types=action_types)
         self.error: str | None = None  # why the file as it is now cannot be used (None: it is in use)
+        # A check beyond the file itself (set by the composition root: action ids must exist in runbooks)
+        self.extra_check: Callable[[Policy], None] | None = None
 
     @classmethod
     def fixed(cls, policy: Policy) -> PolicySource:
@@ -154,6 +157,8 @@ class PolicySource:
             return
         try:
             policy = load_policy(self._path, action_types=self._types)
+            if self.extra_check is not None:
+                self.extra_check(policy)
         except PolicyError as exc:
             if self.error is None:
                 log.error("policy changed but cannot be used (decisions are refused until fixed): %s", exc)
@@ -173,3 +178,15 @@ class PolicySource:
     def last_good(self) -> Policy:
         self._refresh()
         return self._policy
+
+
+def check_action_ids(policy: Policy, known: set[str], *, path: Path | None) -> None:
+    """A load-time check apart from ``load_policy`` (which needs no runbooks): every id under ``actions``
+    must be the id of an action in some runbook, so a misspelt id is an error instead of a rule that never
+    applies. ``known``: the action ids of the runbooks (stored, or about to be imported)."""
+    unknown = sorted(set(policy.actions) - known)
+    if unknown:
+        listed = ", ".join(sorted(known)[:12]) or "none: import runbooks first"
+        raise PolicyError(
+            f"{path}: actions.{unknown[0]}: no runbook has an action with this id (known: {listed})"
+        )

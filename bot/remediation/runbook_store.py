@@ -82,3 +82,8 @@ def get_action(session: Session, runbook_id: str, action_id: str) -> ActionSpec 
     rb = get_runbook(session, runbook_id)
     raw = next((a for a in rb.actions if a.get("id") == action_id), None) if rb else None
     return ActionSpec.model_validate(raw) if raw is not None else None
+
+
+def action_ids(session: Session) -> set[str]:
+    """The id of every action of every stored runbook (what ``policy.yml``'s ``actions`` may name)."""
+    return {str(a.get("id")) for rb in all_runbooks(session) for a in rb.actions if a.get("id")}

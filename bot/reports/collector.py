@@ -20,9 +20,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel.db_types import utcnow
+from bot.kernel.periods import parse_period
 from bot.reports import catalogue
 from bot.reports.catalogue import Kpi, Unit
-from bot.reports.kpi import last, parse_period
+from bot.reports.kpi import last
 
 P = "incident_bot_kpi_"
 

@@ -10,13 +10,19 @@ Definitions (README "KPIs" has them with a worked example):
   incident's ``created_at`` when it has no alerts); impact start = the earliest ``starts_at`` of its
   alerts (the source's own start; detection when no alert has one).
 - MTTD = impact start → detection; MTTA = detection → first acknowledgement; MTTR = impact start →
-  resolved, and (labelled) detection → resolved. An incident resolved before the bot opened it (a
-  delivery that was already resolved) counts: its detection → resolved is 0, and it is counted apart.
+  resolved, and (labelled) detection → resolved. An incident resolved before the bot opened it counts: its
+  detection → resolved is 0, and it is counted apart (``resolved_before_opened``). The input that makes one:
+  the source's end time (Alertmanager's ``endsAt``) before the bot's first delivery, i.e. a firing
+  notification delivered late (retried after an outage) and then its resolve. A first delivery that is
+  already resolved opens nothing: it is an orphaned resolve (bot/triage/noise.py).
 - Noise funnel: deliveries (sum of ``alerts.delivery_count``: every delivery, repeats, content updates
-  and flaps included) → unique alerts → incidents; noise reduction = 1 − incidents / deliveries.
+  and flaps included; orphaned resolves are not, having no alert) → unique alerts → incidents; noise
+  reduction = 1 − incidents / deliveries, ``bot/triage/noise.py::noise_reduction``, the one definition that
+  ``incident-bot noise`` uses too.
   Change events are not incidents; old rows with ``incidents.kind == "change"`` are left out.
 - Auto-triaged: incidents with a runbook suggestion the action guardrail marked offerable
-  (``features["offerable"] == 1``) that nobody marked 👎; rate over incidents.
+  (``features["offerable"] == 1``) and no runbook suggestion anybody marked 👎 (a 👎 re-advises and may swap in
+  another offerable runbook: the incident still needed a person); rate over incidents.
 - Auto-remediated: resolved incidents whose resolution followed (``finished_at <= resolved_at``) a
   succeeded (so approved) remediation request; rate over resolved incidents.
 - MLOps: drift detection latency = a model alert's ``starts_at`` (the monitor's window start) → its
@@ -50,6 +56,7 @@ from bot.kernel.models import (
     RequestStatus,
     Suggestion,
 )
+from bot.triage.noise import noise_reduction
 
 CHANGE_KIND = "change"  # incidents.kind of old rows that were change events, not incidents
 ROLLBACK_ACTION = "mlflow_rollback"
@@ -142,16 +149,6 @@ def percentile(values: list[float], q: float) -> float:
     pos = q * (len(xs) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def parse_period(text: str) -> timedelta:
-    """``7d`` / ``30d`` / ``90d`` / ``12h`` → timedelta; ValueError naming the input otherwise."""
-    t = text.strip().lower()
-    if len(t) >= 2 and t[:-1].isdigit() and t[-1] in "dhw":
-        n = int(t[:-1])
-        if 0 < n <= 3660:
-            return {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[t[-1]]
-    raise ValueError(f"period {text!r}: expected a number and d, h or w, e.g. 7d, 30d, 90d")
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -251,7 +248,10 @@ def report(
             (Feedback.target_kind == "runbook") & (Feedback.helpful.is_(False)),
         )
     }
-    auto_triaged = sum(any((iid, rb) not in thumbs_down for rb in rbs) for iid, rbs in offerable.items())
+    # A 👎 on a runbook of the incident means a person had to step in, even when the re-advice that the 👎
+    # triggers swapped in another offerable runbook (which then carries no 👎 of its own): not auto-triaged.
+    overruled = {iid for iid, _ in thumbs_down}
+    auto_triaged = sum(iid not in overruled for iid in offerable)
 
     # auto-remediation: resolution followed a succeeded action
     remediated, rolled_back = set(), set()
@@ -298,9 +298,7 @@ def report(
             ]
         ),
         mttr_from_detection=Durations.of(mttr_det),
-        funnel=Funnel(
-            deliveries, unique_alerts, len(incidents), 1 - len(incidents) / deliveries if deliveries else None
-        ),
+        funnel=Funnel(deliveries, unique_alerts, len(incidents), noise_reduction(deliveries, len(incidents))),
         auto_triaged=Rate.of(auto_triaged, len(incidents)),
         runbook_suggested=len(suggested),
         auto_remediated=Rate.of(len(remediated & set(resolved_at)), len(resolved)),

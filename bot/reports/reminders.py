@@ -1,6 +1,8 @@
 """Scheduler jobs: the weekly KPI digest, the acknowledgement reminder and escalation, the RCA-note
 reminder. Each is a plain function of ``now`` (tests call them with a fixed one) and is off when its
-setting is 0 / empty.
+setting is 0 / empty. A reminder with nobody to mention (no ``ONCALL_MENTION``, no ``ESCALATION_MENTION``; an
+RCA reminder for an incident the source resolved) is skipped rather than posted to nobody; `incident-bot
+doctor` (and `serve`'s log) warn when ``ONCALL_MENTION`` is empty while reminders are on.
 
 Each step is claimed with an audit event (``reminder.ack``, ``reminder.escalation``, ``reminder.rca``;
 ``digest.weekly`` per ISO week) and its message queued in the outbox (bot/kernel/outbox.py, kind ``job_message``)
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.catalog.lookup import ServiceCatalog
 from bot.catalog.priority import TIMING
 from bot.kernel import audit
-from bot.kernel.config import Settings
+from bot.kernel.config import SLACK_ID, Settings
 from bot.kernel.db import transaction
 from bot.kernel.models import AuditEvent, Incident, IncidentStatus
 from bot.kernel.outbox import Kind, Outbox, OutboxMessage
@@ -38,7 +40,7 @@ ACK_REMINDER, ESCALATION, RCA_REMINDER, DIGEST = (
     "digest.weekly",
 )
 LOOKBACK = timedelta(days=7)  # older incidents are not reminded about (no burst when a job is first enabled)
-_MENTIONABLE = re.compile(r"^[SUW][A-Z0-9]{2,}$")  # user group (S...) or user (U.../W...) ids
+_MENTIONABLE = SLACK_ID  # user group (S...) or user (U.../W...) ids, as Settings validates them
 
 
 @dataclass
@@ -177,6 +179,8 @@ def ack_reminders(
                 if inc.id not in done and due is not None and now - inc.created_at >= timedelta(minutes=due):
                     owner = catalog.owner_group(inc.service) if catalog else None
                     mention = list(dict.fromkeys([*who, *mentionable([owner or ""])]))
+                    if not mention:  # nobody to mention (no ONCALL_MENTION, no owner group): skipped, not
+                        continue  # posted to nobody; `incident-bot doctor` warns about it
                     audit.record(
                         session, event=event, actor=ACTOR, incident_id=inc.id, minutes=due, mention=mention
                     ).at = now
@@ -232,6 +236,8 @@ def rca_reminders(
             if inc.id in done:
                 continue
             who = mentionable([inc.resolved_by or ""]) or mentionable(settings.oncall_mention)
+            if not who:  # resolved by the source and no ONCALL_MENTION: nobody to remind
+                continue
             audit.record(session, event=RCA_REMINDER, actor=ACTOR, incident_id=inc.id, mention=who).at = now
             _queue(
                 outbox,

@@ -79,17 +79,22 @@ class Triage:
             b.outcome.changes.append(changes.record_alert(b.session, alert, now=b.now).id)
             counts.changes += 1
             return
-        counts.deliveries += 1
         record = b.latest.get(alert.fingerprint)
         if record is not None:
             if record.incident.status != RESOLVED:
+                counts.deliveries += 1
                 self._deliver_to_open(b, record, alert, counts)
                 return
             if self._deliver_to_resolved(b, record, alert, counts):
+                counts.deliveries += 1
                 return
         if alert.status is AlertStatus.RESOLVED:
+            # A resolve of nothing we know: no alert, no incident, so not a delivery of the noise funnel
+            # (bot/triage/noise.py), counted apart.
             b.outcome.orphans += 1
+            counts.orphaned_resolves += 1
             return
+        counts.deliveries += 1
         self._new_alert(b, alert, service, counts)
 
     def _deliver_to_open(self, b: _Batch, record: AlertRecord, alert: Alert, counts: noise.Counts) -> None:

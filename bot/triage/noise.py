@@ -1,5 +1,16 @@
 """Noise accounting: per hour, source and service, what arrived and what triage made of it.
 
+**The one noise definition** (``noise_reduction``), used by ``incident-bot noise`` from these counters and by
+the KPI report (bot/reports/kpi.py: ``/incident kpi``, ``incident-bot kpi``, ``/metrics``, the chart) from the
+alert rows: noise reduction = 1 − incidents opened / deliveries, where a delivery is one alert (firing or
+resolved) in a batch that belongs to an alert triage keeps: firsts, exact repeats, content updates, resolves,
+flaps. Not deliveries: change events (``changes``) and **orphaned resolves** (``orphaned_resolves``: a resolve
+for an alert never seen firing, or forgotten after ``DEDUP_WINDOW_MINUTES``; it belongs to no alert and no
+incident, so counting it would lower the noise without anything having been reduced). Both surfaces count the
+same events; the KPI report takes the incidents *opened* in a period with all their deliveries, this report
+the deliveries that *arrived* in the period's hours, so they agree over any period that holds the incidents'
+whole lives and differ only by the deliveries of incidents that straddle its edges.
+
 Triage adds up one batch in memory (``Tally``) and writes it with one upsert per (source, service)
 (``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n``), so concurrent replicas add up correctly
 and the hot path does no per-alert counting query.
@@ -8,7 +19,7 @@ and the hot path does no per-alert counting query.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -17,17 +28,28 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.models import NoiseCount
 
-COUNTERS = ("deliveries", "duplicates", "flaps_suppressed", "grouped", "incidents_opened", "changes")
+COUNTERS = (
+    "deliveries",
+    "duplicates",
+    "flaps_suppressed",
+    "grouped",
+    "incidents_opened",
+    "changes",
+    "orphaned_resolves",
+)
 
 
 @dataclass
 class Counts:
-    deliveries: int = 0  # every alert in every batch: firsts, repeats, content updates, flaps, resolves
+    deliveries: int = (
+        0  # every alert of a kept alert in every batch: firsts, repeats, updates, flaps, resolves
+    )
     duplicates: int = 0  # exact repeats (same fingerprint, same content)
     flaps_suppressed: int = 0  # re-fires after a resolve absorbed into the same incident (no new page)
     grouped: int = 0  # new alerts that joined an existing incident
     incidents_opened: int = 0
     changes: int = 0  # change events (deploys, flags, …) sent as alerts; never incidents
+    orphaned_resolves: int = 0  # resolves of no known alert: not deliveries (the module's docstring)
 
 
 @dataclass
@@ -72,15 +94,6 @@ def _upsert(dialect: str) -> Any:
 _UPSERTS: dict[str, Any] = {}
 
 
-def parse_since(text: str) -> timedelta:
-    """``7d``, ``12h``, ``30m`` → a timedelta (ValueError with the accepted forms otherwise)."""
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if unit not in units or not value.isdigit():
-        raise ValueError(f"--since must look like 7d, 12h or 30m, not {text!r}")
-    return timedelta(**{units[unit]: int(value)})
-
-
 def report(session: Session, *, since: datetime, until: datetime) -> dict[str, Any]:
     """The noise report: totals and one row per (source, service), most deliveries first.
 
@@ -101,7 +114,7 @@ def report(session: Session, *, since: datetime, until: datetime) -> dict[str, A
                 "source": row.source,
                 "service": row.service or None,
                 **counts,
-                "noise_reduction": _reduction(counts),
+                "noise_reduction": _rounded(counts),
             }
         )
     groups.sort(key=lambda g: (-g["deliveries"], g["source"], g["service"] or ""))
@@ -109,13 +122,17 @@ def report(session: Session, *, since: datetime, until: datetime) -> dict[str, A
     return {
         "since": start.isoformat(),
         "until": until.isoformat(),
-        "totals": {**totals, "noise_reduction": _reduction(totals)},
+        "totals": {**totals, "noise_reduction": _rounded(totals)},
         "groups": groups,
     }
 
 
-def _reduction(counts: dict[str, int]) -> float | None:
-    """1 − incidents opened / deliveries: the share of deliveries that did not become a new page."""
-    if counts["deliveries"] == 0:
-        return None
-    return round(1 - counts["incidents_opened"] / counts["deliveries"], 4)
+def noise_reduction(deliveries: int, incidents: int) -> float | None:
+    """1 − incidents opened / deliveries: the share of deliveries that did not become a new page (None
+    without deliveries). The one definition, for every surface that shows a noise reduction."""
+    return 1 - incidents / deliveries if deliveries else None
+
+
+def _rounded(counts: dict[str, int]) -> float | None:
+    value = noise_reduction(counts["deliveries"], counts["incidents_opened"])
+    return None if value is None else round(value, 4)

@@ -7,7 +7,6 @@ import csv
 import getpass
 import hashlib
 import json
-import re
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,9 +18,9 @@ from bot.kernel.config import Settings
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.kernel.db_types import utcnow
 from bot.kernel.models import AuditEvent, RemediationRequest
+from bot.kernel.periods import parse_period
 from bot.remediation import flow
 
-_SINCE = re.compile(r"^(\d{1,5})([dhm])$")
 FIELDS = (
     "at",
     "actor",
@@ -36,11 +35,11 @@ FIELDS = (
 
 
 def parse_since(text: str) -> timedelta:
-    m = _SINCE.match(text.strip())
-    if not m:
-        raise argparse.ArgumentTypeError(f"--since {text!r}: expected a number and d/h/m, e.g. 30d, 12h, 90m")
-    n, unit = int(m.group(1)), m.group(2)
-    return timedelta(days=n) if unit == "d" else timedelta(hours=n) if unit == "h" else timedelta(minutes=n)
+    """The shared period parser (bot/kernel/periods.py), as an argparse type."""
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--since: {exc}") from None
 
 
 def payload_hash(action: dict[str, Any] | None) -> str | None:

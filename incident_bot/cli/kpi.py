@@ -9,10 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.kernel.periods import parse_period
 from bot.reports import catalogue, summary
-from bot.reports.kpi import Durations, KpiReport, daily, last, parse_period
+from bot.reports.kpi import Durations, KpiReport, daily, last
 from bot.reports.summary import Style
 
 Sessions = Callable[[], sessionmaker[Session]]
@@ -37,11 +39,17 @@ def cmd_kpi(args: argparse.Namespace, sessions: Sessions) -> int:
     except ValueError as exc:
         print(f"error: --since: {exc}", file=sys.stderr)
         return 2
-    with sessions()() as session:
-        rep = last(session, period=period, service=args.service, per_service=args.service is None)
-        series = (
-            daily(session, since=rep.since, until=rep.until, service=args.service) if args.chart else None
-        )
+    maker = sessions()
+    try:
+        with maker() as session:
+            rep = last(session, period=period, service=args.service, per_service=args.service is None)
+            series = (
+                daily(session, since=rep.since, until=rep.until, service=args.service) if args.chart else None
+            )
+    finally:  # the engine was made for this command: close its connections (a PostgreSQL one stays open)
+        bind = maker.kw.get("bind")
+        if isinstance(bind, Engine):
+            bind.dispose()
     if series is not None:
         from bot.reports.chart import render_png
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.kernel.config import SAMPLE_DATA, Settings
+from bot.kernel.config import SAMPLE_DATA, Settings, load_settings
+from bot.kernel.errors import ConfigError
 
 if TYPE_CHECKING:  # imported lazily below: `incident-bot --help` loads no model and no database driver
     from sqlalchemy.orm import Session, sessionmaker
@@ -18,28 +19,29 @@ if TYPE_CHECKING:  # imported lazily below: `incident-bot --help` loads no model
 
 
 def _settings() -> Settings:
-    return Settings()
+    """Every command reads its settings here: a bad value is a ConfigError with one line per variable,
+    which ``main`` prints (``error: SLACK_TIMEOUT_SECONDS='soon': not a number; e.g. ...``) with exit 2."""
+    return load_settings()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.kernel.config import secret_value
-    from bot.kernel.errors import ConfigError
     from incident_bot.doctor import run_checks
     from incident_bot.logging_setup import configure
     from incident_bot.runtime import build_runtime
 
-    try:
-        settings = _settings()
-    except ValueError as exc:  # pydantic's ValidationError: name the setting, no traceback
-        print(f"error: invalid setting: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
-        return 2
-    failed = [c for c in run_checks(settings, embeddings=False) if c.status == "fail"]
+    settings = _settings()  # a bad value: one line per variable, exit 2 (main)
+    checks = run_checks(settings, embeddings=False)  # the same checks as `incident-bot doctor`
+    failed = [c for c in checks if c.status == "fail"]
     if failed:  # fail fast: one line naming the setting and the fix (`incident-bot doctor` shows all)
         print(f"error: {failed[0].line()}", file=sys.stderr)
         return 2
     configure(level=settings.log_level, fmt=settings.log_format, verbose=args.verbose)
+    for c in checks:
+        if c.status == "warn":
+            logging.getLogger(__name__).warning("%s", c.line())
     try:
         rt = build_runtime(settings)
     except ConfigError as exc:
@@ -78,8 +80,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings()
-    except ValueError as exc:
-        print(f"FAIL  settings  {' '.join(str(exc).split())[:300]}")
+    except ConfigError as exc:  # the same validation as serve: one line per bad variable
+        print("\n".join(f"FAIL  settings  {line}" for line in str(exc).splitlines()))
         return 1
     checks = run_checks(settings, embeddings=not args.skip_model)
     print(table(checks))
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     from incident_bot.cli.kb import register as register_kb
     from incident_bot.cli.kpi import register as register_kpi
     from incident_bot.cli.noise import register as register_noise
+    from incident_bot.cli.settings import register as register_settings
 
     parser = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -196,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_noise(sub, _settings)
     register_actions(sub, _settings)
     register_catalog(sub, _settings)
+    register_settings(sub)
 
     def kpi_sessions() -> sessionmaker[Session]:
         from bot.kernel.db import make_engine, make_sessionmaker, upgrade
@@ -214,7 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:  # a bad setting, from any command: one line per problem, no traceback
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def register(
     p = subparsers.add_parser(
         "noise", help="noise accounting per source and service (deliveries, duplicates, …)"
     )
-    p.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m (hour buckets; default 7d)")
+    p.add_argument("--since", default="7d", help="how far back: 7d, 12h, 2w, 30m (hour buckets; default 7d)")
     p.add_argument("--json", action="store_true", help="print the JSON object documented in the README")
     p.set_defaults(func=lambda args: cmd_noise(args, settings()))
 
@@ -24,12 +24,13 @@ def register(
 def cmd_noise(args: argparse.Namespace, settings: Settings) -> int:
     from bot.kernel.db import make_engine, make_sessionmaker, upgrade
     from bot.kernel.db_types import utcnow
+    from bot.kernel.periods import parse_period
     from bot.triage import noise
 
     try:
-        since = noise.parse_since(args.since)
+        since = parse_period(args.since)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: --since: {exc}", file=sys.stderr)
         return 2
     engine = make_engine(settings.database_url)
     try:
@@ -43,10 +44,12 @@ def cmd_noise(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rep, indent=2))
         return 0
     t = rep["totals"]
+    reduction = "n/a" if t["noise_reduction"] is None else f"{t['noise_reduction'] * 100:.1f}%"
     print(
         f"since {rep['since']}: {t['deliveries']} deliveries, {t['duplicates']} duplicates, "
-        f"{t['flaps_suppressed']} flaps suppressed, {t['grouped']} grouped, {t['incidents_opened']} incidents, "
-        f"{t['changes']} change events"
+        f"{t['flaps_suppressed']} flaps suppressed, {t['grouped']} grouped, {t['incidents_opened']} incidents "
+        f"(noise reduction {reduction}), {t['changes']} change events, "
+        f"{t['orphaned_resolves']} orphaned resolves (not deliveries)"
     )
     for g in rep["groups"]:
         print(
