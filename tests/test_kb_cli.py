@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.config import Settings
 from bot.kernel.db import make_engine, make_sessionmaker
 from incident_bot.cli.kb import register
 from retrieval.encoder import HashingEncoder
@@ -25,7 +26,11 @@ def run(sqlite_url: str):  # type: ignore[no-untyped-def]
         return KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
 
     parser = argparse.ArgumentParser(prog="incident-bot")
-    register(parser.add_subparsers(dest="command", required=True), build)
+    register(
+        parser.add_subparsers(dest="command", required=True),
+        build,
+        lambda: Settings(_env_file=None, database_url=sqlite_url),
+    )
 
     def _run(*argv: str) -> int:
         args = parser.parse_args(list(argv))

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     group_window_minutes: int = 30
     embedding_model_path: str | None = None
     embedding_backend: str = "torch"
+    adapted_models_dir: Path = Field(
+        default=Path("models"),
+        description="Where `kb adapt` saves adapted embedding models; every replica must see the same folder.",
+    )
     similar_top_k: int = 3
     model_owners: dict[str, list[str]] = Field(
         default_factory=dict,
