@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import datasets as D  # noqa: E402
+from benchmarks import corpora as D  # noqa: E402
 from benchmarks.common import data_dir  # noqa: E402
 from retrieval.lexical import LexicalIndex  # noqa: E402
 from retrieval.ranker import lexical_fields  # noqa: E402

@@ -1,6 +1,6 @@
 """Retrieval quality with a leave-one-dataset-out protocol and same-run baselines.
 
-Datasets (``benchmarks/datasets.py``): Hadoop and SeaMonkey duplicate bug reports, postmortem
+Datasets (``benchmarks/corpora.py``): Hadoop and SeaMonkey duplicate bug reports, postmortem
 same-category, three sets of alert-style known-item queries over the postmortems (ours with their
 identifiers, and two symptom-only sets by authors who never ran the ranker), and the bundled sample
 knowledge base with alert text from the demo and the tests.
@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import datasets as D  # noqa: E402
+from benchmarks import corpora as D  # noqa: E402
 from benchmarks.common import DiskCachedEncoder, data_dir, temp_kb  # noqa: E402
 from retrieval.fusion import FEATURES, GUARD, Weights, shortness  # noqa: E402
 from retrieval.text import tokenize  # noqa: E402
@@ -392,6 +392,18 @@ def main(argv: list[str] | None = None) -> int:
         "--no-heldout", action="store_true", help="do not score the sealed held-out alert queries"
     )
     ap.add_argument("--only", default="", help="comma-separated dataset names (debugging; no LODO claim)")
+    ap.add_argument(
+        "--adapt-minutes",
+        type=float,
+        default=0.0,
+        help="also adapt the model on each dataset's own documents (this training budget each; issue 19)",
+    )
+    ap.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=None,
+        help="train each adapted model for exactly this many steps (--adapt-minutes is then a safety cap)",
+    )
     args = ap.parse_args(argv)
     data = data_dir(args.data)
     from retrieval.encoder import make_encoder
@@ -420,9 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     base = {p.ds.name: {s: metrics(p, o) for s, o in p.orders.items()} for p in prepared}
     table: dict[str, dict[str, dict[str, float]]] = {}
     rounds = []
+    round_weights: dict[str, Weights] = {}
     for p in prepared:
         train = [q for q in prepared if q is not p]
         w, info = tune(train, shipped, base)
+        round_weights[p.ds.name] = w
         orders = fused_orders(p, w)
         fused = metrics(p, orders)
         table[p.ds.name] = {
@@ -476,9 +490,93 @@ def main(argv: list[str] | None = None) -> int:
             "fused_minus_rival_ci95": paired_ci(held, ho, {s: held.orders[s] for s in RIVALS}),
         }
     out["guard_box"] = guard_box(prepared, base)
+    if args.adapt_minutes > 0:
+        out["adapted"] = adapted_rows(prepared, round_weights, shipped, args)
     print(json.dumps(out, indent=1))
     print_table(out)
     return 0
+
+
+# The ship rule of issue 19, fixed before the first run: the adapted model becomes the recommended default
+# only if, left out, adapted-fused beats fused on average by at least 0.02 MRR over the datasets AND loses no
+# dataset by more than its bootstrap interval (lost = the whole 95 % paired interval of adapted-fused minus
+# fused MRR lies below 0).
+SHIP_MIN_MEAN_MRR_GAIN = 0.02
+
+
+def adapted_rows(
+    prepared: list[Prepared], weights: dict[str, Weights], shipped: Weights, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Per dataset: adapt a copy of the model on that dataset's documents only (a child process: its own
+    peak memory), then score the left-out round as the table does, with the round's weights."""
+    import subprocess
+
+    from retrieval.encoder import SentenceTransformerEncoder
+
+    rows: dict[str, Any] = {}
+    for p in prepared:
+        cmd = [sys.executable, "-m", "benchmarks.adapt_one", "--dataset", p.ds.name]
+        cmd += ["--minutes", f"{args.adapt_minutes:g}"] + (["--data", args.data] if args.data else [])
+        cmd += ["--steps", str(args.adapt_steps)] if args.adapt_steps else []
+        child = subprocess.run(
+            cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
+        )
+        rep = json.loads(child.stdout.strip().splitlines()[-1])
+        enc = DiskCachedEncoder(
+            SentenceTransformerEncoder(rep["path"], name=f"adapted:{p.ds.name}:{rep['sha256'][:16]}")
+        )
+        try:
+            pa = prepare(p.ds, enc, shipped)
+        finally:
+            enc.save()
+        w = weights[p.ds.name]
+        fused_o, adapted_o = fused_orders(p, w), fused_orders(pa, w)
+        rows[p.ds.name] = {
+            "dense": metrics(p, p.orders["dense"]),
+            "fused": metrics(p, fused_o),
+            "adapted_dense": metrics(pa, pa.orders["dense"]),
+            "adapted_fused": metrics(pa, adapted_o),
+            "adapted_fused_minus_fused_ci95": paired_ci(pa, adapted_o, {"fused": fused_o})["fused"],
+            "adapted_dense_minus_dense_ci95": paired_ci(pa, pa.orders["dense"], {"dense": p.orders["dense"]})[
+                "dense"
+            ],
+            "train": {
+                k: rep[k]
+                for k in (
+                    "pairs",
+                    "pair_kinds",
+                    "steps",
+                    "planned_steps",
+                    "train_seconds",
+                    "stopped_by_budget",
+                )
+            },
+            "peak_rss_mb": rep["peak_rss_mb"],
+        }
+        print(
+            f"adapted {p.ds.name}: {rows[p.ds.name]['adapted_fused']} vs {rows[p.ds.name]['fused']}",
+            file=sys.stderr,
+        )
+    gains = [r["adapted_fused"]["mrr"] - r["fused"]["mrr"] for r in rows.values()]
+    lost = [n for n, r in rows.items() if r["adapted_fused_minus_fused_ci95"]["mrr"][2] < 0]
+    mean_gain = round(float(np.mean(gains)), 4) if gains else 0.0
+    ship = bool(rows) and len(rows) == 7 and mean_gain >= SHIP_MIN_MEAN_MRR_GAIN and not lost
+    return {
+        "budget_minutes_per_dataset": args.adapt_minutes,
+        "steps_per_dataset": args.adapt_steps,
+        "table": rows,
+        "ship_rule": {
+            "mean_mrr_gain_adapted_fused_vs_fused": mean_gain,
+            "needed": SHIP_MIN_MEAN_MRR_GAIN,
+            "datasets_lost_beyond_interval": lost,
+            "ship": ship,
+            "verdict": (
+                "the adapted model is recommended"
+                if ship
+                else "the adapted model is NOT recommended: kb adapt stays an experiment"
+            ),
+        },
+    }
 
 
 def print_table(out: dict[str, Any]) -> None:

@@ -32,13 +32,21 @@ class SentenceTransformerEncoder:
 
     dim = DIM
 
-    def __init__(self, model_path: str | None = None, *, backend: str = "torch", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        backend: str = "torch",
+        device: str = "cpu",
+        name: str | None = None,
+    ) -> None:
         self._path = model_path
         self._backend = backend
         self._device = device
         self._model: Any = None
         self._lock = threading.Lock()
-        self.name = f"all-MiniLM-L6-v2/{backend}"
+        # The name keys cached embeddings (content hashes): a different model must have a different name.
+        self.name = f"{name or 'all-MiniLM-L6-v2'}/{backend}"
 
     @property
     def model(self) -> Any:

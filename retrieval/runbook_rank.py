@@ -36,7 +36,12 @@ class RunbookIndex:
 
     def _embedded(self, runbooks: list[Runbook]) -> dict[str, tuple[list[str], np.ndarray]]:
         """Passages and their embeddings per runbook id; unseen runbooks are encoded in one batch."""
-        missing = {rb.content_hash: rb for rb in runbooks if rb.content_hash not in self._cache}
+        model = self.encoder.name  # part of the key: a switched model (kb adapt) re-embeds the runbooks
+        missing = {
+            f"{model}:{rb.content_hash}": rb
+            for rb in runbooks
+            if f"{model}:{rb.content_hash}" not in self._cache
+        }
         if missing:
             texts = {h: passages(rb) for h, rb in missing.items()}
             flat = [t for ts in texts.values() for t in ts]
@@ -46,7 +51,7 @@ class RunbookIndex:
                 for h, ts in texts.items():
                     self._cache[h] = (ts, vecs[pos : pos + len(ts)])
                     pos += len(ts)
-        return {rb.id: self._cache[rb.content_hash] for rb in runbooks}
+        return {rb.id: self._cache[f"{model}:{rb.content_hash}"] for rb in runbooks}
 
     def rank(
         self, query: Query, runbooks: list[Runbook], *, top_k: int = 3, qvec: np.ndarray | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.advice.knowledge import KnowledgeBase
+from bot.kernel.config import Settings
 from bot.kernel.db import make_engine, make_sessionmaker
 from incident_bot.cli.kb import register
 from retrieval.encoder import HashingEncoder
@@ -25,7 +26,11 @@ def run(sqlite_url: str):  # type: ignore[no-untyped-def]
         return KnowledgeBase(sessions=sessions, encoder=HashingEncoder())
 
     parser = argparse.ArgumentParser(prog="incident-bot")
-    register(parser.add_subparsers(dest="command", required=True), build)
+    register(
+        parser.add_subparsers(dest="command", required=True),
+        build,
+        lambda: Settings(_env_file=None, database_url=sqlite_url),
+    )
 
     def _run(*argv: str) -> int:
         args = parser.parse_args(list(argv))
@@ -43,7 +48,9 @@ def test_import_then_reimport_then_search_json(run, capsys: pytest.CaptureFixtur
     assert run("kb", "search", "kafka broker disk full retention", "--json", "--top", "2") == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out) == 2
-    assert all(set(item) == {"id", "title", "score", "why"} for item in out)
+    # the contract's keys, plus which embedding model answered (issue 19: extended, nothing renamed)
+    assert all(set(item) == {"id", "title", "score", "why", "model"} for item in out)
+    assert {item["model"] for item in out} == {"bundled"}
     assert out[0]["id"] == "KB-3"
     assert out[0]["score"] >= out[1]["score"]
     assert isinstance(out[0]["why"], list) and any("kafka" in w for w in out[0]["why"])

@@ -63,7 +63,7 @@ def test_related_document_ranks_first_with_reasons(kb: KnowledgeBase) -> None:
 
 
 def test_reimport_unchanged_is_not_reencoded_and_never_duplicates(kb: KnowledgeBase) -> None:
-    enc = kb.encoder
+    enc = kb.encoder.inner
     assert isinstance(enc, CountingEncoder)
     before = len(enc.texts)
     report = kb.import_file(FIXTURES / "incidents.jsonl")
@@ -104,7 +104,7 @@ def test_single_rca_upsert_is_searchable_without_reload(
         resolution="killed the job",
         created_at=datetime(2026, 6, 1, tzinfo=UTC),
     )
-    enc = kb.encoder
+    enc = kb.encoder.inner
     assert isinstance(enc, CountingEncoder)
     before = len(enc.texts)
     report = kb.upsert([rca], source="rca")

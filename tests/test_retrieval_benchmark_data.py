@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import datasets as D
+from benchmarks import corpora as D
 from benchmarks.quality import Prepared, fast_headline, guarantee, metrics
 from retrieval.fusion import FEATURES, Weights
 from retrieval.types import Document, Query

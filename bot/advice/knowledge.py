@@ -5,6 +5,7 @@ and updated incrementally by ``upsert()``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
+from bot.advice import encoders
 from bot.kernel import metrics
 from bot.kernel.models import Feedback, KnowledgeChunk, KnowledgeDocument, Suggestion
 from retrieval.encoder import Encoder
@@ -28,6 +30,8 @@ from retrieval.ranker import HybridRanker
 from retrieval.text import chunk_document, document_hash, sha256
 from retrieval.types import Document, Match, Query
 from retrieval.vector_index import DenseIndex, NumpyVectorIndex
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "numpy", "pgvector")
 
@@ -76,11 +80,21 @@ class KnowledgeBase:
         backend: str = "auto",
         weights: Weights | None = None,
         batch_docs: int = 512,
+        loader: encoders.Loader | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
         self.sessions = sessions
-        self.encoder = encoder
+        # The bundled model, and the one shared encoder whose model follows `embedding_models` (kb adapt).
+        self.bundled = encoder.inner if isinstance(encoder, encoders.SwitchableEncoder) else encoder
+        self.encoder = (
+            encoder
+            if isinstance(encoder, encoders.SwitchableEncoder)
+            else encoders.SwitchableEncoder(encoder)
+        )
+        self._loader: encoders.Loader = loader or (
+            lambda row: self.bundled if row is None else encoders.adapted_encoder(row)
+        )
         engine = sessions.kw["bind"]
         is_pg = engine.dialect.name == "postgresql"
         if backend == "pgvector" and not is_pg:
@@ -98,6 +112,7 @@ class KnowledgeBase:
         self.refresh_seconds = 10.0
         self._signature: tuple[Any, ...] | None = None
         self._checked_at = 0.0
+        self._model_switched = False
 
     @property
     def weights(self) -> Weights:
@@ -112,6 +127,7 @@ class KnowledgeBase:
         ranker = HybridRanker(dense, weights=self.ranker.weights)
         signature = self._current_signature()  # taken first: a write during the load triggers another
         with self.sessions() as s:
+            self.follow_model(s)
             for row in s.scalars(select(KnowledgeDocument).execution_options(yield_per=2000)):
                 ranker.add(row.id, to_document(row), None)
                 s.expunge(row)
@@ -133,16 +149,28 @@ class KnowledgeBase:
         self.ranker = ranker
         self._signature, self._checked_at = signature, time.monotonic()
         self._loaded = True
+        self._model_switched = False
 
     def _current_signature(self) -> tuple[Any, ...]:
         with self.sessions() as s:
-            return tuple(
-                s.execute(
+            return (
+                *s.execute(
                     select(
                         func.count(), func.max(KnowledgeDocument.id), func.max(KnowledgeDocument.imported_at)
                     )
-                ).one()
+                ).one(),
+                encoders.active_version(s),  # kb adapt switched the model: switch with it, then reload
             )
+
+    def follow_model(self, session: Session) -> str:
+        """Use the model the database says is active (every replica follows the same row). Returns it."""
+        row = encoders.active_model(session)
+        version = encoders.BUNDLED if row is None else row.version
+        if version != self.encoder.version:
+            self.encoder.switch(self._loader(row), version)
+            self._model_switched = True  # the in-process vectors are the old model's: reload them
+            log.info("knowledge base now answers with embedding model %s", version)
+        return version
 
     def _refresh_if_changed(self) -> None:
         """Reload when another process changed the documents since our last load (checked at most every
@@ -191,6 +219,8 @@ class KnowledgeBase:
             if batch:
                 self._write_batch(list(batch.values()), report, source)
                 bar.update(len(batch))
+            if self._model_switched:  # the model changed during the writes: vectors of both are in memory
+                self.load()
             self._signature = self._current_signature()  # our own writes are in the index already
         bar.close()
         return report
@@ -218,6 +248,7 @@ class KnowledgeBase:
         hashes = {d.id: document_hash(d) for d in docs}
         added: list[tuple[int, Document, np.ndarray]] = []
         with self.sessions() as s, s.begin():
+            self.follow_model(s)  # never write an embedding of a model that no longer answers
             existing = {
                 ext: (pk, h)
                 for pk, ext, h in s.execute(

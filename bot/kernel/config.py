@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         examples=["/models/all-MiniLM-L6-v2"],
     )
     embedding_backend: str = Field("torch", description="Embedding backend: torch, onnx or onnx-int8.")
+    adapted_models_dir: Path = Field(
+        Path("models"),
+        description="Where `kb adapt` saves adapted embedding models; every replica must see the same folder.",
+    )
     similar_top_k: int = Field(3, ge=1, le=20, description="Similar past incidents shown per incident.")
     model_owners: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -329,6 +329,37 @@ class RemediationControl(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+class EmbeddingModel(Base):
+    """A locally adapted embedding model (``kb adapt``): where it is, its hash, and whether queries use it.
+
+    At most one row is ``active``; with none, the bundled model answers. Every replica follows this table, so
+    they all switch to the same version (bot/advice/encoders.py)."""
+
+    __tablename__ = "embedding_models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    base: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="embedding")  # embedding|active|retired|failed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class StagedEmbedding(Base):
+    """A chunk's embedding under a model that is not active yet: filled while the knowledge base is
+    re-embedded, copied onto ``knowledge_chunks`` in the switch's one transaction, then deleted."""
+
+    __tablename__ = "staged_embeddings"
+    chunk_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    embedding: Mapped[np.ndarray] = mapped_column(Embedding)
+
+
 def get_incident(session: Session, incident_id: int) -> Incident:
     """The incident, or ``NotFound`` saying it does not exist (a message for the user who asked)."""
     incident = session.get(Incident, incident_id)

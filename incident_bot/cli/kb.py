@@ -1,4 +1,4 @@
-"""``kb`` subcommands: import, search, stats."""
+"""``kb`` subcommands: import, search, stats, refit, adapt."""
 
 from __future__ import annotations
 
@@ -14,11 +14,16 @@ from retrieval.types import Query
 
 if TYPE_CHECKING:
     from bot.advice.knowledge import KnowledgeBase
+    from bot.kernel.config import Settings
 
 BuildKb = Callable[[], "KnowledgeBase"]
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], build_kb: BuildKb) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    build_kb: BuildKb,
+    settings: Callable[[], Settings],
+) -> None:
     kb = subparsers.add_parser("kb", help="the knowledge base of past incidents")
     sub = kb.add_subparsers(dest="kb_command", required=True)
 
@@ -52,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], bu
     rf.add_argument("--dry-run", action="store_true", help="report only; keep the current weights")
     rf.set_defaults(func=lambda args: cmd_refit(args, build_kb))
 
+    from incident_bot.cli import adapt
+
+    adapt.add_parser(sub, build_kb, settings)
+
 
 def cmd_import(args: argparse.Namespace, build_kb: BuildKb) -> int:
     try:
@@ -76,16 +85,17 @@ def cmd_import(args: argparse.Namespace, build_kb: BuildKb) -> int:
 def cmd_search(args: argparse.Namespace, build_kb: BuildKb) -> int:
     kb = build_kb()
     matches = kb.search(Query(text=args.text, service=args.service, alert_name=args.alert), top_k=args.top)
+    model = kb.encoder.version  # which embedding model answered (bundled, or an adapted version)
     if args.json:
-        print(json.dumps([m.as_json() for m in matches], ensure_ascii=False))
+        print(json.dumps([{**m.as_json(), "model": model} for m in matches], ensure_ascii=False))
         return 0
     if not matches:
         print("no matches")
-        return 0
     for rank, m in enumerate(matches, start=1):
         print(f"{rank}. {m.id}  {m.title}  (score {m.score:.3f})")
         for reason in m.why:
             print(f"     - {reason}")
+    print(f"(embedding model: {model})")
     return 0
 
 
@@ -98,6 +108,7 @@ def cmd_stats(args: argparse.Namespace, build_kb: BuildKb) -> int:
                 "chunks": kb.chunk_count(),
                 "backend": kb.backend,
                 "encoder": kb.encoder.name,
+                "model_version": kb.encoder.version,
                 "weights": kb.weights.as_dict(),
             }
         )

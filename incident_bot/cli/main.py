@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
         return _build(_settings())
 
-    register_kb(sub, build_kb)
+    register_kb(sub, build_kb, _settings)
     register_noise(sub, _settings)
     register_actions(sub, _settings)
     register_catalog(sub, _settings)
