@@ -142,6 +142,8 @@ def build_runtime(
             )
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
+        for warning in report.warnings:
+            log.warning("runbook action not available: %s", warning)
     kb = build_kb(settings, encoder=encoder, engine=engine)
     client = WebClient(
         token=token,

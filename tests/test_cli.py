@@ -33,9 +33,10 @@ def test_runbooks_import_reports_bad_file_and_keeps_good(
     (d / "good.md").write_text("---\nid: good\ntitle: Good one\nsteps: [check it]\n---\nbody\n")
     (d / "bad.md").write_text("---\nid: bad\ntitle: [unclosed\n---\n")
     (d / "noaction.md").write_text("---\nid: na\ntitle: T\nactions:\n  - id: x\n    title: X\n---\n")
-    assert main(["runbooks", "import", str(d)]) == 0
+    assert main(["runbooks", "import", str(d)]) == 1  # a skipped runbook fails the import (CI, deploys)
     cap = capsys.readouterr()
     assert "1 inserted" in cap.out and "2 skipped" in cap.out
+    assert "error: 2 runbook(s) skipped" in cap.err
     assert "invalid YAML" in cap.err and "noaction.md: actions[0].params.url: Field required" in cap.err
 
 

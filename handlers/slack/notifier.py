@@ -77,6 +77,7 @@ class SlackNotifier:
                     view.runbook,
                     offered=view.actions,
                     context=view.context,
+                    withheld=view.withheld,
                 ),
                 unfurl_links=False,
                 unfurl_media=False,
@@ -93,7 +94,13 @@ class SlackNotifier:
                 ts=inc.slack_ts,
                 text=incident_blocks.incident_fallback_text(inc),
                 blocks=incident_blocks.incident_message(
-                    inc, view.alerts, view.matches, view.runbook, offered=view.actions, context=view.context
+                    inc,
+                    view.alerts,
+                    view.matches,
+                    view.runbook,
+                    offered=view.actions,
+                    context=view.context,
+                    withheld=view.withheld,
                 ),
             )
 
