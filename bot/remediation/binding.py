@@ -34,6 +34,7 @@ from jinja2 import TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
+from bot.kernel.errors import ConfigError
 from bot.kernel.models import Incident
 from bot.kernel.validation import format_loc
 
@@ -46,8 +47,9 @@ ENVIRONMENT_LABELS = ("environment", "env")
 _KIND = {"labels": "label", "annotations": "annotation"}
 
 
-class TemplateProblem(ValueError):
-    """A template that cannot be used; the message names the parameter."""
+class TemplateProblem(ConfigError, ValueError):
+    """A template that cannot be used (on import), or cannot be filled for an incident (at request time);
+    the message names the parameter. Never reaches a user as an error: it becomes a reason not to offer."""
 
 
 @lru_cache(maxsize=1)

@@ -25,9 +25,6 @@ from bot.remediation.policy import Rule
 from bot.remediation.registry import ACTION_TYPES, not_configured
 from retrieval.runbooks import RunbookMatch
 
-# The similarity a runbook's text needs to be suggested for reading at the top (benchmarks/guardrail.py
-# measured it with the real model); text alone never offers an action.
-TEXT_THRESHOLD = 0.65
 READING_ONLY = "the runbook names neither this alert nor this model (shown for reading)"
 
 

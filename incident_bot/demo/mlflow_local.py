@@ -251,3 +251,24 @@ def runbooks_with_mlflow_rollback(source: Path, dest: Path, *, models: list[str]
             text = f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True)}---\n{found.group(2)}"
         (dest / path.name).write_text(text, encoding="utf-8")
     return dest
+
+
+def runbooks_with_webhook_rollback(source: Path, dest: Path) -> Path:
+    """Copy the runbook folder with the model rollback turned into a signed webhook (``/actions/mlflow-rollback``),
+    for a demo without mlflow installed: the bundled ``mlflow_rollback`` is not offered without MLflow."""
+    import yaml
+
+    from retrieval.runbooks import _FRONT
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        found = _FRONT.match(text)
+        if path.name == ROLLBACK_RUNBOOK and found is not None:
+            front = yaml.safe_load(found.group(1))
+            for action in front.get("actions", []):
+                if action.get("type") == "mlflow_rollback":
+                    action.update(type="webhook", url="/actions/mlflow-rollback")
+            text = f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True)}---\n{found.group(2)}"
+        (dest / path.name).write_text(text, encoding="utf-8")
+    return dest
