@@ -114,6 +114,10 @@ def test_template_errors_at_import_name_file_action_and_parameter() -> None:
         ActionError, match=r"params\.d: unknown template variable 'incident' \(known: service"
     ):
         validate_actions([{**base, "params": {"d": "{{ incident.service }}"}}], reg, path="rb.md")
+    with pytest.raises(
+        ActionError, match=r"actions\[0\]\.offer_on: Input should be 'alert' or 'any_alert_of_service'"
+    ):
+        validate_actions([{**base, "offer_on": "always", "params": {}}], reg, path="rb.md")
     # a templated parameter is checked when rendered; the others now (k8s names must be DNS names)
     base = {"id": "a", "title": "A"}
     spec = validate_actions(
