@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env-example setup demo test lint bench-quality bench-speed bench-storm bench-scale bench-grouping bench-origin clean
+.PHONY: env-example setup demo test lint bench-guardrail bench-quality bench-speed bench-storm bench-scale bench-grouping bench-origin clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ ADAPT_STEPS ?= 60
 ADAPT_MINUTES ?= 15
 bench-quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/quality.py --adapt-minutes $(ADAPT_MINUTES) --adapt-steps $(ADAPT_STEPS)
+
+# Guardrail (issue 16): 100 public alert names over 24 services through /alerts with the example runbooks; which get buttons.
+bench-guardrail: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.guardrail --alerts 100
 
 bench-speed: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/speed.py --sizes 10000 --backends numpy --real-text-max 0

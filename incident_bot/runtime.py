@@ -154,6 +154,8 @@ def build_runtime(
             )
         for err in report.errors:
             log.warning("runbook skipped: %s", err)
+        for warning in report.warnings:
+            log.warning("runbook action not available: %s", warning)
 
     def known_actions() -> set[str]:
         with sessions() as session:

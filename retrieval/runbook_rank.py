@@ -81,10 +81,17 @@ class RunbookIndex:
             score = min(rule.score / RULE_SCALE, 2.0) if rule else 0.0
             out.append(
                 RunbookMatch(
-                    rb, score + SEMANTIC_WEIGHT * max(best, 0.0), why, rule=rule is not None, semantic=best
+                    rb,
+                    score + SEMANTIC_WEIGHT * max(best, 0.0),
+                    why,
+                    rule=rule is not None,
+                    semantic=best,
+                    specific=rule.specific if rule else False,
+                    by_service=rule.by_service if rule else False,
                 )
             )
-        out.sort(key=lambda m: (-m.score, m.runbook.id))
+        # a runbook that names the alert or the model comes before any general or text match
+        out.sort(key=lambda m: (not m.specific, -m.score, m.runbook.id))
         return out[:top_k]
 
 

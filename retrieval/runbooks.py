@@ -1,7 +1,12 @@
 """Runbooks: Markdown files with YAML front matter, and matching them to an incident.
 
 Front matter fields: ``id``, ``title``, ``services``, ``alert_names``, ``labels`` (exact-value matchers),
-``models``, ``steps``, optional ``actions``. Actions are kept as the raw mappings from the file: retrieval only
+``models``, ``steps``, optional ``actions``.
+
+How the selectors combine: ``alert_names`` and ``models`` *decide* (a runbook naming the alert or the model
+is a specific match), ``services`` and ``labels`` *narrow* (when given, they must match too). A runbook that
+matches by ``services``/``labels`` alone (it names neither the alert nor the model, or names others) is a
+general match: shown for reading; the caller decides what a general match may offer. Actions are kept as the raw mappings from the file: retrieval only
 ranks runbooks; ``bot.remediation.actions`` validates them (typed, per executor) when a runbook is imported.
 """
 
@@ -63,6 +68,8 @@ class RunbookMatch:
     why: list[str]
     rule: bool = False  # matched a front-matter rule (alert name, model, service, labels)
     semantic: float = 0.0  # best passage's cosine similarity to the incident text
+    specific: bool = False  # named the alert or the model, and its services/labels (if any) agree
+    by_service: bool = False  # a general match in which the incident's service is among ``services``
 
 
 def _str_list(value: Any, name: str, where: str) -> list[str]:
@@ -126,24 +133,38 @@ def load_runbooks(directory: Path) -> tuple[list[Runbook], list[str]]:
 
 
 def match_runbooks(query: Query, runbooks: list[Runbook]) -> list[RunbookMatch]:
-    """Rule matching on front matter; every point of score comes with the rule that earned it."""
+    """Rule matching on front matter; every point of score comes with the rule that earned it.
+
+    Specific (alert name or model named, narrowed by services/labels): 3 points each, +1 for an agreeing
+    service, +1 for agreeing labels. General (services
+    and/or labels only, all given ones agreeing): 2 for the service, 1 for the labels. A runbook naming the
+    alert whose services or labels disagree with the incident does not match by rule at all.
+    """
     out: list[RunbookMatch] = []
     for rb in runbooks:
-        score, why = 0.0, []
+        why: list[str] = []
+        score = 0.0
         if query.alert_name and query.alert_name.lower() in {a.lower() for a in rb.alert_names}:
             score += 3.0
             why.append(f"alert name {query.alert_name}")
         if query.model and query.model.lower() in {m.lower() for m in rb.models}:
             score += 3.0
             why.append(f"model {query.model}")
-        if query.service and query.service.lower() in {s.lower() for s in rb.services}:
-            score += 2.0
+        service_ok = bool(query.service) and (query.service or "").lower() in {s.lower() for s in rb.services}
+        labels_ok = all(query.labels.get(k) == v for k, v in rb.labels.items())
+        narrowed = (not rb.services or service_ok) and labels_ok
+        if not narrowed:
+            continue  # services/labels given and not all agreeing: no rule match
+        if service_ok:
             why.append(f"service {query.service}")
-        matched = [k for k, v in rb.labels.items() if query.labels.get(k) == v]
-        if rb.labels and len(matched) == len(rb.labels):
-            score += 1.0
-            why.append("labels " + ", ".join(f"{k}={rb.labels[k]}" for k in matched))
+        if rb.labels:
+            why.append("labels " + ", ".join(f"{k}={v}" for k, v in rb.labels.items()))
         if score > 0:
-            out.append(RunbookMatch(rb, score, why, rule=True))
+            score += (1.0 if service_ok else 0.0) + (1.0 if rb.labels else 0.0)
+            out.append(RunbookMatch(rb, score, why, rule=True, specific=True))
+        elif service_ok or rb.labels:
+            general = (2.0 if service_ok else 0.0) + (1.0 if rb.labels else 0.0)
+            why = [*why, "for reading: the runbook names neither this alert nor this model"]
+            out.append(RunbookMatch(rb, general, why, rule=True, by_service=service_ok))
     out.sort(key=lambda m: (-m.score, m.runbook.id))
     return out

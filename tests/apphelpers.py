@@ -86,6 +86,18 @@ class App:
         return [c.params["text"] for c in self.stub.of("chat.postEphemeral")]
 
 
+def feature_staleness(**changes: Any) -> dict[str, Any]:
+    """A model alert whose runbook action is a webhook approved by the model's owner (feature-store-staleness.md).
+    The bundled model-drift runbook's rollback is an ``mlflow_rollback``, offered only with MLflow configured."""
+    body = json.loads((ALERTS / "model_drift.json").read_text())
+    body.update(
+        alert_name="FeatureStaleness",
+        summary="fraud-model: feature view merchant_stats last materialized 3 h ago (max 1 h)",
+        description="The online store serves merchant_stats features materialized 3 hours ago.",
+    )
+    return {**body, **changes}
+
+
 def load_sample_kb(rt: Runtime) -> None:
     report = rt.kb.import_file(Path(SAMPLE_DATA / "knowledge_base.jsonl"))
     assert report.inserted >= 30

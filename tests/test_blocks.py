@@ -433,3 +433,18 @@ def test_ids_that_cannot_round_trip_get_no_buttons_instead_of_crashing() -> None
         FeedbackKind.RUNBOOK
     ]
     assert [b["value"] for b in by_action(message, ActionId.REQUEST)] == ["7:act-1"]
+
+
+def test_actions_not_offered_are_listed_with_their_reason_escaped() -> None:
+    rb = make_runbook(n_actions=2)
+    withheld = [
+        (ActionSpec.model_validate(a), f"`deployment` '{EVIL}' does not name the incident's service checkout")
+        for a in rb.runbook.actions
+    ]
+    message = incident_blocks.incident_message(
+        make_incident(), [], [], rb, offered=[], withheld=withheld, now=NOW
+    )
+    text = json.dumps(message)
+    assert "Request:" not in text
+    assert "Restart 0" in text and text.count("not offered: `deployment`") == 2
+    assert "<!channel>" not in text

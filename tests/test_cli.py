@@ -14,9 +14,14 @@ def test_db_upgrade_then_runbooks_import_and_list(
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     assert main(["db", "upgrade"]) == 0
     assert main(["runbooks", "import", str(SAMPLE_DATA / "runbooks")]) == 0
-    out = capsys.readouterr().out
+    cap = capsys.readouterr()
     n = len(list((SAMPLE_DATA / "runbooks").glob("*.md")))
-    assert f"{n} inserted" in out
+    assert f"{n} inserted" in cap.out and "0 skipped" in cap.out
+    # the bundled model rollback is an mlflow_rollback: imported, and the warning names the setting
+    assert (
+        "model-drift-rollback.md: actions[0].type: action type 'mlflow_rollback' needs MLFLOW_TRACKING_URI; "
+        "imported, not offered until it is set"
+    ) in cap.err
     assert main(["runbooks", "import", str(SAMPLE_DATA / "runbooks")]) == 0
     assert f"{n} unchanged" in capsys.readouterr().out
     assert main(["runbooks", "list"]) == 0
@@ -33,9 +38,10 @@ def test_runbooks_import_reports_bad_file_and_keeps_good(
     (d / "good.md").write_text("---\nid: good\ntitle: Good one\nsteps: [check it]\n---\nbody\n")
     (d / "bad.md").write_text("---\nid: bad\ntitle: [unclosed\n---\n")
     (d / "noaction.md").write_text("---\nid: na\ntitle: T\nactions:\n  - id: x\n    title: X\n---\n")
-    assert main(["runbooks", "import", str(d)]) == 0
+    assert main(["runbooks", "import", str(d)]) == 1  # a skipped runbook fails the import (CI, deploys)
     cap = capsys.readouterr()
     assert "1 inserted" in cap.out and "2 skipped" in cap.out
+    assert "error: 2 runbook(s) skipped" in cap.err
     assert "invalid YAML" in cap.err and "noaction.md: actions[0].params.url: Field required" in cap.err
 
 

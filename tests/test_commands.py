@@ -9,7 +9,7 @@ from bot.kernel.models import Incident
 from bot.reports.kpi import last
 from incident_bot.demo.slack_stub import signed_headers
 from incident_bot.demo.webhook_target import WebhookTarget
-from tests.apphelpers import SIGNING_SECRET, App
+from tests.apphelpers import SIGNING_SECRET, App, feature_staleness
 
 
 def _command(app: App, text: str, respond_url: str) -> int:
@@ -30,7 +30,7 @@ def _command(app: App, text: str, respond_url: str) -> int:
 def test_kpi_numbers_from_real_flow(app: App, target: WebhookTarget) -> None:
     app.sample("alertmanager", "alertmanager_checkout.json")
     app.sample("alertmanager", "alertmanager_checkout.json")  # 2 duplicate deliveries
-    app.sample("model", "model_drift.json")
+    app.alert("model", feature_staleness())
     app.click("U0ONCALL1", app.posts()[0], "Acknowledge")
     app.click("U0ONCALL1", app.posts()[1], "Request:")
     app.click("U0MLOWNER", app.posts()[-1], "Approve")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.kernel import audit
 from bot.kernel.models import DeadLetter, Incident, RemediationRequest
 from incident_bot.demo.webhook_target import WebhookTarget
-from tests.apphelpers import ALERTS, App
+from tests.apphelpers import ALERTS, App, feature_staleness
 
 
 def _count(app: App, model: type) -> int:
@@ -87,7 +87,7 @@ def test_approval_runs_action_once_with_signed_webhook(app: App, target: Webhook
     assert len(target.received) == 1
     got = target.received[0]
     assert got.signature_ok and got.path == "/actions/restart-pgbouncer"
-    assert got.body["approved_by"] == "U0SRELEAD" and got.body["params"]["deployment"] == "pgbouncer"
+    assert got.body["approved_by"] == "U0SRELEAD" and got.body["params"]["deployment"] == "pgbouncer-checkout"
     with app.rt.sessions() as s:
         req = s.get(RemediationRequest, 1)
         assert req is not None and req.status == "succeeded" and req.result["status_code"] == 200
@@ -149,17 +149,15 @@ def test_reject_closes_request_without_running(app: App, target: WebhookTarget) 
         assert s.get(RemediationRequest, 1).status == "rejected"  # type: ignore[union-attr]
 
 
-def test_model_owner_from_alert_approves_rollback(app: App, target: WebhookTarget) -> None:
-    app.sample("model", "model_drift.json")
+def test_model_owner_from_settings_approves_model_action(app: App, target: WebhookTarget) -> None:
+    app.alert("model", feature_staleness())
     msg = app.posts()[0]
-    assert (
-        "Roll back" in json.dumps(msg.params["blocks"])
-        or "rollback" in json.dumps(msg.params["blocks"]).lower()
-    )
+    assert "Request: Run incremental feature materialization" in json.dumps(msg.params["blocks"])
     app.click("U0ONCALL1", msg, "Request:")
     prompt = app.posts()[-1]
     app.click("U0MLOWNER", prompt, "Approve")
-    assert len(target.received) == 1 and target.received[0].path == "/actions/mlflow-rollback"
+    assert len(target.received) == 1 and target.received[0].path == "/actions/feast-materialize"
+    assert target.received[0].body["params"] == {"model": "fraud-model", "mode": "incremental"}
 
 
 def test_failed_action_is_reported_as_failure(app: App, target: WebhookTarget) -> None:
@@ -351,9 +349,7 @@ def _dead_slack(app: App):  # type: ignore[no-untyped-def]
 
 
 def test_owner_named_in_alert_payload_grants_no_authority(app: App, target: WebhookTarget) -> None:
-    body = json.loads((ALERTS / "model_drift.json").read_text())
-    body["owner"] = "U0MALLORY"
-    app.alert("model", body)
+    app.alert("model", feature_staleness(owner="U0MALLORY"))
     app.click("U0ONCALL1", app.posts()[0], "Request:")
     prompt = app.posts()[-1]
     app.click("U0MALLORY", prompt, "Approve")

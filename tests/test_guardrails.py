@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.kernel.models import Incident, RemediationRequest, Suggestion
 from bot.remediation.actions import ActionError, ActionSpec, validate_actions
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
-from bot.remediation.guardrails import TEXT_THRESHOLD, offerable, out_of_scope
+from bot.remediation.guardrails import offerable, out_of_scope
 from bot.remediation.policy import Rule
 from incident_bot.demo.slack_stub import block_action_body
 from incident_bot.demo.webhook_target import WebhookTarget
@@ -50,10 +50,11 @@ def _incident(**kw: Any) -> Incident:
     return Incident(id=1, title="t", severity="warning", source="generic", group_key="g", **kw)
 
 
-def test_offerable_needs_a_rule_or_a_strong_text_match() -> None:
+def test_offerable_needs_a_runbook_that_names_the_alert_or_model() -> None:
     rb = Runbook(id="r", title="R")
-    assert offerable(RunbookMatch(rb, 1.0, [], rule=True, semantic=0.1))
-    assert offerable(RunbookMatch(rb, 1.0, [], rule=False, semantic=TEXT_THRESHOLD))
+    assert offerable(RunbookMatch(rb, 1.0, [], rule=True, semantic=0.1, specific=True))
+    assert not offerable(RunbookMatch(rb, 1.0, [], rule=True, semantic=0.9, by_service=True))  # service alone
+    assert not offerable(RunbookMatch(rb, 1.0, [], rule=False, semantic=1.0))  # text alone, however close
     assert not offerable(RunbookMatch(rb, 1.0, [], rule=False, semantic=0.34))  # the billing case
     assert not offerable(None)
 
@@ -78,7 +79,7 @@ def test_action_needing_a_model_is_out_of_scope_without_one() -> None:
         or ""
     )
     unknown = ActionSpec(id="b", title="B", type="k8s_restart", params={})
-    assert "no executor" in (
+    assert "action type 'k8s_restart' needs K8S_API_URL" in (
         out_of_scope(unknown, incident=_incident(), executors=executors, rule=Rule()) or ""
     )
 

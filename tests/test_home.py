@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from incident_bot.demo.slack_stub import signed_headers
-from tests.apphelpers import SIGNING_SECRET, App
+from tests.apphelpers import SIGNING_SECRET, App, feature_staleness
 
 
 def _home_opened(app: App, user: str, tab: str = "home") -> int:
@@ -34,7 +34,7 @@ def _text(view: dict) -> str:  # type: ignore[type-arg]
 
 def test_home_shows_incidents_my_approvals_and_kpis(app: App) -> None:
     app.sample("alertmanager", "alertmanager_checkout.json")
-    app.sample("model", "model_drift.json")
+    app.alert("model", feature_staleness())
     app.click("U0ONCALL1", app.posts()[1], "Request:")  # the model owner must approve
     assert _home_opened(app, "U0MLOWNER") == 200
     call = app.stub.of("views.publish")[-1]

@@ -44,13 +44,51 @@ def _books() -> list[Runbook]:
 
 def test_rule_match_is_named() -> None:
     out = rank_runbooks(
-        Query(text="", alert_name="PostgresConnectionPoolExhausted", labels={"team": "payments"}),
+        Query(
+            text="",
+            alert_name="PostgresConnectionPoolExhausted",
+            service="checkout",
+            labels={"team": "payments"},
+        ),
         _books(),
         HashingEncoder(),
     )
-    assert out[0].runbook.id == "pool"
+    assert out[0].runbook.id == "pool" and out[0].specific
     assert "rule: alert name PostgresConnectionPoolExhausted" in out[0].why
+    assert "rule: service checkout" in out[0].why
     assert "rule: labels team=payments" in out[0].why
+
+
+def test_alert_names_decide_services_and_labels_narrow() -> None:
+    books = _books()
+    named_elsewhere = rank_runbooks(  # the runbook names the alert, but not for this service: no rule match
+        Query(
+            text="",
+            alert_name="PostgresConnectionPoolExhausted",
+            service="payments",
+            labels={"team": "payments"},
+        ),
+        books,
+        HashingEncoder(),
+    )
+    assert all(m.runbook.id != "pool" or not m.rule for m in named_elsewhere)
+    general = (
+        rank_runbooks(  # the PaymentsWebhookQueueStuck: service and labels agree, alert not named
+            Query(
+                text="",
+                alert_name="PaymentsWebhookQueueStuck",
+                service="checkout",
+                labels={"team": "payments"},
+            ),
+            books,
+            HashingEncoder(),
+        )
+    )
+    pool = next(m for m in general if m.runbook.id == "pool")
+    assert pool.rule and not pool.specific and pool.by_service
+    assert any("for reading" in w for w in pool.why)
+    model = rank_runbooks(Query(text="", model="fraud-scorer"), books, HashingEncoder())
+    assert model[0].runbook.id == "drift" and model[0].specific
 
 
 def test_text_match_names_the_passage() -> None:

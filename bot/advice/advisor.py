@@ -15,7 +15,7 @@ from bot.advice.chat import IncidentView
 from bot.advice.context import ContextFinder, IncidentContext
 from bot.advice.knowledge import KnowledgeBase, to_document
 from bot.kernel.models import Incident, KnowledgeDocument, Suggestion
-from bot.remediation.guardrails import Offer, offerable
+from bot.remediation.guardrails import Offer, Verdict
 from bot.remediation.runbook_store import all_runbooks, get_runbook
 from retrieval.runbook_rank import RunbookIndex
 from retrieval.runbooks import RunbookMatch
@@ -80,9 +80,10 @@ class Advisor:
                     features=dict(m.features),
                 )
             )
-        strong = offerable(best, threshold=self._offer.threshold)
+        verdict = Verdict.of(best)
         if best is not None:
-            # "offerable": the guardrail verdict (rule match, or text at/above the calibrated threshold)
+            # the guardrail verdict: does the runbook name the alert or model ("specific"; "offerable" for the
+            # KPI report), or did it match by service alone ("by_service")
             session.add(
                 Suggestion(
                     incident_id=incident.id,
@@ -92,19 +93,21 @@ class Advisor:
                     score=float(best.score),
                     why=list(best.why),
                     features={
-                        "offerable": 1.0 if strong else 0.0,
+                        **verdict.features(),
                         "rule": 1.0 if best.rule else 0.0,
                         "semantic": float(best.semantic),
                     },
                 )
             )
+        review = self._offer.review(incident, best, verdict)
         return IncidentView(
             incident,
             list(incident.alerts),
             matches,
             best,
-            self._offer.actions(incident, best, strong=strong),
+            review.offered,
             context=context,
+            withheld=review.withheld,
         )
 
     def stored_view(self, session: Session, incident: Incident) -> IncidentView:
@@ -135,26 +138,30 @@ class Advisor:
             for r in doc_rows
             if r.target_id in docs
         ]
-        runbook, strong = None, False
+        runbook, verdict = None, Verdict()
         rb_row = next((r for r in rows if r.target_kind == "runbook"), None)
         if rb_row is not None:
             rb = get_runbook(session, rb_row.target_id)
             if rb is not None:
                 feats = rb_row.features or {}
+                verdict = Verdict.from_features(feats)
                 runbook = RunbookMatch(
                     rb,
                     rb_row.score,
                     list(rb_row.why),
                     rule=bool(feats.get("rule")),
                     semantic=float(feats.get("semantic", 0.0)),
+                    specific=verdict.specific,
+                    by_service=verdict.by_service,
                 )
-                strong = bool(feats.get("offerable"))
         context = self._context(session, incident) if self._context else None
+        review = self._offer.review(incident, runbook, verdict)
         return IncidentView(
             incident,
             list(incident.alerts),
             matches,
             runbook,
-            self._offer.actions(incident, runbook, strong=strong),
+            review.offered,
             context=context,
+            withheld=review.withheld,
         )

@@ -26,6 +26,8 @@ class IncidentView:
     runbook: RunbookMatch | None = None
     actions: list[ActionSpec] = field(default_factory=list)  # offered (guardrails passed): get buttons
     context: IncidentContext | None = None  # changes before it, linked incidents (bot.advice.context)
+    # the runbook's actions not offered, each with its reason ("label `deployment` missing")
+    withheld: list[tuple[ActionSpec, str]] = field(default_factory=list)
 
 
 class IncidentChat(Protocol):

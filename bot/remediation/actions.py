@@ -3,19 +3,24 @@
 A runbook's front matter keeps its ``actions`` as plain mappings (retrieval/ only ranks runbooks).
 This module turns each into an :class:`ActionSpec`, checking its ``params`` against the executor's
 ``Params`` model; any error names the runbook file and the field (``actions[0].params.url``).
+A parameter may be a template over the incident (``bot/remediation/binding.py``): its syntax and variables
+are checked here, its value when a request is made. An action type whose executor is not configured here is
+still validated (``registry.ACTION_TYPES``) and imported; it is not offered until its setting is set.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.kernel.errors import ConfigError
 from bot.kernel.validation import format_loc
 from bot.remediation.base import Executor
+from bot.remediation.binding import TemplateProblem, check_templates, templated_keys
+from bot.remediation.registry import ACTION_TYPES
 
 ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -32,14 +37,18 @@ class ActionSpec(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     type: str
     approvers: tuple[str, ...] = ()  # optional; policy.yml decides when it names the action or its type
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)  # templates until a request renders them
+    # "alert": offered only when the runbook names the alert or the model; "any_alert_of_service": also
+    # when it matched by service alone, if every target parameter is a template (binding.fully_bound)
+    offer_on: Literal["alert", "any_alert_of_service"] = "alert"
 
     def typed_params(self, registry: Mapping[str, Executor]) -> BaseModel:
         return registry[self.type].Params.model_validate(self.params)
 
     def stored(self) -> dict[str, Any]:
-        """The JSON kept on the request (``"type"`` is part of the contract other features read)."""
-        return self.model_dump(mode="json")
+        """The JSON kept on the request (``"type"`` is part of the contract other features read);
+        ``offer_on`` only when it is not the default, so earlier stored specs read the same."""
+        return self.model_dump(mode="json", exclude={"offer_on"} if self.offer_on == "alert" else set())
 
 
 def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -> ActionSpec:
@@ -48,9 +57,14 @@ def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -
         raise ActionError(f"{where}: must be a mapping")
     data = dict(raw)
     a_type = str(data.get("type", "webhook"))
-    if a_type not in registry:
+    if a_type in registry:
+        params_model = registry[a_type].Params
+    elif a_type in ACTION_TYPES:  # known, not configured here: validated now, offered once its setting is set
+        params_model = ACTION_TYPES[a_type][0]
+    else:
         raise ActionError(
-            f"{where}.type: unknown action type '{a_type}' (known: {', '.join(sorted(registry))})"
+            f"{where}.type: unknown action type '{a_type}' "
+            f"(known: {', '.join(sorted({*ACTION_TYPES, *registry}))})"
         )
     params = data.get("params") or {}
     if not isinstance(params, Mapping):
@@ -73,17 +87,27 @@ def validate_action(raw: Any, registry: Mapping[str, Executor], *, where: str) -
             f"{where}.approvers: must be a list of Slack user ids, user group ids or 'model-owner'"
         )
     try:
-        typed = registry[a_type].Params.model_validate(params)
+        check_templates(params)
+    except TemplateProblem as exc:
+        raise ActionError(f"{where}.{exc}") from None
+    templated = set(templated_keys(params))
+    try:
+        stored = params_model.model_validate(params).model_dump(mode="json")
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ActionError(f"{format_loc(first['loc'], (where, 'params'))}: {first['msg']}") from None
+        # a template's value is checked when it is rendered; every other parameter is checked now
+        errors = [e for e in exc.errors() if not (e["loc"] and e["loc"][0] in templated)]
+        if errors:
+            first = errors[0]
+            raise ActionError(f"{format_loc(first['loc'], (where, 'params'))}: {first['msg']}") from None
+        stored = params
     try:
         return ActionSpec(
             id=str(data["id"]),
             title=str(data["title"]),
             type=a_type,
             approvers=tuple(approvers),
-            params=typed.model_dump(mode="json"),
+            params=stored,
+            offer_on=data.get("offer_on", "alert"),
         )
     except ValidationError as exc:
         first = exc.errors()[0]

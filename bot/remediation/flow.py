@@ -39,7 +39,7 @@ from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
 from bot.remediation.chat import ApprovalChat, ApprovalView
 from bot.remediation.directory import GroupCache, resolve_approvers
-from bot.remediation.guardrails import out_of_scope
+from bot.remediation.guardrails import Verdict, consider, out_of_scope
 from bot.remediation.policy import MODEL_OWNER, Policy, PolicyError, PolicySource, Rule
 from bot.remediation.registry import ExecutorRegistry
 from bot.remediation.runbook_store import get_action, get_runbook
@@ -217,22 +217,25 @@ class Remediation:
 
     # ---- request ---------------------------------------------------------------------------------
     def _offered(self, session: Session, incident: Incident, action_id: str) -> tuple[str, ActionSpec, Rule]:
+        """The runbook action bound to this incident (parameters rendered from it, stored on the request),
+        decided again from the stored verdict and the database, never from the click."""
         if incident.runbook_id is None:
             raise NotFound(f"Action '{action_id}' is not offered for incident #{incident.id}.")
         action = get_action(session, incident.runbook_id, action_id)
         if action is None:
             raise NotFound(f"Action '{action_id}' is not offered for incident #{incident.id}.")
         shown = _runbook_suggestion(session, incident)
-        if shown is None or not (shown.features or {}).get("offerable"):
-            raise InvalidState(
-                f"Runbook '{incident.runbook_id}' matched incident #{incident.id} too weakly "
-                "for its actions to be offered; read it and act by hand."
-            )
+        verdict = Verdict.from_features(shown.features if shown is not None else None)
         rule = self.rule(action, self._policy_now())
-        why_not = out_of_scope(action, incident=incident, executors=self.executors, rule=rule)
-        if why_not:
-            raise InvalidState(f"'{action.title}' cannot run for incident #{incident.id}: {why_not}.")
-        return incident.runbook_id, action, rule
+        bound = consider(action, incident=incident, verdict=verdict, executors=self.executors, rule=rule)
+        if isinstance(bound, str):
+            if not (verdict.specific or verdict.by_service):
+                raise InvalidState(
+                    f"Runbook '{incident.runbook_id}' matched incident #{incident.id} too weakly "
+                    "for its actions to be offered; read it and act by hand."
+                )
+            raise InvalidState(f"'{action.title}' is not offered for incident #{incident.id}: {bound}.")
+        return incident.runbook_id, bound, rule
 
     def request(self, *, incident_id: int, action_id: str, user_id: str) -> int:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 import httpx
+from pydantic import BaseModel
 
 from bot.kernel.config import Settings
 from bot.remediation.base import Executor
@@ -24,6 +25,23 @@ EXECUTOR_FACTORIES: tuple[ExecutorFactory, ...] = (
     mlflow.from_settings,  # when MLFLOW_TRACKING_URI is set
     kubernetes.from_settings,  # when K8S_API_URL is set
 )
+
+# Every action type a runbook may name: its parameters' model (so a runbook is validated on import even when
+# the executor is not configured here) and the setting that enables it (None: always available).
+ACTION_TYPES: dict[str, tuple[type[BaseModel], str | None]] = {
+    "webhook": (webhook.WebhookParams, None),
+    "mlflow_rollback": (mlflow.MlflowRollbackParams, "MLFLOW_TRACKING_URI"),
+    "k8s_restart": (kubernetes.K8sRestartParams, "K8S_API_URL"),
+    "k8s_scale": (kubernetes.K8sScaleParams, "K8S_API_URL"),
+}
+
+
+def not_configured(action_type: str) -> str:
+    """Why an action of ``action_type`` cannot run here, naming the setting that enables it."""
+    setting = ACTION_TYPES.get(action_type, (None, None))[1]
+    if setting:
+        return f"action type '{action_type}' needs {setting}"
+    return f"no executor for action type '{action_type}' is configured"
 
 
 class ExecutorRegistry(Mapping[str, Executor]):

@@ -2,7 +2,9 @@
 
 Each runbook's actions are validated on import against the executor registry (typed ``params`` per action
 type); a runbook with a bad action is skipped with an error naming the file and the field, and what is
-stored is the normalised, validated action spec.
+stored is the normalised, validated action spec (templates kept as written: they are rendered per request).
+An action whose executor is not configured here is imported with a warning naming the setting that enables
+it (``action type 'mlflow_rollback' needs MLFLOW_TRACKING_URI``); it is shown, not offered, until it is set.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bot.kernel.db_types import utcnow
 from bot.kernel.models import Runbook as RunbookRow
 from bot.remediation.actions import ActionError, ActionSpec, validate_actions
 from bot.remediation.base import Executor
+from bot.remediation.registry import not_configured
 from retrieval.runbooks import Runbook, load_runbooks
 
 
@@ -27,7 +30,8 @@ class RunbookImport:
     inserted: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one per skipped runbook
+    warnings: list[str] = field(default_factory=list)  # imported, but an action cannot run here yet
 
 
 def import_dir(
@@ -39,10 +43,17 @@ def import_dir(
     report = RunbookImport(errors=errors)
     for rb in runbooks:
         try:
-            rb.actions = [a.stored() for a in validate_actions(rb.actions, registry, path=rb.path or rb.id)]
+            specs = validate_actions(rb.actions, registry, path=rb.path or rb.id)
         except ActionError as exc:
             report.errors.append(str(exc))
             continue
+        rb.actions = [a.stored() for a in specs]
+        report.warnings += [
+            f"{rb.path or rb.id}: actions[{i}].type: {not_configured(a.type)}; "
+            "imported, not offered until it is set"
+            for i, a in enumerate(specs)
+            if a.type not in registry
+        ]
         row = session.get(RunbookRow, rb.id)
         spec = rb.to_spec()
         if row is None:

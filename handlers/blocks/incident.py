@@ -33,6 +33,7 @@ MAX_MATCHES = 3
 MAX_STEPS = 10
 MAX_REQUEST_BUTTONS = 20
 MAX_AFFECTING = 8
+MAX_WITHHELD = 5
 
 
 def _oneline(text: str | None) -> str:
@@ -232,12 +233,27 @@ def _runbook(incident: IncidentLike, runbook_match: RunbookMatch | None) -> list
     return blocks
 
 
+def _withheld(withheld: Sequence[tuple[Any, str]]) -> list[dict[str, Any]]:
+    """Each runbook action not offered, with its reason ("not offered: label `deployment` missing")."""
+    if not withheld:
+        return []
+    lines = [
+        f"• {mrkdwn.escape(_oneline(action.title), max_len=120)}: not offered: "
+        f"{mrkdwn.escape(_oneline(reason), max_len=200)}"
+        for action, reason in withheld[:MAX_WITHHELD]
+    ]
+    if len(withheld) > MAX_WITHHELD:
+        lines.append(f"…and {len(withheld) - MAX_WITHHELD} more")
+    return [context("Automated actions of this runbook, read it and act by hand:\n" + "\n".join(lines))]
+
+
 def _controls(
     incident: IncidentLike,
     runbook_match: RunbookMatch | None,
     offered: Sequence[Any],
     now: datetime,
     still_firing: str | None = None,
+    withheld: Sequence[tuple[Any, str]] | None = None,
 ) -> list[dict[str, Any]]:
     if incident.status == IncidentStatus.RESOLVED.value:
         when = aware(incident.resolved_at) or now
@@ -267,14 +283,17 @@ def _controls(
     blocks = actions(buttons, block_id=f"incident_actions:{incident.id}")
     if len(rb_actions) > MAX_REQUEST_BUTTONS:
         blocks.append(context(f"…and {len(rb_actions) - MAX_REQUEST_BUTTONS} more runbook actions not shown"))
-    withheld = len(runbook_match.runbook.actions) - len(rb_actions) if runbook_match else 0
-    if withheld > 0:
-        blocks.append(
-            context(
-                f"{withheld} automated action(s) of this runbook not offered: the runbook matched "
-                "too weakly or the incident is out of the action's scope. Read it; act by hand."
+    if withheld is not None:
+        blocks += _withheld(withheld)
+    else:  # a caller that did not say why: count them
+        n = len(runbook_match.runbook.actions) - len(rb_actions) if runbook_match else 0
+        if n > 0:
+            blocks.append(
+                context(
+                    f"{n} automated action(s) of this runbook not offered: the runbook matched "
+                    "too weakly or the incident is out of the action's scope. Read it; act by hand."
+                )
             )
-        )
     return blocks
 
 
@@ -288,6 +307,7 @@ def incident_message(
     now: datetime | None = None,
     context: Any = None,
     reopen_grace: timedelta | None = None,
+    withheld: Sequence[tuple[Any, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The whole incident message. ``now`` is the render time (and a fallback for timestamps the incident
     lacks); ``reopen_grace`` lets a message resolved by a person say it still fires and when it re-opens."""
@@ -304,7 +324,7 @@ def incident_message(
         divider,
         *_runbook(incident, runbook_match),
         divider,
-        *_controls(incident, runbook_match, offered, now, still_firing),
+        *_controls(incident, runbook_match, offered, now, still_firing, withheld),
     ]
     if len(blocks) > MAX_BLOCKS:  # cannot happen with the caps above; kept as a guard
         raise ValueError(f"incident message has {len(blocks)} blocks (Slack allows {MAX_BLOCKS})")

@@ -81,6 +81,7 @@ class SlackNotifier:
                     offered=view.actions,
                     context=view.context,
                     reopen_grace=self._reopen_grace,
+                    withheld=view.withheld,
                 ),
                 unfurl_links=False,
                 unfurl_media=False,
@@ -104,6 +105,7 @@ class SlackNotifier:
                     offered=view.actions,
                     context=view.context,
                     reopen_grace=self._reopen_grace,
+                    withheld=view.withheld,
                 ),
             )
 

@@ -129,10 +129,15 @@ def cmd_runbooks_import(args: argparse.Namespace) -> int:
         return 1
     for err in rep.errors:
         print(f"skipped: {err}", file=sys.stderr)
+    for warning in rep.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"runbooks: {len(rep.inserted)} inserted, {len(rep.updated)} updated, "
         f"{len(rep.unchanged)} unchanged, {len(rep.errors)} skipped"
     )
+    if rep.errors:  # a skipped runbook is one the on-call will not see: fail loudly (CI, deploy scripts)
+        print(f"error: {len(rep.errors)} runbook(s) skipped; fix them and import again", file=sys.stderr)
+        return 1
     return 0 if (rep.inserted or rep.updated or rep.unchanged) else 1
 
 

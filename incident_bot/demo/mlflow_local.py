@@ -233,9 +233,8 @@ ROLLBACK_RUNBOOK = "model-drift-rollback.md"
 
 
 def runbooks_with_mlflow_rollback(source: Path, dest: Path, *, models: list[str] | None = None) -> Path:
-    """Copy the runbook folder ``source`` to ``dest`` with the model-drift runbook's rollback action turned
-    into a real ``mlflow_rollback`` (the bundled one is a webhook, so the samples load without MLflow).
-    ``models`` are added to that runbook's ``models`` rule. Returns ``dest``."""
+    """Copy the runbook folder ``source`` to ``dest``, with ``models`` added to the model-drift runbook's
+    ``models`` rule (its rollback is an ``mlflow_rollback`` bound to the incident's model). Returns ``dest``."""
     import yaml
 
     from retrieval.runbooks import _FRONT
@@ -243,17 +242,33 @@ def runbooks_with_mlflow_rollback(source: Path, dest: Path, *, models: list[str]
     dest.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.glob("*.md")):
         text = path.read_text(encoding="utf-8")
-        if path.name == ROLLBACK_RUNBOOK:
+        if path.name == ROLLBACK_RUNBOOK and models:
             found = _FRONT.match(text)
             if found is None:
                 raise ValueError(f"{path}: no YAML front matter")
             front = yaml.safe_load(found.group(1))
-            front["models"] = list(dict.fromkeys([*front.get("models", []), *(models or [])]))
+            front["models"] = list(dict.fromkeys([*front.get("models", []), *models]))
+            text = f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True)}---\n{found.group(2)}"
+        (dest / path.name).write_text(text, encoding="utf-8")
+    return dest
+
+
+def runbooks_with_webhook_rollback(source: Path, dest: Path) -> Path:
+    """Copy the runbook folder with the model rollback turned into a signed webhook (``/actions/mlflow-rollback``),
+    for a demo without mlflow installed: the bundled ``mlflow_rollback`` is not offered without MLflow."""
+    import yaml
+
+    from retrieval.runbooks import _FRONT
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        found = _FRONT.match(text)
+        if path.name == ROLLBACK_RUNBOOK and found is not None:
+            front = yaml.safe_load(found.group(1))
             for action in front.get("actions", []):
-                if action.get("id") == "rollback-model-alias":
-                    action.pop("url", None)
-                    action["type"] = "mlflow_rollback"
-                    action["params"] = {"alias": "champion"}
+                if action.get("type") == "mlflow_rollback":
+                    action.update(type="webhook", url="/actions/mlflow-rollback")
             text = f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True)}---\n{found.group(2)}"
         (dest / path.name).write_text(text, encoding="utf-8")
     return dest

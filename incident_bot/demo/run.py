@@ -29,6 +29,7 @@ from handlers.blocks.render import render_text
 from incident_bot.demo.mlflow_local import (
     mlflow_unavailable_reason,
     runbooks_with_mlflow_rollback,
+    runbooks_with_webhook_rollback,
     seeded_registry,
 )
 from incident_bot.demo.slack_stub import (
@@ -172,12 +173,12 @@ def run_demo(*, keep_db: Path | None = None) -> int:
 
 
 def _start_mlflow(stack: ExitStack, tmp: Path) -> tuple[str | None, Path]:
-    """A real local MLflow registry (fraud-model v1-v3, champion on v3) and runbooks whose model rollback is
-    an ``mlflow_rollback``; without mlflow installed, say why and keep the rollback a signed webhook."""
+    """A real local MLflow registry (fraud-model v1-v12, champion on v12) and the bundled runbooks, whose model
+    rollback is an ``mlflow_rollback``; without mlflow installed, say why and make the rollback a signed webhook."""
     reason = mlflow_unavailable_reason()
     if reason:
         print(f"MLflow: not started ({reason}); the model rollback goes to the webhook target instead")
-        return None, SAMPLE_DATA / "runbooks"
+        return None, runbooks_with_webhook_rollback(SAMPLE_DATA / "runbooks", tmp / "runbooks")
     print("starting a local MLflow tracking server (sqlite backend) ...")
     # twelve versions, the champion on v12: the version the sample drift alert names
     server, versions = stack.enter_context(
