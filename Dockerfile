@@ -15,6 +15,8 @@ RUN pip install .
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 LOG_FORMAT=json
+# matplotlib (KPI chart, alert graphs) writes its font cache here; the home directory is not writable
+ENV MPLCONFIGDIR=/tmp/matplotlib
 RUN useradd --system --uid 10001 --home-dir /app incident-bot
 COPY --from=build /opt/venv /opt/venv
 COPY examples /app/examples

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.advice.knowledge import KnowledgeBase
 from bot.advice.messages import IncidentMessages
 from bot.intake.alerts import Alert
-from bot.intake.changes import Change
+from bot.intake.changes import Change, with_registrations
 from bot.intake.changes import record as record_change
+from bot.intake.model_registry import Registrations
 from bot.intake.payloads import RejectedAlert, dead_letter_rejected, storable, storable_text
 from bot.kernel import audit, locks, metrics
 from bot.kernel.db import transaction
@@ -58,8 +59,10 @@ class IncidentService:
         kb: KnowledgeBase,
         outbox: Outbox,
         priority_of: Callable[[Incident], int] | None = None,
+        registrations: Registrations | None = None,
     ) -> None:
         self._sessions = sessions
+        self._registrations = registrations  # a promotion's registration time (MLflow), when configured
         self._triage = triage
         self._messages = messages
         self._remediation = remediation
@@ -119,7 +122,10 @@ class IncidentService:
         return any(row is not None and row.next_attempt_at <= now for row in rows)
 
     def record_changes(self, *, source: str, body: Any, changes: list[Change]) -> list[int]:
-        """Store change events (deploys, flags, model promotions): never incidents. Returns their ids."""
+        """Store change events (deploys, flags, model promotions): never incidents. Returns their ids.
+        A promotion's registration time is found first (a read, and maybe MLflow), outside the write."""
+        with self._sessions() as session:
+            changes = with_registrations(session, changes, self._registrations)
         with transaction(self._sessions) as session:
             session.add(AlertPayload(source=source, body=storable(body)))
             rows = [

@@ -328,18 +328,44 @@ def check_embeddings(s: Settings) -> list[Check]:
     ]
 
 
+def check_prometheus(s: Settings) -> list[Check]:
+    """The alert graphs' Prometheus (only when set): a warning when unreachable, since incidents then say
+    "No graph" in their thread but nothing else is affected."""
+    if not s.prometheus_url:
+        return []
+    import httpx
+
+    from bot.reports.promql import Prometheus, PrometheusError
+
+    with httpx.Client() as client:
+        prometheus = Prometheus(client=client, url=s.prometheus_url, timeout=s.prometheus_timeout_seconds)
+        try:
+            version = prometheus.version()
+        except PrometheusError as exc:
+            return [
+                Check(
+                    "prometheus",
+                    "warn",
+                    f"{exc}: incidents will say 'No graph' in their thread",
+                    "PROMETHEUS_URL",
+                )
+            ]
+    return [Check("prometheus", "ok", f"Prometheus {version} at {prometheus.shown}", "PROMETHEUS_URL")]
+
+
 PREFLIGHT: list[Callable[[Settings], list[Check]]] = [
     check_settings,
     check_alert_sources,
     check_runbooks_and_policy,
     check_database,
     check_slack,
+    check_prometheus,
 ]
 
 
 def run_checks(s: Settings, *, embeddings: bool = True) -> list[Check]:
     out: list[Check] = []
-    for step in [*PREFLIGHT, *([check_embeddings] if embeddings else [])]:
+    for step in [*PREFLIGHT, check_prometheus, *([check_embeddings] if embeddings else [])]:
         try:
             out.extend(step(s))
         except Exception as exc:  # a check itself must never crash the command

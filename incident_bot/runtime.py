@@ -23,6 +23,7 @@ from bot.advice.messages import IncidentMessages
 from bot.catalog.loader import CatalogSource
 from bot.catalog.lookup import ServiceCatalog
 from bot.catalog.origin import OriginParams
+from bot.intake.model_registry import MlflowRegistrations
 from bot.kernel import locks
 from bot.kernel.config import Settings, secret_value
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
@@ -37,7 +38,9 @@ from bot.remediation.guardrails import Offer
 from bot.remediation.policy import Policy, PolicyError, PolicySource, check_action_ids
 from bot.remediation.registry import EXECUTOR_FACTORIES, ExecutorRegistry
 from bot.reports import reminders
+from bot.reports.alert_graph import AlertGraphs
 from bot.reports.collector import KpiCollector
+from bot.reports.promql import Prometheus
 from bot.service import IncidentService
 from bot.triage.engine import Triage
 from bot.triage.policy import TriagePolicy
@@ -207,8 +210,26 @@ def build_runtime(
             catalog=catalog,
         ),
     )
+    graphs = AlertGraphs(
+        sessions=sessions,
+        outbox=outbox,
+        chat=chat,
+        prometheus=(
+            Prometheus(
+                client=http_client, url=settings.prometheus_url, timeout=settings.prometheus_timeout_seconds
+            )
+            if settings.prometheus_url
+            else None
+        ),
+        model_services=settings.model_services,
+    )
     messages = IncidentMessages(
-        sessions=sessions, outbox=outbox, advisor=advisor, chat=chat, oncall_mention=settings.oncall_mention
+        sessions=sessions,
+        outbox=outbox,
+        advisor=advisor,
+        chat=chat,
+        oncall_mention=settings.oncall_mention,
+        followups=[graphs],
     )
     service = IncidentService(
         sessions=sessions,
@@ -222,10 +243,21 @@ def build_runtime(
             related=catalog.related_ids,
         ),
         priority_of=catalog.priority_of,
+        registrations=(
+            MlflowRegistrations(
+                client=http_client,
+                tracking_uri=settings.mlflow_tracking_uri,
+                token=settings.mlflow_tracking_token,
+                timeout=settings.executor_timeout_seconds,
+            )
+            if settings.mlflow_tracking_uri
+            else None
+        ),
     )
     # Every outbox handler, in one place: any replica delivers what any replica queued.
     for kind, handler in messages.handlers().items():
         outbox.register(kind, handler)
+    outbox.register(Kind.ALERT_GRAPH, graphs.deliver)
     outbox.register(Kind.POST_APPROVAL, remediation.deliver_prompt)
     outbox.register(Kind.UPDATE_APPROVAL, remediation.deliver_prompt_update)
     outbox.register(Kind.APPROVAL_RESULT, remediation.deliver_result)

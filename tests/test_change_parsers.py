@@ -53,11 +53,12 @@ def test_mlflow_serving_service_tag() -> None:
         }
     )
     assert (c.kind, c.model_name, c.version, c.service) == (
-        ChangeKind.MODEL_PROMOTION,
+        ChangeKind.MODEL_REGISTRATION,  # a version registered is not serving yet: not a promotion
         "fraud-model",
         "7",
         "fraud-scoring",
     )
+    assert c.registered_at == datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ def test_changes_endpoint_auth_and_dead_letters(app: App) -> None:
     assert _count(app, ChangeEvent) == 0
 
 
-def test_mlflow_model_version_webhook_is_a_model_promotion(app: App) -> None:
+def test_mlflow_model_version_webhooks_are_a_registration_and_a_promotion(app: App) -> None:
     # The envelope MLflow's webhook delivery posts (mlflow.webhooks.delivery), with its own example payloads.
     for entity, action in (("model_version", "created"), ("model_version_alias", "created")):
         event = WebhookEvent(entity, action)
@@ -93,10 +93,13 @@ def test_mlflow_model_version_webhook_is_a_model_promotion(app: App) -> None:
     with app.rt.sessions() as s:
         rows = list(s.scalars(select(ChangeEvent).order_by(ChangeEvent.id)))
     assert [(r.kind, r.model_name, r.version) for r in rows] == [
-        ("model_promotion", "example_model", "1"),
+        ("model_registration", "example_model", "1"),
         ("model_promotion", "example_model", "1"),
     ]
     assert rows[0].registered_at is not None and "as example_alias" in rows[1].title
+    # the alias event carries no registration time: it is the stored registration's
+    assert rows[1].registered_at == rows[0].registered_at
+    assert rows[1].meta["registered_at_from"] == "stored registration"
     unknown = post_change(app, {"entity": "registered_model", "action": "created", "data": {"name": "m"}})
     assert unknown.status_code == 422 and "entity/action" in unknown.json()["error"]
 

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from incident_bot.demo.mlflow_local import mlflow_unavailable_reason
+from incident_bot.demo.prometheus_local import prometheus_unavailable_reason
 from incident_bot.demo.run import run_demo
 
 
@@ -39,6 +40,15 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert "#6 `recommendations`" not in cascade
     saved = out.split("saved as ")[-1].split()[0]
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
+    if (
+        prometheus_unavailable_reason() is None
+    ):  # the alert's own graph, from a local Prometheus, in the thread
+        assert "1b. The alert's own graph in the thread" in out and "threshold > 0; incident started" in out
+        assert "deploy checkout v1.38 at" in out and "No graph" not in out
+        graph = out.split("graph: ")[1].split("saved as ")[1].split()[0]
+        assert Path(graph).read_bytes().startswith(b"\x89PNG")
+    else:
+        assert "Prometheus: not started (/usr/bin/" in out
 
 
 def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(
@@ -74,3 +84,21 @@ def test_sample_timestamps_are_moved_together_and_never_into_the_future() -> Non
     assert '"endsAt": "0001-01-01T00:00:00Z"' in out  # Alertmanager's "still firing" zero time untouched
     assert '"later": "2030-01-01T11:57:30Z"' in out  # the same offset for every timestamp
     assert '"end": "2030-01-01T12:00:00Z"' in out  # 37 minutes later would be in the future: capped at now
+
+
+def test_without_prometheus_the_demo_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contextlib import ExitStack
+
+    from incident_bot.demo import run as demo
+
+    monkeypatch.setattr(
+        demo, "prometheus_unavailable_reason", lambda: "/usr/bin/prometheus is not installed (Debian package)"
+    )
+    with ExitStack() as stack:
+        assert demo._start_prometheus(stack, Path("/nonexistent")) is None
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        "Prometheus: not started (/usr/bin/prometheus is not installed (Debian package)); incidents get no graph"
+    )

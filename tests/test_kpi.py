@@ -222,3 +222,36 @@ def test_percentile_and_period_parsing() -> None:
     assert parse_period("30d").days == 30 and parse_period("12h").total_seconds() == 12 * 3600
     with pytest.raises(ValueError, match="7d"):
         parse_period("soon")
+
+
+def test_model_kpis_from_real_mlflow_webhook_bodies(sessions: sessionmaker[Session]) -> None:
+    """MLflow's own example payloads in the envelope its webhook delivery posts (mlflow.webhooks.delivery):
+    v1 registered, then the alias moved to it 25 min later. One promotion (the registration is not one), lead
+    time 25 min, read through the same parser and recorder as ``POST /changes``."""
+    from mlflow.entities.webhook import WebhookEvent
+    from mlflow.webhooks.delivery import get_example_payload_for_event
+
+    from bot.intake.changes import record, with_registrations
+    from handlers.parsers.changes import parse_changes
+
+    bodies = []
+    for entity, at in (("model_version", T0), ("model_version_alias", T0 + m(25))):
+        event = WebhookEvent(entity, "created")
+        bodies.append(
+            {
+                "entity": event.entity.value,
+                "action": event.action.value,
+                "timestamp": at.isoformat(),
+                "data": get_example_payload_for_event(event),
+            }
+        )
+    for body in bodies:  # one delivery each, as MLflow sends them
+        with sessions() as s:
+            changes = with_registrations(s, parse_changes(body))
+        with transaction(sessions) as s:
+            for change in changes:
+                record(s, change, source="changes")
+    with sessions() as s:
+        mk = report(s, since=SINCE, until=UNTIL).model
+    assert mk.promotions == 1 and mk.rollback_rate == 0.0
+    assert mk.lead_time.count == 1 and approx_min(mk.lead_time.mean_s) == 25

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.advice.novelty import Novelty, novelty_of
 from bot.catalog.lookup import OriginNote, ServiceCatalog
 from bot.intake import changes
 from bot.kernel.models import Incident
@@ -47,6 +48,7 @@ class IncidentContext:
     links: list[LinkNote] = field(default_factory=list)
     origin: OriginNote | None = None  # probable origin / probably affecting (bot/catalog/lookup.py)
     priority: int | None = None  # 1..4 (bot/catalog/priority.py)
+    novelty: Novelty | None = None  # new / rare / frequent for its service (bot/advice/novelty.py)
 
     def query_text(self) -> str:
         """What the retrieval query learns from the context (change reasons, linked incidents)."""
@@ -83,7 +85,10 @@ class ContextFinder:
             links.append(
                 LinkNote(relation, other.id, other.title, other.service, other.model_name, other.status)
             )
+        novelty = novelty_of(session, incident)
         if self._catalog is None:
-            return IncidentContext(notes, links)
+            return IncidentContext(notes, links, novelty=novelty)
         origin = self._catalog.note(session, incident)
-        return IncidentContext(notes, links, origin=origin, priority=self._catalog.priority_of(incident))
+        return IncidentContext(
+            notes, links, origin=origin, priority=self._catalog.priority_of(incident), novelty=novelty
+        )

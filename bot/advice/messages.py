@@ -13,6 +13,7 @@ delivered later by any replica's workers, in order per incident:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,15 @@ from bot.kernel.outbox import Finalizer, Handler, Kind, Outbox, OutboxMessage, S
 from bot.triage.policy import Reopened
 
 
+class Followup(Protocol):
+    """More messages about an incident, queued after its own (e.g. the alert's graph, bot/reports/alert_graph.py):
+    given by the composition root, so this module imports none of them."""
+
+    def queue_new(self, session: Session, incident_id: int) -> OutboxMessage | None: ...
+
+    def queue_update(self, session: Session, incident_id: int) -> OutboxMessage | None: ...
+
+
 class IncidentMessages:
     def __init__(
         self,
@@ -35,7 +45,9 @@ class IncidentMessages:
         advisor: Advisor,
         chat: IncidentChat,
         oncall_mention: Sequence[str] = (),
+        followups: Sequence[Followup] = (),
     ) -> None:
+        self._followups = list(followups)
         self._sessions = sessions
         self._outbox = outbox
         self._advisor = advisor
@@ -53,12 +65,13 @@ class IncidentMessages:
 
     # ---- queued in the caller's transaction ------------------------------------------------------------
     def queue_new(self, session: Session, incident_id: int) -> list[OutboxMessage | None]:
-        """A new incident: its advice, then its first post (each once: unique dedup keys)."""
+        """A new incident: its advice, then its first post (each once: unique dedup keys), then follow-ups."""
         return [
             self._outbox.enqueue(
                 session, kind=Kind.ADVISE, incident_id=incident_id, dedup_key=f"advise:{incident_id}"
             ),
             self.queue_post(session, incident_id),
+            *(f.queue_new(session, incident_id) for f in self._followups),
         ]
 
     def queue_post(self, session: Session, incident_id: int) -> OutboxMessage | None:
@@ -70,12 +83,15 @@ class IncidentMessages:
         )
 
     def queue_update(self, session: Session, incident_id: int) -> OutboxMessage | None:
-        return self._outbox.enqueue(
+        row = self._outbox.enqueue(
             session,
             kind=Kind.UPDATE_INCIDENT,
             incident_id=incident_id,
             coalesce_key=f"incident:{incident_id}:message",
         )
+        for followup in self._followups:
+            followup.queue_update(session, incident_id)
+        return row
 
     def queue_advice(self, session: Session, incident_id: int) -> OutboxMessage | None:
         """Advise again (e.g. after a 👎 excluded a match; several clicks coalesce into one search); the job

@@ -1,10 +1,12 @@
-"""Change events (deploys, config pushes, flag flips, model promotions): stored, never incidents,
-and shown on the incidents that start after them on the same service or model."""
+"""Change events (deploys, config pushes, flag flips, model promotions and registrations): stored, never
+incidents, and shown on the incidents that start after them on the same service or model. A model
+registration is stored (it gives a later promotion its lead time) but never shown as a cause: a registered
+version serves nothing until it is promoted."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,11 +14,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.intake.alerts import Alert
+from bot.intake.model_registry import Registrations
 from bot.kernel import audit
 from bot.kernel.db_types import utcnow
 from bot.kernel.models import ChangeEvent, ChangeKind, Incident
 
 MAX_SHOWN = 5
+NOT_A_CAUSE = (ChangeKind.MODEL_REGISTRATION.value,)  # stored for lead times, never "started N min after"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,22 @@ def changes_before(
     start = incident.first_alert_at or incident.created_at
     if start is None:
         return []
+    return changes_between(
+        session, incident, since=start - window, until=start, model_services=model_services
+    )
+
+
+def changes_between(
+    session: Session,
+    incident: Incident,
+    *,
+    since: datetime,
+    until: datetime,
+    model_services: Mapping[str, str],
+    limit: int = MAX_SHOWN,
+) -> list[ChangeEvent]:
+    """The incident's changes (as ``changes_before`` finds them) that happened in ``[since, until]``, newest
+    first; registrations are left out (they change nothing that runs)."""
     services = {s for s in (incident.service, incident.model_service) if s}
     models = {incident.model_name} if incident.model_name else set()
     models |= {m for m, s in model_services.items() if s in services}
@@ -109,12 +129,64 @@ def changes_before(
         session.scalars(
             select(ChangeEvent)
             .where(
-                or_(*conditions), ChangeEvent.occurred_at >= start - window, ChangeEvent.occurred_at <= start
+                or_(*conditions),
+                ChangeEvent.occurred_at >= since,
+                ChangeEvent.occurred_at <= until,
+                ChangeEvent.kind.not_in(NOT_A_CAUSE),
             )
             .order_by(ChangeEvent.occurred_at.desc(), ChangeEvent.id.desc())
-            .limit(MAX_SHOWN)
+            .limit(limit)
         )
     )
+
+
+def registration_time(session: Session, model: str, version: str) -> datetime | None:
+    """When ``model`` ``version`` was registered, from a registration stored earlier (None: never sent)."""
+    row = session.scalar(
+        select(ChangeEvent)
+        .where(
+            ChangeEvent.model_name == model,
+            ChangeEvent.version == version,
+            ChangeEvent.kind == ChangeKind.MODEL_REGISTRATION.value,
+        )
+        .order_by(ChangeEvent.occurred_at.desc(), ChangeEvent.id.desc())
+        .limit(1)
+    )
+    return None if row is None else (row.registered_at or row.occurred_at)
+
+
+def with_registrations(
+    session: Session, changes: Sequence[Change], registry: Registrations | None = None
+) -> list[Change]:
+    """Promotions sent without ``registered_at`` (MLflow's alias webhook never carries it) get their version's
+    registration time: from a registration earlier in the same batch, else one stored earlier, else the model
+    registry (``registry``, MLflow's REST, when configured). Where it came from is kept in ``meta``; when
+    nothing knows it, the lead time stays unknown (never 0)."""
+    batch = {
+        (c.model_name, c.version): c.registered_at or c.occurred_at
+        for c in changes
+        if c.kind == ChangeKind.MODEL_REGISTRATION and c.model_name and c.version
+    }
+    out = []
+    for c in changes:
+        if (
+            c.kind != ChangeKind.MODEL_PROMOTION
+            or c.registered_at is not None
+            or not (c.model_name and c.version)
+        ):
+            out.append(c)
+            continue
+        when, origin = batch.get((c.model_name, c.version)), "registration in the same delivery"
+        if when is None:
+            when, origin = registration_time(session, c.model_name, c.version), "stored registration"
+        if when is None and registry is not None:
+            when, origin = registry(c.model_name, c.version), "model registry"
+        out.append(
+            c
+            if when is None
+            else replace(c, registered_at=when, meta={**c.meta, "registered_at_from": origin})
+        )
+    return out
 
 
 def describe(change: ChangeEvent, incident_start: datetime) -> str:

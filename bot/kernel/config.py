@@ -230,6 +230,17 @@ class Settings(BaseSettings):
     origin_window_minutes: int = Field(
         30, ge=0, description="Incidents on connected services within this many minutes are related."
     )
+    # The alert's own graph in the incident thread (bot/reports/alert_graph.py)
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus whose query_range draws an Alertmanager alert's expression (its generatorURL's "
+        "g0.expr) into the incident thread. Unset: no graphs.",
+    )
+    prometheus_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long the graph waits for Prometheus before saying so in the thread.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod

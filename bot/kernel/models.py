@@ -261,11 +261,15 @@ class ChangeKind(StrEnum):
     DEPLOY = "deploy"
     CONFIG = "config"
     FEATURE_FLAG = "feature_flag"
-    MODEL_PROMOTION = "model_promotion"
+    MODEL_PROMOTION = (
+        "model_promotion"  # a version starts serving (an alias moved): lead time is counted here
+    )
+    MODEL_REGISTRATION = "model_registration"  # a version registered: not serving yet, never "started after"
 
 
 class ChangeEvent(Base):
-    """A deploy, config change, flag flip or model promotion. Never an incident; shown beside them."""
+    """A deploy, config change, flag flip, model promotion or registration. Never an incident; shown beside
+    them (registrations are not: a registered version serves nothing until it is promoted)."""
 
     __tablename__ = "change_events"
     __table_args__ = (

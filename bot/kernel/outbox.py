@@ -58,6 +58,9 @@ class Kind(StrEnum):
     UPDATE_APPROVAL = "update_approval"  # the prompt re-rendered (k of N, outcome, expiry)
     APPROVAL_RESULT = "approval_result"  # a request's result in the incident thread, naming every approver
     FREEZE_NOTICE = "freeze_notice"  # remediation actions frozen/unfrozen: one line in the incident channel
+    ALERT_GRAPH = (
+        "alert_graph"  # the alert's Prometheus graph uploaded into the thread (bot/reports/alert_graph.py)
+    )
     JOB_MESSAGE = "job_message"  # a scheduler job's reminder (in a thread) or the weekly digest (bot/reports/reminders.py)
 
 

@@ -27,7 +27,8 @@ Definitions (README "KPIs" has them with a worked example):
   succeeded (so approved) remediation request; rate over resolved incidents.
 - MLOps: drift detection latency = a model alert's ``starts_at`` (the monitor's window start) → its
   first delivery; model rollback rate = model incidents resolved after a succeeded ``mlflow_rollback``
-  / model promotions in the period; lead time for model changes = promotion ``registered_at`` →
+  / model promotions in the period (``model_registration`` changes are not promotions); lead time for
+  model changes = promotion ``registered_at`` (its version registered; unknown ones left out) →
   ``occurred_at`` (serving); model incidents linked to an infrastructure incident (count and share).
 """
 
@@ -335,7 +336,7 @@ def _model_kpis(
         if a.model is not None and a.starts_at is not None
     ]
     q = select(ChangeEvent).where(
-        ChangeEvent.kind == ChangeKind.MODEL_PROMOTION.value,
+        ChangeEvent.kind == ChangeKind.MODEL_PROMOTION.value,  # registrations are not promotions
         ChangeEvent.occurred_at >= since,
         ChangeEvent.occurred_at < until,
     )

@@ -178,6 +178,18 @@ def _origin(context: Any) -> list[dict[str, Any]]:
     return blocks
 
 
+NOVELTY_EMOJI = {"new": "🆕", "rare": "🔹", "frequent": "🔁"}
+
+
+def _novelty(view_context: Any) -> list[dict[str, Any]]:
+    """New, rare or frequent for its service, with the counts behind it (bot/advice/novelty.py)."""
+    novelty = getattr(view_context, "novelty", None)
+    if novelty is None:
+        return []
+    emoji = NOVELTY_EMOJI.get(novelty.label, "🔹")
+    return [context(f"{emoji} {mrkdwn.escape(_oneline(novelty.text), max_len=300)}")]
+
+
 def _feedback(incident_id: int, kind: FeedbackKind, target_id: str, n: int) -> list[dict[str, Any]]:
     try:
         value = ids.feedback_value(incident_id, kind, target_id)
@@ -318,6 +330,7 @@ def incident_message(
     blocks = [
         *_summary(incident, alerts, now, reopen_grace, getattr(context, "priority", None)),
         *_origin(context),
+        *_novelty(context),
         *_triage(incident, context),
         divider,
         *_matches(incident, matches),

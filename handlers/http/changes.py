@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from bot.kernel.config import Settings, secret_value
 from bot.service import IncidentService
 from handlers.http.edge import MAX_BODY, Delivery, EdgeRules, WebhookEdge
-from handlers.parsers.changes import parse_changes
+from handlers.parsers.changes import parse_changes, unknown_fields
 
 CHANGE_RULES = EdgeRules(
     noun="change",
@@ -38,6 +38,9 @@ def changes_router(service: IncidentService, settings: Settings) -> APIRouter:
         content: dict[str, Any] = {"status": "accepted", "change_id": ids[0] if len(ids) == 1 else None}
         if len(ids) != 1:
             content["change_ids"] = ids
+        warnings = unknown_fields(body)
+        if warnings:  # accepted, but the sender learns what was not read (e.g. a misspelt field)
+            content["warnings"] = warnings
         return JSONResponse(status_code=202, content=content)
 
     @router.post("/changes", status_code=202)

@@ -3,20 +3,27 @@
 Our shape (one object, or ``{"changes": [object, ...]}``)::
 
     {
-      "kind": "deploy",                  # deploy | config | feature_flag | model_promotion (required)
+      "kind": "deploy",                  # deploy | config | feature_flag | model_promotion | model_registration
       "service": "checkout",             # the service changed (or serving the model)
-      "model": "fraud-model",            # for model promotions
+      "model": "fraud-model",            # for model promotions and registrations
       "version": "v1.42", "environment": "prod",
       "actor": "ana",                    # or "who"
       "title": "Deploy checkout v1.42",  # default: built from kind, service/model and version
       "occurred_at": "2024-05-01T12:00:00Z",  # or "when"; RFC 3339 or Unix epoch; default: received time
+      "registered_at": "2024-05-01T11:35:00Z",  # a promotion: when its version was registered (lead time)
       "url": "https://ci/run/42"         # or "link"
     }
 
+Fields we do not know are not an error (senders add their own), but they are not dropped in silence either:
+``unknown_fields`` names them and ``POST /changes`` returns them in its 202's ``warnings``.
+
 MLflow (``mlflow.webhooks``, OSS 3.x) posts ``{"entity", "action", "timestamp", "data"}``:
-``model_version``/``created`` (a version registered) and ``model_version_alias``/``created`` (an alias such
-as ``champion`` moved to a version: a promotion) become ``model_promotion`` changes. The serving service
-comes from a ``serving_service`` (or ``service``) tag, or from ``MODEL_SERVICES`` when the incident is shown.
+``model_version``/``created`` (a version registered) is a ``model_registration`` (its ``registered_at`` is the
+event time); ``model_version_alias``/``created`` (an alias such as ``champion`` moved to a version) is a
+``model_promotion``, whose ``registered_at`` is filled in when it is stored (the registration stored earlier,
+or MLflow's ``model-versions/get`` when ``MLFLOW_TRACKING_URI`` is set: ``IncidentService.record_changes``).
+The serving service comes from a ``serving_service`` (or ``service``) tag, or from ``MODEL_SERVICES`` when the
+incident is shown.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ MLFLOW_EVENTS = {("model_version", "created"), ("model_version_alias", "created"
 
 
 class ChangeIn(WireModel):
-    kind: Literal["deploy", "config", "feature_flag", "model_promotion"]
+    kind: Literal["deploy", "config", "feature_flag", "model_promotion", "model_registration"]
     service: Text | None = None
     model: Text | None = None
     version: LooseText = None
@@ -44,6 +51,7 @@ class ChangeIn(WireModel):
     title: Text | None = None
     occurred_at: Timestamp = None
     when: Timestamp = None
+    registered_at: Timestamp = None
     url: Text | None = None
     link: Text | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -64,6 +72,7 @@ class MlflowEvent(WireModel):
     action: Text
     timestamp: Timestamp = None
     data: MlflowData
+    workspace: Text | None = None  # sent when MLflow runs with workspaces
 
 
 def parse_changes(body: Any) -> list[Change]:
@@ -89,6 +98,7 @@ def _to_change(item: ChangeIn) -> Change:
         actor=or_none(item.actor) or or_none(item.who),
         url=or_none(item.url) or or_none(item.link),
         occurred_at=item.occurred_at or item.when,
+        registered_at=item.registered_at,
         meta=dict(item.meta),
     )
 
@@ -101,17 +111,19 @@ def _from_mlflow(event: MlflowEvent) -> Change:
         )
     d = event.data
     alias = f" as {d.alias}" if d.alias else ""
-    verb = "registered" if event.entity == "model_version" else "promoted"
+    registration = event.entity == "model_version"
+    verb = "registered" if registration else "promoted"
     service = d.tags.get("serving_service") or d.tags.get("service")
     return Change(
-        kind=ChangeKind.MODEL_PROMOTION,
+        kind=ChangeKind.MODEL_REGISTRATION if registration else ChangeKind.MODEL_PROMOTION,
         title=f"model {d.name} v{d.version or '?'} {verb}{alias}"[:300],
         service=service,
         model_name=d.name,
         version=or_none(d.version),
         actor=d.tags.get("actor"),
         occurred_at=event.timestamp,
-        registered_at=event.timestamp if event.entity == "model_version" else None,
+        # a promotion's registration time is looked up when it is stored (IncidentService.record_changes)
+        registered_at=event.timestamp if registration else None,
         meta={
             "mlflow": {
                 "entity": event.entity,
@@ -123,3 +135,34 @@ def _from_mlflow(event: MlflowEvent) -> Change:
             }
         },
     )
+
+
+MAX_WARNINGS = 20
+
+
+def unknown_fields(body: Any) -> list[str]:
+    """Warnings for the fields of a ``/changes`` body that no parser reads ("changes[1].deployed_by: unknown
+    field, ignored"): kept out of the change, but reported to the sender instead of dropped in silence.
+    ``meta`` and MLflow's ``tags`` are free-form and never reported. At most ``MAX_WARNINGS`` (then a count)."""
+    found = _unknown_paths(body) if isinstance(body, dict) else []
+    warnings = [f"{path[:200]}: unknown field, ignored" for path in found[:MAX_WARNINGS]]
+    if len(found) > MAX_WARNINGS:
+        warnings.append(f"…and {len(found) - MAX_WARNINGS} more unknown fields")
+    return warnings
+
+
+def _unknown_paths(body: dict[str, Any]) -> list[str]:
+    if "entity" in body and "action" in body:
+        found = [k for k in body if k not in MlflowEvent.model_fields]
+        data = body.get("data")
+        if isinstance(data, dict):
+            found += [f"data.{k}" for k in data if k not in MlflowData.model_fields]
+        return found
+    if "changes" in body:
+        items = body["changes"] if isinstance(body["changes"], list) else []
+        found = [k for k in body if k != "changes"]
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                found += [f"changes[{i}].{k}" for k in item if k not in ChangeIn.model_fields]
+        return found
+    return [k for k in body if k not in ChangeIn.model_fields]

@@ -178,6 +178,21 @@ class SlackNotifier:
                 text=f"{who} {escape(text)}" if who else escape(text),
             )
 
+    def upload_in_thread(
+        self, incident: Incident, *, content: bytes, filename: str, title: str, alt_text: str
+    ) -> None:
+        """A file in the incident's thread: files.getUploadURLExternal, the upload, files.completeUploadExternal
+        (slack_sdk's files_upload_v2 makes the three calls)."""
+        with slack_errors("files.upload"):
+            self.client.files_upload_v2(
+                channel=incident.slack_channel or self._channel,
+                thread_ts=incident.slack_ts,
+                file=content,
+                filename=filename,
+                title=title,
+                alt_txt=alt_text,
+            )
+
     def usergroup_members(self, group_id: str) -> list[str]:
         """The group's members; a Slack refusal raises ChatError whose message is Slack's error code alone
         (e.g. ``missing_scope``), which the approval prompt shows."""

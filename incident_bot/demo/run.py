@@ -32,6 +32,11 @@ from incident_bot.demo.mlflow_local import (
     runbooks_with_webhook_rollback,
     seeded_registry,
 )
+from incident_bot.demo.prometheus_local import (
+    checkout_history,
+    local_prometheus,
+    prometheus_unavailable_reason,
+)
 from incident_bot.demo.slack_stub import (
     ApiCall,
     SlackStub,
@@ -83,8 +88,17 @@ class Demo:
         return dict(resp.json())
 
     def wait_calls(self, method: str, count: int) -> list[ApiCall]:
-        self.stub.wait_for(lambda calls: sum(c.method == method for c in calls) >= count, timeout=60)
-        return self.stub.of(method)
+        self.stub.wait_for(lambda calls: len(self.calls(method, calls)) >= count, timeout=60)
+        return self.calls(method)
+
+    def calls(self, method: str, calls: list[ApiCall] | None = None) -> list[ApiCall]:
+        """The stub's calls of ``method``, without the graph's "📉 No graph ..." thread lines (the script counts
+        messages by position; a Prometheus that fails must not shift them)."""
+        return [
+            c
+            for c in (self.stub.of(method) if calls is None else calls)
+            if c.method == method and not str(c.params.get("text") or "").startswith("📉")
+        ]
 
     def click(self, user: str, message: ApiCall, label: str, channel: str = "C0INCIDENTS") -> None:
         button = find_button(message.params["blocks"], label)
@@ -126,6 +140,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         target = stack.enter_context(WebhookTarget(secret=hmac_secret))
         _rule("setup")
         mlflow_uri, runbooks_dir = _start_mlflow(stack, tmp)
+        prometheus_url = _start_prometheus(stack, tmp)
         settings = Settings(
             _env_file=None,
             database_url=f"sqlite:///{db_path}",
@@ -142,6 +157,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
             policy_path=_demo_policy(tmp),
             slack_update_interval_seconds=0.2,
             service_catalog=SAMPLE_DATA / "catalog",  # Backstage + plain YAML: the cascade step's origin
+            prometheus_url=prometheus_url,
         )
         print(
             f"database {db_path}; Slack Web API stand-in {stub.base_url}; action webhook target {target.url}"
@@ -167,8 +183,10 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         demo = Demo(rt, stub, base, signing_secret, token)
         stack.callback(demo.http.close)
         demo.http.get("/healthz")  # the server is up once this answers
-        chart = (keep_db.parent if keep_db else Path(tempfile.gettempdir())) / "incident-bot-demo-kpi.png"
-        return _script(demo, target, mlflow_uri) or _kpis(demo, chart) or _cascade(demo)
+        out_dir = keep_db.parent if keep_db else Path(tempfile.gettempdir())
+        chart = out_dir / "incident-bot-demo-kpi.png"
+        graph = out_dir / "incident-bot-demo-alert-graph.png" if prometheus_url else None
+        return _script(demo, target, mlflow_uri, graph) or _kpis(demo, chart) or _cascade(demo)
     return 1
 
 
@@ -191,6 +209,28 @@ def _start_mlflow(stack: ExitStack, tmp: Path) -> tuple[str | None, Path]:
     return server.url, runbooks_with_mlflow_rollback(SAMPLE_DATA / "runbooks", tmp / "runbooks")
 
 
+DEPLOYED_BEFORE = timedelta(
+    minutes=9
+)  # the checkout deploy, before the sample alert (which starts 5 min ago)
+
+
+def _start_prometheus(stack: ExitStack, tmp: Path) -> str | None:
+    """A local Prometheus with the checkout pool's (synthetic) history, for the alert's graph; or say why not."""
+    reason = prometheus_unavailable_reason()
+    if reason:
+        print(f"Prometheus: not started ({reason}); incidents get no graph")
+        return None
+    now = datetime.now(UTC)
+    url = stack.enter_context(
+        local_prometheus(tmp / "prometheus", checkout_history(now=now, deploy_at=now - DEPLOYED_BEFORE))
+    )
+    print(
+        f"Prometheus {url}: 45 min of pgbouncer waiting clients for checkout backfilled with promtool "
+        "(synthetic: no pgbouncer runs here), for the alert's graph"
+    )
+    return url
+
+
 def _champion(mlflow_uri: str) -> str:
     resp = httpx.get(
         f"{mlflow_uri}/api/2.0/mlflow/registered-models/alias",
@@ -200,11 +240,17 @@ def _champion(mlflow_uri: str) -> str:
     return f"v{resp.json()['model_version']['version']}"
 
 
-def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
-    _rule("1. Alertmanager group fires (checkout)")
+def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None, graph: Path | None) -> int:
+    _rule("1. A deploy of checkout, then its Alertmanager group fires")
+    deployed = (datetime.now(UTC) - DEPLOYED_BEFORE).strftime("%Y-%m-%dT%H:%M:%SZ")
+    change = {"kind": "deploy", "service": "checkout", "version": "v1.38", "who": "ana", "when": deployed}
+    resp = demo.http.post("/changes", json=change, headers=demo.auth)
+    print(f"POST /changes (deploy checkout v1.38) -> {resp.status_code} {resp.text}")
     demo.send_alert("alertmanager", "alertmanager_checkout.json")
     checkout_msg = demo.wait_calls("chat.postMessage", 1)[0]
     demo.show(checkout_msg)
+    if graph is not None:
+        _alert_graph(demo, checkout_msg, graph)
 
     _rule("2. The same group again (dedup: nothing new is posted)")
     demo.send_alert("alertmanager", "alertmanager_checkout.json")
@@ -227,7 +273,7 @@ def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
     demo.click("U0SRELEAD", prompt, "Approve")
     demo.wait_calls("chat.postMessage", 4)
     demo.show(demo.wait_calls("chat.update", 1)[-1])
-    demo.show(demo.stub.of("chat.postMessage")[3])
+    demo.show(demo.calls("chat.postMessage")[3])
     got = target.received[-1]
     print(
         f"webhook target received POST {got.path} signature_ok={got.signature_ok} "
@@ -289,6 +335,37 @@ def _script(demo: Demo, target: WebhookTarget, mlflow_uri: str | None) -> int:
     return 0
 
 
+def _alert_graph(demo: Demo, message: ApiCall, graph: Path) -> None:
+    _rule("1b. The alert's own graph in the thread (query_range on the local Prometheus)")
+    ts = message.response["ts"]
+
+    def done(calls: list[ApiCall]) -> bool:
+        return any(
+            (c.method == "files.completeUploadExternal" and c.params.get("thread_ts") == ts)
+            or (
+                c.method == "chat.postMessage"
+                and c.params.get("thread_ts") == ts
+                and "No graph" in str(c.params)
+            )
+            for c in calls
+        )
+
+    calls = demo.stub.wait_for(done, timeout=60)
+    for call in calls:
+        if call.method == "chat.postMessage" and call.params.get("thread_ts") == ts:
+            demo.show(call)  # the one line saying why there is no graph
+            return
+    upload = next(
+        c for c in calls if c.method == "files.completeUploadExternal" and c.params.get("thread_ts") == ts
+    )
+    file = upload.params["files"][0]
+    alt = next(c for c in calls if c.method == "files.getUploadURLExternal")
+    graph.write_bytes(demo.stub.uploads[file["id"]])
+    print(f"--- Slack files.completeUploadExternal in thread {ts}: {file['title']}")
+    print(f"alt text: {alt.params.get('alt_txt')}")
+    print(f"graph: {len(demo.stub.uploads[file['id']])} bytes, saved as {graph}")
+
+
 def _kpis(demo: Demo, chart: Path) -> int:
     from urllib.parse import urlencode
 
@@ -306,7 +383,20 @@ def _kpis(demo: Demo, chart: Path) -> int:
     ).encode()
     resp = demo.http.post("/slack/events", content=body, headers=signed_headers(demo.secret, body))
     print(f"<U0ONCALL1> /incident kpi 7d -> HTTP {resp.status_code}")
-    done = demo.wait_calls("files.completeUploadExternal", 1)[0]
+    calls = demo.stub.wait_for(
+        lambda calls: any(
+            c.method == "files.completeUploadExternal"
+            and str(c.params["files"][0].get("title", "")).startswith("Incident KPIs")
+            for c in calls
+        ),
+        timeout=60,
+    )
+    done = next(
+        c
+        for c in calls
+        if c.method == "files.completeUploadExternal"
+        and str(c.params["files"][0].get("title", "")).startswith("Incident KPIs")
+    )
     demo.show(
         [c for c in demo.stub.of("chat.postMessage") if c.response["ts"] == done.params["thread_ts"]][0]
     )
@@ -324,7 +414,7 @@ def _cascade(demo: Demo) -> int:
     """Three dependent services page within minutes, plus an unrelated one: each downstream message names the
     probable origin, the origin lists what it is probably affecting, the unrelated one is named nowhere."""
     _rule("13. A cascade across services (catalog: bot/sample_data/catalog): the probable origin")
-    posted = len(demo.stub.of("chat.postMessage"))
+    posted = len(demo.calls("chat.postMessage"))
     updates = len(demo.stub.of("chat.update"))
     demo.send_alert("generic", "cascade.json")
     posts = demo.wait_calls("chat.postMessage", posted + 4)[posted:]
