@@ -52,7 +52,7 @@ def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from contextlib import ExitStack
 
@@ -63,8 +63,12 @@ def test_without_mlflow_the_demo_says_why_and_keeps_the_webhook(
         demo, "mlflow_unavailable_reason", lambda: "mlflow is not installed in this Python environment"
     )
     with ExitStack() as stack:
-        uri, runbooks = demo._start_mlflow(stack, Path("/nonexistent"))
-    assert uri is None and runbooks == SAMPLE_DATA / "runbooks"  # the bundled runbooks: rollback is a webhook
+        uri, runbooks = demo._start_mlflow(stack, tmp_path)
+    assert uri is None and runbooks == tmp_path / "runbooks"  # a copy of the bundled runbooks ...
+    bundled = (SAMPLE_DATA / "runbooks" / "model-drift-rollback.md").read_text()
+    copied = (runbooks / "model-drift-rollback.md").read_text()
+    assert "type: mlflow_rollback" in bundled and "mlflow_rollback" not in copied  # ... rollback as a webhook
+    assert "/actions/mlflow-rollback" in copied
     assert "MLflow: not started (mlflow is not installed" in capsys.readouterr().out
 
 
