@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         default=3.0, description="At most one chat.update per incident message per this many seconds"
     )
     outbox_workers: int = 2
+    http_body_timeout_seconds: float = Field(
+        default=10.0,
+        description="A request body must arrive within this many seconds, else 408 (slow clients); 0 = off",
+    )
     outbox_lease_seconds: float = Field(
         default=120.0,
         description="How long a claimed Slack message is reserved before another replica may retry it",

@@ -19,8 +19,9 @@ later (a few background threads per process, or ``Outbox.drain()`` in tests). Ru
   connection errors back off exponentially (capped); nothing is dropped except errors that can never
   succeed (``ChatError.permanent``), which are kept as ``failed`` rows with the error.
 - **Exactly one first post**: ``dedup_key`` is unique; the handler records the message ts in the same
-  transaction that marks the row done. The remaining window (Slack answered, then the process died
-  before that commit) can repeat one post after the lease expires; see ARCHITECTURE.md.
+  transaction that marks the row done. A post whose outcome is unknown (a timeout, or the process died
+  before that commit and the lease expired) is not simply sent again: the next attempt (``attempts > 1``)
+  looks for the message by its metadata first (bot/advice/messages.py); see ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from bot.kernel import metrics
-from bot.kernel.db import transaction
+from bot.kernel.db import database_unavailable, short_error, transaction
 from bot.kernel.db_types import JSONType, UTCDateTime, utcnow
 from bot.kernel.errors import OperationalError
 from bot.kernel.models import Base
@@ -217,8 +218,11 @@ class Outbox:
         while not self._stop.is_set():
             try:
                 claimed = self.run_once()
-            except Exception:  # the database is away: keep the thread alive and try again
-                log.exception("outbox worker: claiming failed")
+            except Exception as exc:  # keep the thread alive and try again
+                if database_unavailable(exc):  # an outage is one short line, not a traceback per poll
+                    log.warning("outbox worker: database unavailable: %s", short_error(exc))
+                else:
+                    log.exception("outbox worker: claiming failed")
                 claimed = 0
             if claimed == 0:
                 self._wake.wait(self._poll)
