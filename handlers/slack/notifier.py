@@ -116,14 +116,13 @@ class SlackNotifier:
         ``groups:history`` for a private channel). Rate limits, 5xx and timeouts raise (the outbox retries the
         search, the post waits); a history Slack refuses to show (a missing scope, a channel name instead
         of an id) is logged and answered None: the post goes out, at least once, as before this search."""
-        where = self._channel if SLACK_ID.fullmatch(self._channel) else channel or self._known_channel
-        if where is None:
-            log.warning(
-                "cannot look for an earlier post of incident %s: INCIDENT_CHANNEL is a name and no channel id "
-                "is known yet (set INCIDENT_CHANNEL to the channel id)",
-                mark.incident_id,
-            )
-            return None
+        # conversations.history takes a channel id; a configured #name is tried last (Slack refuses it:
+        # logged, then posted as before) when no post has told us the id yet.
+        where = (
+            self._channel
+            if SLACK_ID.fullmatch(self._channel)
+            else channel or self._known_channel or self._channel
+        )
         wanted, cursor = _payload(mark), None
         for _ in range(HISTORY_PAGES):
             try:

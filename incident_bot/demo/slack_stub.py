@@ -219,8 +219,8 @@ class SlackStub:
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
         """``conversations.history`` as Slack answers it: top-level messages newest first, within
         ``oldest``/``latest``, ``limit`` per page with a cursor, metadata only with ``include_all_metadata``."""
-        channel = _channel_id(str(params.get("channel", "")))
-        if channel not in self.messages and not channel.startswith("C0"):
+        channel = str(params.get("channel", ""))
+        if not channel.startswith("C0"):  # as Slack: an id, never a #name
             return {"ok": False, "error": "channel_not_found"}
         oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
         limit = min(max(int(params.get("limit") or 100), 1), 999)
