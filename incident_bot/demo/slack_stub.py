@@ -35,6 +35,7 @@ class ApiCall:
     params: dict[str, Any]
     token: str | None
     response: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when the stub took the call (benchmarks: alert-to-post latency)
 
 
 class SlackStub:
@@ -204,7 +205,7 @@ class SlackStub:
                     self._keep_message(str(response["channel"]), ts, params)
             if method == "auth.test" and token == "xoxb-invalid":  # noqa: S105 (the stub's bad token)
                 response = {"ok": False, "error": "invalid_auth"}
-            self.calls.append(ApiCall(method, params, token, response))
+            self.calls.append(ApiCall(method, params, token, response, time.monotonic()))
             self._cond.notify_all()
         return response
 
