@@ -198,6 +198,7 @@ def build_runtime(
     # Every outbox handler, in one place: any replica delivers what any replica queued.
     for kind, handler in messages.handlers().items():
         outbox.register(kind, handler)
+    outbox.register_prepare(Kind.ADVISE, messages.prepare_advice)  # a burst's query embeddings in one call
     outbox.register(Kind.POST_APPROVAL, remediation.deliver_prompt)
     outbox.register(Kind.UPDATE_APPROVAL, remediation.deliver_prompt_update)
     reminders.register_delivery(

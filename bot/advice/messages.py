@@ -49,6 +49,13 @@ class IncidentMessages:
             Kind.THREAD_REPLY: self.deliver_thread_reply,
         }
 
+    def prepare_advice(self, msgs: list[OutboxMessage]) -> None:
+        """Several ``advise`` rows claimed together (a burst of new incidents): their query embeddings in one
+        model call (``Outbox.register_prepare``); each row's delivery then finds its vector ready."""
+        ids = [m.incident_id for m in msgs if m.incident_id is not None]
+        with self._sessions() as session:
+            self._advisor.prepare(session, [get_incident(session, i) for i in ids])
+
     # ---- queued in the caller's transaction ------------------------------------------------------------
     def queue_new(self, session: Session, incident_id: int) -> list[OutboxMessage | None]:
         """A new incident: its advice, then its first post (each once: unique dedup keys)."""

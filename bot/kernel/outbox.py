@@ -180,6 +180,7 @@ class Outbox:
     ) -> None:
         self._sessions = sessions
         self._handlers: dict[str, Handler] = {}
+        self._prepares: dict[str, Callable[[list[OutboxMessage]], None]] = {}
         self.coalesce_seconds = coalesce_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
@@ -238,14 +239,39 @@ class Outbox:
             if not ids:
                 break
             tried.update(ids)
+            self._prepare(ids)
             done += sum(self._deliver(i) for i in ids)
         return done
 
     def run_once(self) -> int:
         ids = self._claim(due_before=None, exclude=set())
+        self._prepare(ids)
         for i in ids:
             self._deliver(i)
         return len(ids)
+
+    def register_prepare(self, kind: str, prepare: Callable[[list[OutboxMessage]], None]) -> None:
+        """``prepare(rows)`` is called once with every row of ``kind`` a worker claimed together, before they
+        are delivered one by one: work that is cheaper for several rows at once (the advice's query
+        embeddings, one model call for the batch). Only an optimisation: if it fails, the rows are
+        delivered unprepared."""
+        self._prepares[str(kind)] = prepare
+
+    def _prepare(self, ids: list[int]) -> None:
+        if len(ids) < 2 or not self._prepares:
+            return
+        try:
+            with self._sessions() as session:
+                rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))))
+                session.expunge_all()
+            for kind, prepare in self._prepares.items():
+                mine = [r for r in rows if r.kind == kind]
+                if len(mine) > 1:
+                    prepare(mine)
+        except Exception as exc:  # an optimisation only: delivery does the work itself
+            log.warning(
+                "outbox: preparing %s rows failed: %s: %s", len(ids), type(exc).__name__, str(exc)[:200]
+            )
 
     def renew(self, msg: OutboxMessage) -> None:
         """Extend the claim on ``msg`` right before a chat call that must not happen twice (a slow render
