@@ -4,7 +4,8 @@ N alerts (fingerprints in groups, with content updates, exact repeats, flaps and
 over HTTP as Alertmanager batches (one whole group per batch, as Alertmanager does) by concurrent senders;
 each group is sent by one sender, in order, spread round-robin over the replicas. Slack is the local
 stand-in. Printed as JSON: alerts/s, request p50/p99, every alert accounted for (accepted = stored or
-deduplicated, or dead-lettered), incidents, Slack posts and updates, duplicates; plus a same-run baseline
+deduplicated, or dead-lettered), incidents, Slack posts and updates, duplicates, the time from an incident's
+first alert to its Slack post (p50/p99, and for the first incident after start); plus a same-run baseline
 (`/healthz` round trips with the same senders).
 
     python benchmarks/storm.py --alerts 50000                       # SQLite, 1 replica
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
+from bot.kernel.config import SAMPLE_DATA  # noqa: E402
 from bot.kernel.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from bot.kernel.models import AlertPayload, DeadLetter, Incident  # noqa: E402
 from bot.kernel.outbox import OutboxMessage, Status  # noqa: E402
@@ -103,6 +105,65 @@ def _p(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+probe_marks: list[dict[str, Any]] = []  # the probes' post metadata (left out of the storm's counts)
+
+
+def _probe(stub: SlackStub, base: str, name: str) -> float:
+    """Milliseconds from one lone alert's POST to its incident's post taken by the stub."""
+    t0 = time.monotonic()
+    resp = httpx.post(
+        f"{base}/alerts/generic",
+        json={"name": "StormProbe", "service": f"probe-{name}", "fingerprint": f"probe-{name}"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    incident = resp.json()["incidents_created"][0]
+
+    def mine(c: Any) -> bool:
+        meta = c.params.get("metadata") or {}
+        return (
+            c.method == "chat.postMessage"
+            and (meta.get("event_payload") or {}).get("incident_id") == incident
+        )
+
+    calls = stub.wait_for(lambda cs: any(mine(c) for c in cs), timeout=120)
+    post = next(c for c in calls if mine(c))
+    probe_marks.append(post.params["metadata"])
+    return round((post.at - t0) * 1000, 1)
+
+
+def _alert_to_post(
+    posts: list[Any], services: dict[int, str | None], first_sent: dict[int, float]
+) -> dict[str, Any]:
+    """Seconds from each group's first batch to its incident's first post (posts carry their incident id in
+    their metadata; the storm's service names carry the group)."""
+    latencies: list[float] = []
+    first_group = min(first_sent, key=first_sent.__getitem__) if first_sent else None
+    first_incident_ms = None
+    seen: set[int] = set()
+    for call in posts:
+        meta = (call.params.get("metadata") or {}).get("event_payload") or {}
+        service = services.get(int(meta.get("incident_id", 0))) or ""
+        if not service.startswith("storm-svc-"):
+            continue
+        g = int(service.removeprefix("storm-svc-"))
+        if g in seen or g not in first_sent:
+            continue
+        seen.add(g)
+        latencies.append(call.at - first_sent[g])
+        if g == first_group:
+            first_incident_ms = round((call.at - first_sent[g]) * 1000, 1)
+    return {
+        "incidents": len(latencies),
+        "p50_ms": round(_p(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(_p(latencies, 0.99) * 1000, 1),
+        "max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
+        "first_incident_after_start_ms": first_incident_ms,
+        "goal_p99_ms": 1000,
+    }
+
+
 def _database(kind: str, tmp: Path) -> tuple[str, Any]:
     if kind == "sqlite":
         return f"sqlite:///{tmp / 'storm.db'}", None
@@ -136,6 +197,7 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
                 "HF_HUB_OFFLINE": "1",
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(REPO),
+                **({"RUNBOOKS_DIR": str(SAMPLE_DATA / "runbooks")} if args.runbooks else {}),
             }
             ports = [_free_port() for _ in range(replicas)]
             for port in ports:
@@ -158,6 +220,9 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
                 for _ in range(args.senders)
             ]
 
+            # warm start: one alert on its own right after the replicas came up, to its Slack post
+            probe_start_ms = _probe(stub, bases[0], "start")
+
             # baseline: /healthz round trips, same senders, same replicas
             base_lat: list[float] = []
             lock = threading.Lock()
@@ -175,9 +240,9 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
             base_secs = time.perf_counter() - t0
 
             batches = storm(args.alerts, args.groups, args.per_group)
-            lanes: list[list[tuple[bytes, int]]] = [[] for _ in range(args.senders)]
+            lanes: list[list[tuple[bytes, int, int]]] = [[] for _ in range(args.senders)]
             for g, body in batches:  # serialised once, before the clock starts (the same bytes as before)
-                lanes[g % args.senders].append((json.dumps(body).encode(), len(body["alerts"])))
+                lanes[g % args.senders].append((json.dumps(body).encode(), len(body["alerts"]), g))
             lat: list[float] = []
             counts = {
                 "sent_alerts": 0,
@@ -187,8 +252,11 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
                 "http_5xx": 0,
             }
 
+            first_sent: dict[int, float] = {}  # group -> time.monotonic() its first batch was sent
+
             def send(i: int) -> None:
-                for k, (raw, n_alerts) in enumerate(lanes[i]):
+                for k, (raw, n_alerts, g) in enumerate(lanes[i]):
+                    first_sent.setdefault(g, time.monotonic())  # one sender per group: no race
                     t = time.perf_counter()
                     resp = clients[i].post(
                         f"{bases[(i + k) % len(bases)]}/alerts/alertmanager",
@@ -227,16 +295,29 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
                 if not depth:
                     break
                 time.sleep(0.5)
+            probe_quiet_ms = _probe(stub, bases[0], "quiet")  # the same, once the storm is over
+            storm_only = Incident.service.like("storm-svc-%")  # the probes are not the storm's
             with sessions() as s:
-                incidents = s.scalar(select(func.count()).select_from(Incident))
-                groups_with_incident = s.scalar(select(func.count(func.distinct(Incident.group_key))))
-                payloads = s.scalar(select(func.count()).select_from(AlertPayload))
+                incidents = s.scalar(select(func.count()).select_from(Incident).where(storm_only))
+                groups_with_incident = s.scalar(
+                    select(func.count(func.distinct(Incident.group_key))).where(storm_only)
+                )
+                payloads = s.scalar(
+                    select(func.count())
+                    .select_from(AlertPayload)
+                    .where(AlertPayload.source == "alertmanager")
+                )
                 dead = s.scalar(select(func.count()).select_from(DeadLetter))
                 posted = s.scalar(
-                    select(func.count()).select_from(Incident).where(Incident.slack_ts.is_not(None))
+                    select(func.count())
+                    .select_from(Incident)
+                    .where(Incident.slack_ts.is_not(None), storm_only)
                 )
-            posts = len(stub.of("chat.postMessage"))
+                services = {i: svc for i, svc in s.execute(select(Incident.id, Incident.service)).all()}
+            post_calls = [c for c in stub.of("chat.postMessage") if c.params["metadata"] not in probe_marks]
+            posts = len(post_calls)
             updates = len(stub.of("chat.update"))
+            to_post = _alert_to_post(post_calls, services, first_sent)
     finally:
         for p in procs:
             p.terminate()
@@ -247,6 +328,7 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
             server.cleanup()
     return {
         "db": args.db,
+        "runbooks": args.runbooks,
         "replicas": replicas,
         "senders": args.senders,
         "batches": len(batches),
@@ -274,6 +356,11 @@ def run(args: argparse.Namespace, replicas: int, tmp: Path) -> dict[str, Any]:
         "duplicate_posts": posts - posted,
         "resolved_before_first_post": incidents - posted,
         "slack_updates": updates,
+        # an incident's first alert sent -> its Slack post taken by the stub (answering at once); the
+        # first group is the first incident after the replicas started (warm start: issue 17)
+        "first_alert_to_post": to_post,
+        # one alert alone, to its post: right after start (warm start) and after the storm (quiet)
+        "lone_alert_to_post_ms": {"after_start": probe_start_ms, "after_storm": probe_quiet_ms},
         "updates_per_posted_incident": round(updates / max(1, posted), 1),
         "outbox_left": depth or 0,
     }
@@ -289,6 +376,12 @@ def main() -> int:
     ap.add_argument("--replicas", default="1", help="comma-separated replica counts, e.g. 1,2,3")
     ap.add_argument("--baseline-requests", type=int, default=2000)
     ap.add_argument("--drain-timeout", type=float, default=120.0)
+    ap.add_argument(
+        "--no-runbooks",
+        dest="runbooks",
+        action="store_false",
+        help="start the replicas without the sample runbooks (default: with them, as an operator would)",
+    )
     args = ap.parse_args()
     results = []
     for n in (int(x) for x in args.replicas.split(",")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -76,11 +77,20 @@ class Runtime:
     _kpi_collector: KpiCollector | None = None
 
     def start(self, *, outbox_threads: int) -> None:
-        """Start the background work of ``serve`` and the demo: outbox workers, scheduled jobs, KPI gauges."""
+        """Start the background work of ``serve`` and the demo: outbox workers, scheduled jobs, KPI gauges.
+        The advice path is warmed first, so the first incident's post does not wait for it."""
+        self.warm()
         self.outbox.start(threads=outbox_threads)
         self.scheduler.start()
         self._kpi_collector = KpiCollector(self.sessions)
         REGISTRY.register(self._kpi_collector)  # served on /metrics
+
+    def warm(self) -> None:
+        """Runbook passage embeddings and the knowledge index's first search, before the first alert."""
+        started = time.perf_counter()
+        with self.sessions() as session:
+            runbooks = self.advisor.warm(session)
+        log.info("advice warmed in %.1fs (%d runbooks embedded)", time.perf_counter() - started, runbooks)
 
     def close(self) -> None:
         self.scheduler.shutdown()
@@ -258,6 +268,7 @@ def build_runtime(
     for kind, handler in messages.handlers().items():
         outbox.register(kind, handler)
     outbox.register(Kind.ALERT_GRAPH, graphs.deliver)
+    outbox.register_prepare(Kind.ADVISE, messages.prepare_advice)  # a burst's query embeddings in one call
     outbox.register(Kind.POST_APPROVAL, remediation.deliver_prompt)
     outbox.register(Kind.UPDATE_APPROVAL, remediation.deliver_prompt_update)
     outbox.register(Kind.APPROVAL_RESULT, remediation.deliver_result)

@@ -111,8 +111,25 @@ def mutated_seed(draw: st.DrawFn, source: str) -> Any:
     return body
 
 
+HUGE = st.sampled_from(
+    [2**31, 2**31 - 1, 2**32, 2**63 - 1, 2**63, 2**64, 10**30, -(2**63), 1e300, "99999999999999999999"]
+)
+
+
+@st.composite
+def huge_counts(draw: st.DrawFn, source: str) -> Any:
+    """A valid seed whose integer fields (Alertmanager's ``truncatedAlerts``) are out of every column's
+    range: bounded at the edge, never a lost batch or a 500."""
+    body = copy.deepcopy(json.loads((OWN / draw(st.sampled_from(SEEDS[source]))).read_text()))
+    if isinstance(body, dict):
+        body["truncatedAlerts"] = draw(HUGE)
+    return body
+
+
 def bodies(source: str) -> st.SearchStrategy[bytes]:
-    as_json = st.one_of(mutated_seed(source), json_values, deep()).map(lambda v: json.dumps(v).encode())
+    as_json = st.one_of(mutated_seed(source), json_values, deep(), huge_counts(source)).map(
+        lambda v: json.dumps(v).encode()
+    )
     return st.one_of(
         as_json,
         as_json,
@@ -191,6 +208,22 @@ slack_bodies = st.one_of(
     ).map(lambda d: urlencode(d).encode()),
     st.binary(max_size=200),
 )
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# Validly signed bodies Bolt cannot read: nested 10,000 deep, block_actions without an action.
+UNREADABLE_SLACK = [
+    b"payload=" + urlencode({"p": '{"type": "block_actions", "actions": []}'}).encode()[2:],
+    b"payload=" + urlencode({"p": '{"type": "block_actions", "actions": [1]}'}).encode()[2:],
+    b"payload=" + urlencode({"p": '{"type": "block_actions"}'}).encode()[2:],
+    b"payload=" + urlencode({"p": '{"type": "block_actions", "actions": {"a": 1}}'}).encode()[2:],
+    b"payload=" + urlencode({"p": '{"type": "block_actions", "x": ' + _nested(10_000) + "}"}).encode()[2:],
+    ('{"type": "event_callback", "event": ' + _nested(10_000) + "}").encode(),
+]
+slack_bodies = st.one_of(slack_bodies, st.sampled_from(UNREADABLE_SLACK))
 slack_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded", None, "text/plain"])
 
 
@@ -211,5 +244,60 @@ def test_fuzz_slack_events_never_500s(fuzz_app: App) -> None:
             headers["Content-Type"] = ctype
         resp = fuzz_app.client.post("/slack/events", content=body, headers=headers)
         assert resp.status_code < 500, (resp.status_code, resp.text)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "body",
+    UNREADABLE_SLACK,
+    ids=["actions-empty", "actions-int", "no-actions", "actions-object", "deep-form", "deep-json"],
+)
+def test_signed_slack_bodies_bolt_cannot_read_are_400_and_kept(fuzz_app: App, body: bytes) -> None:
+    from incident_bot.demo.slack_stub import signed_headers
+    from tests.apphelpers import SIGNING_SECRET
+
+    headers = signed_headers(SIGNING_SECRET, body)
+    if body.startswith(b"{"):
+        headers["Content-Type"] = "application/json"
+    resp = fuzz_app.client.post("/slack/events", content=body, headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert "not a valid payload" in resp.json()["error"]
+
+
+change_bodies = st.one_of(
+    json_values,
+    deep(),
+    st.fixed_dictionaries(
+        {"kind": st.sampled_from(["deploy", "rollout", "config"]), "service": odd_text, "version": scalars}
+    ),
+).map(lambda v: json.dumps(v).encode())
+
+
+def test_fuzz_changes_shares_the_alert_edge(fuzz_app: App) -> None:
+    """``/changes`` answers exactly like ``/alerts/*``: 415 for a content type that is not JSON, 400 (never
+    422) for an invalid body, a dead letter for every refusal, never a 5xx."""
+
+    @settings(
+        max_examples=120,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(body=st.one_of(change_bodies, st.binary(max_size=100)), ctype=content_types)
+    def check(body: bytes, ctype: str | None) -> None:
+        headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+        if ctype is not None:
+            headers["Content-Type"] = ctype
+        resp = fuzz_app.client.post("/changes", content=body, headers=headers)
+        event(f"HTTP {resp.status_code}")
+        assert resp.status_code in (202, 400, 415), resp.text
+        if ctype in ("application/x-www-form-urlencoded", "text/xml"):
+            assert resp.status_code == 415
+        if resp.status_code != 202:
+            out = resp.json()
+            with fuzz_app.rt.sessions() as s:
+                row = s.get(DeadLetter, out["dead_letter_id"])
+                assert row is not None and row.reason == out["error"][:2000] and row.source == "changes"
 
     check()

@@ -6,8 +6,10 @@ without searching again, and so 👍/👎 feedback can be tied to the features t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
+import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -55,12 +57,43 @@ class Advisor:
         self._runbooks = runbooks
         self._offer = offer
         self._top_k = top_k
+        self._prepared: dict[str, np.ndarray] = {}  # query text -> its embedding, from ``prepare``
+        self._lock = threading.Lock()
+
+    def prepare(self, session: Session, incidents: list[Incident]) -> None:
+        """Embed the queries of several incidents about to be advised in one model call (a batch costs
+        little more than one query); ``advise`` takes its vector from here when its query is the same."""
+        texts = [query_for(i, self._context(session, i) if self._context else None).text for i in incidents]
+        texts = [t for t in dict.fromkeys(texts) if t.strip()]
+        if not texts:
+            return
+        vectors = self._kb.encoder.encode(texts)
+        with self._lock:
+            if len(self._prepared) > 256:  # bounded: older bursts' vectors are not needed any more
+                self._prepared.clear()
+            self._prepared.update(zip(texts, (np.asarray(v) for v in vectors), strict=True))
+
+    def _query_vector(self, query: Query) -> np.ndarray:
+        with self._lock:  # kept, not popped: incidents of a burst often share their query text
+            prepared = self._prepared.get(query.text)
+        return prepared if prepared is not None else self._kb.embed_query(query)
+
+    def warm(self, session: Session) -> int:
+        """Do at start what the first incident would otherwise pay for (issue 17: its post came 3.7-11 s
+        after a start, 0.1 s later on): the model's first encode, every stored runbook's passage
+        embeddings and the knowledge index's first search. Writes nothing; returns the runbooks embedded."""
+        runbooks = all_runbooks(session)
+        query = Query(text="warm up: service latency errors")
+        qvec = self._kb.embed_query(query)
+        self._kb.search(query, top_k=1, qvec=qvec)
+        self._runbooks.rank(query, runbooks, top_k=1, qvec=qvec)
+        return len(runbooks)
 
     def advise(self, session: Session, incident: Incident) -> IncidentView:
         """Search, pick a runbook, store both as the incident's suggestions (replacing earlier ones)."""
         context = self._context(session, incident) if self._context else None
         query = query_for(incident, context)
-        qvec = self._kb.embed_query(query)  # encoded once, used for past incidents and runbooks
+        qvec = self._query_vector(query)  # encoded once, used for past incidents and runbooks
         docs_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "document")))
         matches = self._kb.search(docs_query, top_k=self._top_k, qvec=qvec)
         rb_query = replace(query, exclude_ids=frozenset(self._kb.excluded_for(incident.id, "runbook")))

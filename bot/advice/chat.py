@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from bot.advice.context import IncidentContext
@@ -30,9 +31,24 @@ class IncidentView:
     withheld: list[tuple[ActionSpec, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PostMark:
+    """What an incident's first post carries (Slack message metadata) so that the bot can find it again:
+    the outbox row that posts it and the incident."""
+
+    outbox_id: int
+    incident_id: int
+
+
 class IncidentChat(Protocol):
-    def post_incident(self, view: IncidentView) -> tuple[str, str]:
-        """Post a new incident message; returns (channel id, message ts)."""
+    def post_incident(self, view: IncidentView, *, mark: PostMark) -> tuple[str, str]:
+        """Post a new incident message carrying ``mark``; returns (channel id, message ts)."""
+        ...
+
+    def find_post(self, mark: PostMark, *, since: datetime, channel: str | None) -> tuple[str, str] | None:
+        """(channel id, ts) of a message posted earlier with ``mark`` since ``since`` (``channel``: a channel id
+        known to be the incident channel, when the configured one is a name), or None when there is none or
+        the chat cannot be searched. Raises the outbox's errors when the search itself must be retried."""
         ...
 
     def update_incident(self, view: IncidentView) -> None: ...

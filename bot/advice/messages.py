@@ -6,20 +6,24 @@ delivered later by any replica's workers, in order per incident:
 - ``advise`` computes the incident's suggestions (similar past incidents, the best runbook and the actions it
   may offer) and stores them; when the incident is already posted (a 👎 asked for new advice) it queues an
   update of the message. No chat call, so Slack being down never holds advice back.
-- ``post_incident`` renders the stored advice and posts; the ts is recorded with the row marked done.
+- ``post_incident`` renders the stored advice and posts; the ts is recorded with the row marked done. The
+  post carries metadata (its outbox row and incident); an attempt after one whose outcome is unknown (a
+  timeout, a worker killed mid-call) first looks for that message in the channel and adopts its ts.
 - ``update_incident`` re-renders the stored advice (coalesced per incident); ``thread_reply`` posts a line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.advice.advisor import Advisor
-from bot.advice.chat import IncidentChat, IncidentView
+from bot.advice.chat import IncidentChat, IncidentView, PostMark
 from bot.kernel import audit
 from bot.kernel.db import transaction
 from bot.kernel.models import Incident, get_incident
@@ -34,6 +38,10 @@ class Followup(Protocol):
     def queue_new(self, session: Session, incident_id: int) -> OutboxMessage | None: ...
 
     def queue_update(self, session: Session, incident_id: int) -> OutboxMessage | None: ...
+
+
+log = logging.getLogger(__name__)
+LOOKBACK_MARGIN = timedelta(minutes=2)  # clock skew between our database and Slack
 
 
 class IncidentMessages:
@@ -62,6 +70,13 @@ class IncidentMessages:
             Kind.UPDATE_INCIDENT: self.deliver_update,
             Kind.THREAD_REPLY: self.deliver_thread_reply,
         }
+
+    def prepare_advice(self, msgs: list[OutboxMessage]) -> None:
+        """Several ``advise`` rows claimed together (a burst of new incidents): their query embeddings in one
+        model call (``Outbox.register_prepare``); each row's delivery then finds its vector ready."""
+        ids = [m.incident_id for m in msgs if m.incident_id is not None]
+        with self._sessions() as session:
+            self._advisor.prepare(session, [get_incident(session, i) for i in ids])
 
     # ---- queued in the caller's transaction ------------------------------------------------------------
     def queue_new(self, session: Session, incident_id: int) -> list[OutboxMessage | None]:
@@ -128,6 +143,11 @@ class IncidentMessages:
 
     def deliver_post(self, msg: OutboxMessage) -> Finalizer | None:
         incident_id = _incident_id(msg)
+        mark = PostMark(outbox_id=msg.id, incident_id=incident_id)
+        # A second attempt follows one whose outcome is unknown: a Slack call that timed out (Slack may
+        # have posted and answered late) or a worker that died mid-call (its lease expired and this worker
+        # took the row). The message may be in the channel already: look for it by its metadata first.
+        unsure = msg.attempts > 1
         with transaction(self._sessions) as session:
             incident = get_incident(session, incident_id)
             if incident.slack_ts is not None:
@@ -137,13 +157,29 @@ class IncidentMessages:
             # and nothing the bot opened may vanish from it. The scheduler's safety net (retry_unposted)
             # stays with open incidents, so an upgrade does not post years of old ones.
             view = self._view(session, incident)
-        self._outbox.renew(msg)  # the render may have been slow: never post on an expired claim
-        channel, ts = self._chat.post_incident(view)
+            known_channel = _known_channel(session) if unsure else None
+        found = None
+        if unsure:
+            since = msg.created_at - LOOKBACK_MARGIN  # no attempt can predate the row
+            found = self._chat.find_post(mark, since=since, channel=known_channel)
+        if found is not None:
+            channel, ts = found
+            log.info("incident %s: adopted its earlier post %s (outbox #%s)", incident_id, ts, msg.id)
+        else:
+            self._outbox.renew(msg)  # the render may have been slow: never post on an expired claim
+            channel, ts = self._chat.post_incident(view, mark=mark)
 
         def record(session: Session) -> None:  # same transaction as marking the outbox row done
             row = get_incident(session, incident_id)
             row.slack_channel, row.slack_ts = channel, ts
-            audit.record(session, event="incident.posted", actor="bot", incident_id=row.id, channel=channel)
+            audit.record(
+                session,
+                event="incident.posted",
+                actor="bot",
+                incident_id=row.id,
+                channel=channel,
+                **({"adopted": True} if found is not None else {}),
+            )
 
         return record
 
@@ -190,6 +226,17 @@ class IncidentMessages:
             mentions = [str(m) for m in payload.get("mentions") or []]
             self._chat.post_in_thread(incident, str(payload.get("text", "")), mentions=mentions)
         return None
+
+
+def _known_channel(session: Session) -> str | None:
+    """The channel id of the latest posted incident (Slack's answer), for a history search when the
+    configured channel is a name."""
+    return session.scalar(
+        select(Incident.slack_channel)
+        .where(Incident.slack_channel.is_not(None))
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
 
 
 def _incident_id(msg: OutboxMessage) -> int:

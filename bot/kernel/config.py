@@ -186,6 +186,11 @@ class Settings(BaseSettings):
         3.0, ge=0, description="At most one chat.update per incident message per this many seconds."
     )
     outbox_workers: int = Field(2, ge=1, le=64, description="Slack delivery threads per replica.")
+    http_body_timeout_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="A request body must arrive within this many seconds, else 408 (slow clients); 0: off.",
+    )
     outbox_lease_seconds: float = Field(
         120.0,
         gt=0,

@@ -24,6 +24,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    # A pooled connection is checked before use, so a database restart costs the next request nothing:
+    # a dead connection is replaced instead of failing (the process recovers without a restart).
+    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -90,3 +93,21 @@ def schema_status(engine: Engine) -> str:
         except Exception:
             return "not migrated: run `incident-bot db upgrade`"
     return "ok" if current == head else f"at {current}, head is {head}: run `incident-bot db upgrade`"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached right now (down, restarting, a dropped connection, the pool
+    exhausted, SQLite busy): a condition to wait out, not a fault of the request or a bug."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError)
+
+
+def short_error(exc: BaseException, limit: int = 200) -> str:
+    """The first line of the driver's message (SQLAlchemy appends the statement and a link), for a
+    one-line log."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{type(orig).__name__}: {first[:limit]}"

@@ -19,8 +19,9 @@ later (a few background threads per process, or ``Outbox.drain()`` in tests). Ru
   connection errors back off exponentially (capped); nothing is dropped except errors that can never
   succeed (``ChatError.permanent``), which are kept as ``failed`` rows with the error.
 - **Exactly one first post**: ``dedup_key`` is unique; the handler records the message ts in the same
-  transaction that marks the row done. The remaining window (Slack answered, then the process died
-  before that commit) can repeat one post after the lease expires; see ARCHITECTURE.md.
+  transaction that marks the row done. A post whose outcome is unknown (a timeout, or the process died
+  before that commit and the lease expired) is not simply sent again: the next attempt (``attempts > 1``)
+  looks for the message by its metadata first (bot/advice/messages.py); see ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from bot.kernel import metrics
-from bot.kernel.db import transaction
+from bot.kernel.db import database_unavailable, short_error, transaction
 from bot.kernel.db_types import JSONType, UTCDateTime, utcnow
 from bot.kernel.errors import OperationalError
 from bot.kernel.models import Base
@@ -184,6 +185,7 @@ class Outbox:
     ) -> None:
         self._sessions = sessions
         self._handlers: dict[str, Handler] = {}
+        self._prepares: dict[str, Callable[[list[OutboxMessage]], None]] = {}
         self.coalesce_seconds = coalesce_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
@@ -222,8 +224,11 @@ class Outbox:
         while not self._stop.is_set():
             try:
                 claimed = self.run_once()
-            except Exception:  # the database is away: keep the thread alive and try again
-                log.exception("outbox worker: claiming failed")
+            except Exception as exc:  # keep the thread alive and try again
+                if database_unavailable(exc):  # an outage is one short line, not a traceback per poll
+                    log.warning("outbox worker: database unavailable: %s", short_error(exc))
+                else:
+                    log.exception("outbox worker: claiming failed")
                 claimed = 0
             if claimed == 0:
                 self._wake.wait(self._poll)
@@ -239,14 +244,39 @@ class Outbox:
             if not ids:
                 break
             tried.update(ids)
+            self._prepare(ids)
             done += sum(self._deliver(i) for i in ids)
         return done
 
     def run_once(self) -> int:
         ids = self._claim(due_before=None, exclude=set())
+        self._prepare(ids)
         for i in ids:
             self._deliver(i)
         return len(ids)
+
+    def register_prepare(self, kind: str, prepare: Callable[[list[OutboxMessage]], None]) -> None:
+        """``prepare(rows)`` is called once with every row of ``kind`` a worker claimed together, before they
+        are delivered one by one: work that is cheaper for several rows at once (the advice's query
+        embeddings, one model call for the batch). Only an optimisation: if it fails, the rows are
+        delivered unprepared."""
+        self._prepares[str(kind)] = prepare
+
+    def _prepare(self, ids: list[int]) -> None:
+        if len(ids) < 2 or not self._prepares:
+            return
+        try:
+            with self._sessions() as session:
+                rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))))
+                session.expunge_all()
+            for kind, prepare in self._prepares.items():
+                mine = [r for r in rows if r.kind == kind]
+                if len(mine) > 1:
+                    prepare(mine)
+        except Exception as exc:  # an optimisation only: delivery does the work itself
+            log.warning(
+                "outbox: preparing %s rows failed: %s: %s", len(ids), type(exc).__name__, str(exc)[:200]
+            )
 
     def renew(self, msg: OutboxMessage) -> None:
         """Extend the claim on ``msg`` right before a chat call that must not happen twice (a slow render

@@ -21,13 +21,13 @@ from handlers.http.edge import (
     MAX_BODY,
     DeadLetterBudget,
     Delivery,
-    EdgeRules,
     Rejected,
     WebhookEdge,
     error_response,
     printable,
     read_limited,
 )
+from handlers.http.guards import install_guards
 from handlers.http.ops import ops_router
 from handlers.parsers import configure_sources
 from handlers.parsers.errors import json_type
@@ -37,18 +37,12 @@ log = logging.getLogger(__name__)
 UNAUTHENTICATED_EXCERPT = 2_000  # bytes kept of a request that failed Slack's signature check
 EXCERPT = 2_000  # bytes kept of an alert body we did not read or route (too large, unknown source)
 UNSIGNED_DEAD_LETTERS_PER_MINUTE = 30  # then counted, not stored: unsigned requests are anyone's
-ALERT_RULES = EdgeRules(
-    noun="alert",
-    json_content_type_only=True,  # /changes reads any Content-Type
-    invalid_status=400,  # /changes answers 422
-    oversize_kept=EXCERPT,  # /changes keeps up to MAX_BODY
-)
 
 
 def alert_router(service: IncidentService, settings: Settings) -> APIRouter:
     """``POST /alerts/<source>`` for every source in the registry (handlers/parsers/__init__.py)."""
     router = APIRouter()
-    edge = WebhookEdge(service=service, token=secret_value(settings.alert_webhook_token), rules=ALERT_RULES)
+    edge = WebhookEdge(service=service, token=secret_value(settings.alert_webhook_token), noun="alert")
     sources = configure_sources(settings)
     known = ", ".join(sorted(sources))
 
@@ -147,10 +141,20 @@ def slack_router(bolt: App, service: IncidentService, signing_secret: str | None
             return error_response(401, "invalid request signature or timestamp")
         try:
             bolt_request = to_bolt_request(request, raw)  # parses the body before Bolt checks the signature
-            if not isinstance(bolt_request.body, dict):
-                raise ValueError(f"body must be an object, got {json_type(bolt_request.body)}")
+            _check_bolt_body(bolt_request.body)
             bolt_resp = await run_in_threadpool(bolt.dispatch, bolt_request)
-        except (ValueError, UnicodeDecodeError, AttributeError, TypeError, KeyError) as exc:
+        # Bolt reads what it routes on (payload type, actions[0], ids) without checking it: a validly signed
+        # body it cannot read is the sender's problem (400), never a 500 (RecursionError: nested 10,000 deep;
+        # IndexError: block_actions with "actions": []).
+        except (
+            ValueError,
+            UnicodeDecodeError,
+            AttributeError,
+            TypeError,
+            KeyError,
+            IndexError,
+            RecursionError,
+        ) as exc:
             reason = f"slack request body is not a valid payload: {type(exc).__name__}: {str(exc)[:200]}"
             await keep(raw, reason, ctype, signed=signed)
             return error_response(400, reason)
@@ -161,6 +165,17 @@ def slack_router(bolt: App, service: IncidentService, signing_secret: str | None
         return to_starlette_response(bolt_resp)
 
     return router
+
+
+def _check_bolt_body(body: Any) -> None:
+    """What Bolt indexes without checking, checked first: the body is an object, and an interaction that
+    routes on ``actions[0]`` has one."""
+    if not isinstance(body, dict):
+        raise ValueError(f"body must be an object, got {json_type(body)}")
+    if body.get("type") == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            raise ValueError("block_actions payload needs a non-empty 'actions' list of objects")
 
 
 def _slack_signed(secret: str, raw: bytes, request: Request) -> bool:
@@ -178,6 +193,7 @@ def _slack_signed(secret: str, raw: bytes, request: Request) -> bool:
 
 def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | None) -> FastAPI:
     app = FastAPI(title="incident-bot", docs_url=None, redoc_url=None)
+    install_guards(app, body_timeout_seconds=settings.http_body_timeout_seconds)
     app.include_router(alert_router(service, settings))
     app.include_router(changes_router(service, settings))
     app.include_router(ops_router(service))  # /readyz, /metrics

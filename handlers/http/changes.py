@@ -1,6 +1,7 @@
 """``POST /changes``: deploys, config pushes, flag flips and model promotions (incl. MLflow's webhook).
 
-Same edge as ``/alerts/*`` (handlers/http/edge.py: bearer token, size limit, dead letters); stored as change
+Same edge as ``/alerts/*`` (handlers/http/edge.py: bearer token, size limit, content type, 400s, the
+dead-letter excerpt, 503 while the database is away); stored as change
 events, never incidents.
 """
 
@@ -13,20 +14,13 @@ from fastapi.responses import JSONResponse
 
 from bot.kernel.config import Settings, secret_value
 from bot.service import IncidentService
-from handlers.http.edge import MAX_BODY, Delivery, EdgeRules, WebhookEdge
+from handlers.http.edge import Delivery, WebhookEdge
 from handlers.parsers.changes import parse_changes, unknown_fields
-
-CHANGE_RULES = EdgeRules(
-    noun="change",
-    json_content_type_only=False,  # /alerts/* answers 415 to a Content-Type that is not JSON
-    invalid_status=422,  # /alerts/* answers 400
-    oversize_kept=MAX_BODY,  # /alerts/* keeps 2 KB
-)
 
 
 def changes_router(service: IncidentService, settings: Settings) -> APIRouter:
     router = APIRouter()
-    edge = WebhookEdge(service=service, token=secret_value(settings.alert_webhook_token), rules=CHANGE_RULES)
+    edge = WebhookEdge(service=service, token=secret_value(settings.alert_webhook_token), noun="change")
 
     async def handle(delivery: Delivery) -> JSONResponse:
         body = delivery.body()

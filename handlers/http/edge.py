@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from bot.kernel.db import database_unavailable, short_error
 from bot.kernel.errors import DomainError
 from bot.service import IncidentService
 from handlers.parsers.errors import PayloadError
@@ -26,6 +27,7 @@ from handlers.parsers.source import SignatureCheck
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # bytes, every endpoint; Alertmanager groups are far smaller
+DB_RETRY_AFTER_SECONDS = 5  # the Retry-After of a 503 answered while the database is away
 BEARER_REFUSED = "missing or wrong bearer token (Authorization: Bearer <ALERT_WEBHOOK_TOKEN>)"
 _UNSTORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 T = TypeVar("T")
@@ -65,8 +67,10 @@ def printable(text: str, limit: int = 64) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def error_response(status: int, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": detail, **extra})
+def error_response(
+    status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": detail, **extra}, headers=headers)
 
 
 def _reject_constant(name: str) -> Any:
@@ -74,24 +78,12 @@ def _reject_constant(name: str) -> Any:
 
 
 # --- the shared steps of the webhook routes ---------------------------------------------------------
-@dataclass(frozen=True)
-class EdgeRules:
-    """How one webhook route answers. ``noun`` names the route in messages; the other three fields are the
-    observable differences between ``/alerts/*`` and ``/changes``, kept as they were until they are aligned
-    (a one-line change each where a route sets them: ``ALERT_RULES`` in handlers/http/app.py,
-    ``CHANGE_RULES`` in handlers/http/changes.py)."""
-
-    noun: str  # "<noun> webhooks are disabled: set ALERT_WEBHOOK_TOKEN"
-    json_content_type_only: bool  # True: a Content-Type that is not JSON is a 415; False: any is read as JSON
-    invalid_status: int  # the answer to valid JSON that is not a valid payload for the route (400 or 422)
-    oversize_kept: (
-        int  # bytes of an over-limit body kept in its dead letter (and read, when Content-Length says over)
-    )
-
-    def too_large_reason(self) -> str:
-        if self.oversize_kept < MAX_BODY:
-            return f"payload too large: more than {MAX_BODY} bytes; the first {self.oversize_kept} bytes are kept"
-        return f"payload too large: over {MAX_BODY} bytes"
+# ``/alerts/<source>`` and ``/changes`` answer alike, from these constants (one place, no per-route rules):
+# a Content-Type that is not JSON is a 415; valid JSON that is not a valid payload for the route is a 400;
+# an over-limit body is read no further than ``OVERSIZE_KEPT`` bytes, which its dead letter keeps.
+INVALID_STATUS = 400
+OVERSIZE_KEPT = 2_000
+TOO_LARGE = f"payload too large: more than {MAX_BODY} bytes; the first {OVERSIZE_KEPT} bytes are kept"
 
 
 class Rejected(DomainError):
@@ -111,13 +103,12 @@ class Delivery:
     too_large: bool
     content_type: str | None
     label: str  # the dead letters' source, e.g. "alerts/generic" or "changes"
-    rules: EdgeRules
 
     def body(self) -> Any:
         """The body as JSON, after the size and content-type checks (413, 415, then 400)."""
         if self.too_large:
-            raise Rejected(413, self.rules.too_large_reason(), self.raw[: self.rules.oversize_kept])
-        if self.rules.json_content_type_only and not is_json_content_type(self.content_type):
+            raise Rejected(413, TOO_LARGE, self.raw[:OVERSIZE_KEPT])
+        if not is_json_content_type(self.content_type):
             raise Rejected(
                 415, f"content type must be application/json, got '{printable(self.content_type or '', 80)}'"
             )
@@ -131,28 +122,42 @@ class Delivery:
         try:
             return parse()
         except PayloadError as exc:
-            raise Rejected(self.rules.invalid_status, f"{invalid}: {exc}") from None
+            raise Rejected(INVALID_STATUS, f"{invalid}: {exc}") from None
         except (ValueError, RecursionError) as exc:
-            raise Rejected(
-                self.rules.invalid_status, f"{invalid}: {type(exc).__name__}: {str(exc)[:200]}"
-            ) from None
+            raise Rejected(INVALID_STATUS, f"{invalid}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
     async def store(self, store: Callable[[], T], *, failed: str) -> T:
         """``store()`` in the thread pool; a database refusal is a 422 whose reason is ``failed`` with
-        ``{error}`` replaced by the exception's name (a NUL or an over-long field, not a server fault)."""
+        ``{error}`` replaced by the exception's name (a NUL or an over-long field, not a server fault).
+        A database that cannot be reached is not a refusal: that error goes up, answered 503 by the edge."""
         try:
             return await run_in_threadpool(store)
         except (SQLAlchemyError, RecursionError) as exc:
+            if database_unavailable(exc):
+                raise
             log.warning("could not store %s payload: %s", self.label, type(exc).__name__)
             raise Rejected(422, failed.format(error=type(exc).__name__)) from None
+
+
+def unavailable_response(label: str, exc: BaseException) -> JSONResponse:
+    """503 with ``Retry-After``: the database is away (down, restarting, a dropped connection). Senders
+    retry (Alertmanager does on any 5xx; this one says when), nothing was stored, and the log gets one
+    short line, not a traceback: an outage is an operator's fact, not a bug."""
+    log.warning("database unavailable, answered 503 to %s: %s", label, short_error(exc))
+    return error_response(
+        503,
+        "database unavailable; nothing was stored, retry later",
+        retry_after=DB_RETRY_AFTER_SECONDS,
+        headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)},
+    )
 
 
 class WebhookEdge:
     """What ``/alerts/<source>`` and ``/changes`` share: the bearer token (or a source's own signature),
     the bounded read, and every refusal after the read answered 4xx with a dead letter."""
 
-    def __init__(self, *, service: IncidentService, token: str | None, rules: EdgeRules) -> None:
-        self._service, self._token, self.rules = service, token, rules
+    def __init__(self, *, service: IncidentService, token: str | None, noun: str) -> None:
+        self._service, self._token, self.noun = service, token, noun  # noun: "alert", "change"
 
     async def receive(
         self,
@@ -165,14 +170,14 @@ class WebhookEdge:
         """Authenticate, read, then ``handle``; refusals before the read are answered and not kept
         (anyone can send them)."""
         if self._token is None and signature is None:
-            return error_response(503, f"{self.rules.noun} webhooks are disabled: set ALERT_WEBHOOK_TOKEN")
+            return error_response(503, f"{self.noun} webhooks are disabled: set ALERT_WEBHOOK_TOKEN")
         supplied = request.headers.get("authorization", "")
         bearer_ok = self._token is not None and hmac.compare_digest(
             supplied.encode(), f"Bearer {self._token}".encode()
         )
         if not bearer_ok and signature is None:
             return error_response(401, BEARER_REFUSED)
-        raw, too_large = await read_limited(request, MAX_BODY, keep=self.rules.oversize_kept)
+        raw, too_large = await read_limited(request, MAX_BODY, keep=OVERSIZE_KEPT)
         if not bearer_ok and signature is not None and not signature.ok(raw, request.headers):
             return error_response(401, f"missing or wrong bearer token or {signature.header}")
         delivery = Delivery(
@@ -180,19 +185,23 @@ class WebhookEdge:
             too_large=too_large,
             content_type=request.headers.get("content-type"),
             label=label,
-            rules=self.rules,
         )
         try:
-            return await handle(delivery)
-        except Rejected as exc:
-            dl = await run_in_threadpool(
-                self._service.dead_letter,
-                source=label,
-                reason=exc.reason,
-                raw=raw if exc.kept is None else exc.kept,
-                content_type=delivery.content_type,
-            )
-            return error_response(exc.status, exc.reason, dead_letter_id=dl)
+            try:
+                return await handle(delivery)
+            except Rejected as exc:
+                dl = await run_in_threadpool(
+                    self._service.dead_letter,
+                    source=label,
+                    reason=exc.reason,
+                    raw=raw if exc.kept is None else exc.kept,
+                    content_type=delivery.content_type,
+                )
+                return error_response(exc.status, exc.reason, dead_letter_id=dl)
+        except SQLAlchemyError as exc:  # while storing, or dead-lettering a refusal
+            if not database_unavailable(exc):
+                raise
+            return unavailable_response(label, exc)
 
 
 class DeadLetterBudget:

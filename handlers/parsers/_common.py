@@ -47,6 +47,33 @@ def cap_text(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "\u2026"
 
 
+MAX_COUNT = 2**31 - 1  # the largest count a column stores on every database (PostgreSQL's integer)
+
+
+def _count(value: Any) -> int:
+    """A non-negative count from a payload, clamped into ``0..MAX_COUNT``: a sender's absurd number
+    (``truncatedAlerts`` of 2^63) is bounded here, at the edge, instead of overflowing a column (a 422
+    that loses the batch on PostgreSQL, a 500 on SQLite). Integral numbers and digit strings are read;
+    anything else is an error naming the field."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("count", "must be a whole number, got {got}", {"got": json_type(value)})
+    if isinstance(value, float) and value.is_integer():
+        return min(max(int(value), 0), MAX_COUNT)
+    if isinstance(value, int):
+        return min(max(value, 0), MAX_COUNT)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 4000:
+        text = value.strip()
+        return 0 if text.startswith("-") else min(int(text), MAX_COUNT)
+    raise PydanticCustomError(
+        "count",
+        "must be a whole number, got {got}",
+        {"got": repr(value)[:60] if isinstance(value, str) else json_type(value)},
+    )
+
+
+Count = Annotated[int, PlainValidator(_count)]
+
+
 def cap_map(values: Mapping[str, str]) -> dict[str, str]:
     """Cap keys/values and keep at most ``MAX_ENTRIES`` entries, deterministically."""
     keys = [k for k in _KEEP_FIRST if k in values]

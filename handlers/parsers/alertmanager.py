@@ -15,6 +15,7 @@ from pydantic import Field
 from bot.intake.alerts import Alert, AlertStatus, Severity
 from handlers.parsers._common import (
     SERVICE_LABELS,
+    Count,
     LooseText,
     StrMap,
     Text,
@@ -51,7 +52,7 @@ class AlertmanagerPayload(WireModel):
     commonLabels: StrMap = Field(default_factory=dict)
     commonAnnotations: StrMap = Field(default_factory=dict)
     externalURL: Text | None = None
-    truncatedAlerts: int | None = None
+    truncatedAlerts: Count | None = None  # clamped: 2^63 is 2^31 - 1, not a lost batch
     alerts: list[AlertmanagerAlert] = Field(min_length=1)
 
 
@@ -104,7 +105,7 @@ def build_alerts(
                 group_key=or_none(payload.groupKey),
                 source_fingerprint=or_none(item.fingerprint),
                 url=url(item) if url is not None else or_none(item.generatorURL),
-                truncated_alerts=max(payload.truncatedAlerts or 0, 0),
+                truncated_alerts=payload.truncatedAlerts or 0,
             )
         )
     if problems:

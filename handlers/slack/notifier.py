@@ -3,15 +3,17 @@ ApprovalChat): render with the pure builders, send with WebClient."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.advice.chat import IncidentView
+from bot.advice.chat import IncidentView, PostMark
 from bot.kernel import metrics
 from bot.kernel.models import Incident, RequestStatus
 from bot.kernel.outbox import ChatError
@@ -20,6 +22,8 @@ from handlers.blocks import approval as approval_blocks
 from handlers.blocks import incident as incident_blocks
 from handlers.blocks import mrkdwn
 from handlers.blocks.mrkdwn import escape
+
+log = logging.getLogger(__name__)
 
 # Slack errors that no retry can fix (the message as built is wrong); everything else is retried.
 PERMANENT_ERRORS = frozenset(
@@ -34,6 +38,23 @@ PERMANENT_ERRORS = frozenset(
         "no_text",
     }
 )
+
+
+POST_EVENT = "incident_bot_post"  # the metadata event type of an incident's first post
+SLACK_ID = re.compile(r"[CGD][A-Z0-9]{6,}")  # a channel id, not a #name
+HISTORY_PAGE, HISTORY_PAGES = 200, 10  # at most 2,000 messages searched for an earlier post
+
+
+def _payload(mark: PostMark) -> dict[str, Any]:
+    return {"outbox_id": mark.outbox_id, "incident_id": mark.incident_id}
+
+
+def _refused(cause: BaseException | None) -> bool:
+    """Slack answered (not 429, not 5xx) and said no: retrying the same search cannot help."""
+    if not isinstance(cause, SlackApiError):
+        return False
+    status = getattr(cause.response, "status_code", 200) or 200
+    return status != 429 and status < 500
 
 
 @contextmanager
@@ -67,8 +88,11 @@ class SlackNotifier:
         self.client = client
         self._channel = channel
         self._reopen_grace = reopen_grace
+        self._known_channel: str | None = (
+            None  # the id Slack answered for the last post (when ours is a name)
+        )
 
-    def post_incident(self, view: IncidentView) -> tuple[str, str]:
+    def post_incident(self, view: IncidentView, *, mark: PostMark) -> tuple[str, str]:
         with slack_errors("chat.postMessage"):
             resp = self.client.chat_postMessage(
                 channel=self._channel,
@@ -85,8 +109,52 @@ class SlackNotifier:
                 ),
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata={"event_type": POST_EVENT, "event_payload": _payload(mark)},
             )
-        return str(resp["channel"]), str(resp["ts"])
+        self._known_channel = str(resp["channel"])
+        return self._known_channel, str(resp["ts"])
+
+    def find_post(self, mark: PostMark, *, since: datetime, channel: str | None) -> tuple[str, str] | None:
+        """Our earlier post of ``mark``, found by its metadata in the channel's history since ``since``
+        (``conversations.history`` with ``include_all_metadata``; needs the ``channels:history`` scope, or
+        ``groups:history`` for a private channel). Rate limits, 5xx and timeouts raise (the outbox retries the
+        search, the post waits); a history Slack refuses to show (a missing scope, a channel name instead
+        of an id) is logged and answered None: the post goes out, at least once, as before this search."""
+        # conversations.history takes a channel id; a configured #name is tried last (Slack refuses it:
+        # logged, then posted as before) when no post has told us the id yet.
+        where = (
+            self._channel
+            if SLACK_ID.fullmatch(self._channel)
+            else channel or self._known_channel or self._channel
+        )
+        wanted, cursor = _payload(mark), None
+        for _ in range(HISTORY_PAGES):
+            try:
+                with slack_errors("conversations.history"):
+                    resp = self.client.conversations_history(
+                        channel=where,
+                        oldest=f"{since.timestamp():.6f}",
+                        limit=HISTORY_PAGE,
+                        include_all_metadata=True,
+                        cursor=cursor,
+                    )
+            except ChatError as exc:
+                if exc.retry_after is not None or not _refused(exc.__cause__):
+                    raise
+                log.warning(
+                    "cannot look for an earlier post of incident %s (%s): posting it again may duplicate it",
+                    mark.incident_id,
+                    exc,
+                )
+                return None
+            for message in resp.get("messages") or []:
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == POST_EVENT and meta.get("event_payload") == wanted:
+                    return where, str(message["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
 
     def update_incident(self, view: IncidentView) -> None:
         inc = view.incident

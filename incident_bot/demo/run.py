@@ -165,6 +165,7 @@ def run_demo(*, keep_db: Path | None = None) -> int:
         print("loading the embedding model (all-MiniLM-L6-v2, bundled) ...")
         rt = build_runtime(settings)
         stack.callback(rt.close)
+        rt.warm()  # runbook embeddings now, not at the first incident (as `serve` does)
         rt.outbox.start(threads=1)  # Slack messages leave through the outbox, as in `serve`
         report = rt.kb.import_file(SAMPLE_DATA / "knowledge_base.jsonl")
         print(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,13 +17,16 @@ from urllib.parse import parse_qs
 @dataclass
 class Failure:
     """An injected failure: answer ``status`` (429 with ``retry_after``, 5xx) or hang until ``release`` is
-    set, for the next ``times`` calls of ``method`` (None: until cleared)."""
+    set, for the next ``times`` calls of ``method`` (None: until cleared). With ``delay`` the call is done
+    (a post is in the channel's history at once) and only the answer comes ``delay`` seconds late: a Slack
+    slower than the client's timeout, whose outcome the client cannot know."""
 
     method: str
     status: int = 500
     retry_after: float | None = None
     times: int | None = None
     release: threading.Event | None = None
+    delay: float | None = None
 
 
 @dataclass
@@ -31,6 +35,7 @@ class ApiCall:
     params: dict[str, Any]
     token: str | None
     response: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when the stub took the call (benchmarks: alert-to-post latency)
 
 
 class SlackStub:
@@ -41,11 +46,17 @@ class SlackStub:
         self.usergroups: dict[str, list[str]] = {}  # answered by usergroups.users.list; set by tests
         self.usergroup_errors: dict[str, str] = {}  # group -> Slack error (e.g. missing_scope); set by tests
         self.uploads: dict[str, bytes] = {}  # file id -> bytes POSTed to the upload URL (files_upload_v2)
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel id -> posted messages, oldest first
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
+        self._last_ts = 0.0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API): conversations.history is a GET
+                path, _, query = self.path.partition("?")
+                self._call(path, {k: v[0] for k, v in parse_qs(query).items()})
+
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("Content-Length", 0))
                 if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: raw bytes, answers "OK"
@@ -60,12 +71,20 @@ class SlackStub:
                     params = json.loads(raw or "{}")
                 else:
                     params = {k: v[0] for k, v in parse_qs(raw).items()}
-                    for key in ("blocks", "view", "attachments", "files"):
+                    for key in ("blocks", "view", "attachments", "files", "metadata"):
                         if isinstance(params.get(key), str):
                             params[key] = json.loads(params[key])
+                self._call(self.path, params)
+
+            def _call(self, path: str, params: dict[str, Any]) -> None:
                 auth = self.headers.get("Authorization", "")
-                method = self.path.rsplit("/", 1)[-1]
+                method = path.rsplit("/", 1)[-1]
                 failure = stub._take_failure(method)
+                if failure is not None and failure.delay is not None:  # done now, answered late
+                    late = json.dumps(stub._answer(method, params, auth.removeprefix("Bearer ") or None))
+                    time.sleep(failure.delay)
+                    self._reply(200, late.encode())
+                    return
                 if failure is not None and failure.release is not None:
                     failure.release.wait(120)  # a hanging Slack: the client times out first
                 elif failure is not None:
@@ -80,11 +99,17 @@ class SlackStub:
                     self.wfile.write(fbody)
                     return
                 body = json.dumps(stub._answer(method, params, auth.removeprefix("Bearer ") or None)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._reply(200, body)
+
+            def _reply(self, status: int, body: bytes) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up waiting (a delayed answer): nothing to tell it
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -121,6 +146,12 @@ class SlackStub:
         with self._cond:
             self._failures.append(Failure(method, status, retry_after, times))
 
+    def delay(self, method: str, seconds: float, *, times: int | None = None) -> None:
+        """Make calls of ``method`` take effect at once but answer ``seconds`` late (longer than the client's
+        timeout: the caller sees a timeout for a call that succeeded)."""
+        with self._cond:
+            self._failures.append(Failure(method, 200, None, times, None, seconds))
+
     def hang(self, method: str, release: threading.Event, *, times: int | None = None) -> None:
         """Make calls of ``method`` hang until ``release`` is set (or the client gives up)."""
         with self._cond:
@@ -139,15 +170,20 @@ class SlackStub:
                         f.times -= 1
                         if f.times <= 0:
                             self._failures.remove(f)
-                    if f.release is None:
+                    if f.release is None and f.delay is None:
                         self.failed.append((method, f.status))
                         self._cond.notify_all()
                     return f
         return None
 
+    def _next_ts(self) -> str:
+        """Slack's ts: the message's time in seconds, unique per channel (here: per stub)."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
+
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         with self._cond:
-            ts = f"1700000000.{next(self._ts):06d}"
+            ts = self._next_ts()
             if method == "usergroups.users.list":
                 group = str(params.get("usergroup", ""))
                 response = (
@@ -164,19 +200,56 @@ class SlackStub:
                     "file_id": file_id,
                     "upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}",
                 }
+            elif method == "conversations.history":
+                response = self._history(params)
             else:
                 response = self._response(method, params, ts)
+                if method == "chat.postMessage":
+                    self._keep_message(str(response["channel"]), ts, params)
             if method == "auth.test" and token == "xoxb-invalid":  # noqa: S105 (the stub's bad token)
                 response = {"ok": False, "error": "invalid_auth"}
-            self.calls.append(ApiCall(method, params, token, response))
+            self.calls.append(ApiCall(method, params, token, response, time.monotonic()))
             self._cond.notify_all()
         return response
 
+    def _keep_message(self, channel: str, ts: str, params: dict[str, Any]) -> None:
+        message: dict[str, Any] = {"type": "message", "ts": ts, "text": params.get("text"), "bot_id": "B0BOT"}
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if isinstance(params.get("metadata"), dict):
+            message["metadata"] = params["metadata"]
+        self.messages.setdefault(channel, []).append(message)
+
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``conversations.history`` as Slack answers it: top-level messages newest first, within
+        ``oldest``/``latest``, ``limit`` per page with a cursor, metadata only with ``include_all_metadata``."""
+        channel = str(params.get("channel", ""))
+        if not channel.startswith("C0"):  # as Slack: an id, never a #name
+            return {"ok": False, "error": "channel_not_found"}
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+        limit = min(max(int(params.get("limit") or 100), 1), 999)
+        start = int(params.get("cursor") or 0)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in {"1", "true"}
+        rows = [
+            m
+            for m in reversed(self.messages.get(channel, []))
+            if oldest < float(m["ts"]) <= latest and m.get("thread_ts", m["ts"]) == m["ts"]
+        ]
+        page = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in rows[start : start + limit]
+        ]
+        more = start + limit < len(rows)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
     @staticmethod
     def _response(method: str, params: dict[str, Any], ts: str) -> dict[str, Any]:
-        channel = params.get("channel", "C0INCIDENTS")
-        if channel.startswith("#"):
-            channel = "C0INCIDENTS"
+        channel = _channel_id(params.get("channel", "C0INCIDENTS"))
         if method == "auth.test":
             return {
                 "ok": True,
@@ -238,6 +311,11 @@ class SlackStub:
             return [c for c in self.calls if c.method == method]
 
 
+def _channel_id(channel: str) -> str:
+    """The stub has one channel: a ``#name`` is it."""
+    return "C0INCIDENTS" if channel.startswith("#") or not channel else channel
+
+
 def find_button(blocks: list[dict[str, Any]], label_prefix: str) -> dict[str, Any]:
     """The first button in ``blocks`` whose label starts with ``label_prefix`` (to click it as a user would)."""
     for block in blocks:
@@ -293,8 +371,6 @@ def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, A
 
 def signed_headers(signing_secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     """Headers Slack would send, signed with ``slack_sdk.signature.SignatureVerifier``."""
-    import time
-
     from slack_sdk.signature import SignatureVerifier
 
     ts = str(int(time.time()) if timestamp is None else timestamp)
