@@ -12,6 +12,11 @@ ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# optional: a folder of wheels mounted at build time (e.g. podman build -v /opt/wheels:/opt/wheels:ro
+# --build-arg PIP_FIND_LINKS=/opt/wheels --build-arg TORCH_INDEX=), where the CPU index is out of reach
+ARG PIP_FIND_LINKS
+# optional: a CA bundle for a TLS-intercepting proxy in front of PyPI (mounted the same way)
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
