@@ -53,8 +53,8 @@ class SentenceTransformerEncoder:
                         from sentence_transformers import SentenceTransformer
                     except ImportError as exc:
                         raise RetrievalError(
-                            f"the torch backend needs sentence-transformers and torch ({exc}): install the "
-                            "[torch] extra, or use the onnx backend with the [onnx] extra (README, Install)"
+                            "the torch backend needs the [torch] extra (or use the onnx backend and the "
+                            f"[onnx] extra): {exc}"
                         ) from exc
                     path = self._path or str(bundled_model_path())
                     kwargs: dict[str, Any] = {"device": self._device}
