@@ -60,6 +60,8 @@ $(VENV312)/.installed: pyproject.toml $(LOCK312)
 # Re-lock after a change to pyproject.toml's dependencies (pip-tools in its own venv, never in .venv). Existing
 # pins are kept where they still fit; UPGRADE=--upgrade moves everything to the newest releases. The 3.11
 # locks need torch 2.13.0+cpu visible to pip (the CPU index, or a local wheel); the 3.12 lock needs PYTHON312.
+# Where pip's config adds a local cp311-only torch+cpu wheel (find-links), pip-compile hashes that file for
+# 3.12 too: compile the 3.12 lock with PIP_CONFIG_FILE=/dev/null (tests/test_release.py catches it).
 UPGRADE ?=
 PIP_COMPILE = pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(UPGRADE) $(PIP_TORCH)
 lock:

@@ -86,6 +86,16 @@ def test_runtime_lock_agrees_with_the_dev_lock() -> None:
     assert "mlflow" in dev and "mlflow" not in runtime  # the dev tools stay out of the image
 
 
+def test_py312_lock_takes_torch_files_of_its_own() -> None:
+    """pip-compile hashes the best match of ``torch==2.13.0``, and a local ``2.13.0+cpu`` cp311 wheel
+    outranks PyPI's: the 3.12 lock must carry PyPI's files, not the 3.11 CPU wheel's hash."""
+    py311, py312 = (
+        _pins("requirements-dev.lock")["torch"][1],
+        _pins("requirements-dev-py312.lock")["torch"][1],
+    )
+    assert not set(py311) & set(py312)
+
+
 def test_onnx_extra_needs_no_torch() -> None:
     extras = _project()["optional-dependencies"]
     names = {canonicalize_name(Requirement(s).name) for s in [*_project()["dependencies"], *extras["onnx"]]}
