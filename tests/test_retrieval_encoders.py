@@ -37,3 +37,44 @@ def test_onnx_matches_sentence_transformers(real_encoder, tmp_path: Path) -> Non
     assert np.allclose((ref * fp32).sum(axis=1), 1.0, atol=1e-4)
     int8 = OnnxEncoder(cache_dir=tmp_path, quantize=True).encode(texts)
     assert ((ref * int8).sum(axis=1) > 0.9).all()
+
+
+def test_onnx_backend_runs_without_torch(tmp_path: Path) -> None:
+    """The [onnx] extra needs no torch: the graph is written from the safetensors with NumPy and the
+    tokenizer is `tokenizers`'. A child process where `import torch` (and sentence-transformers,
+    transformers) fails builds, loads and encodes; its vectors match the same code run here."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import subprocess
+    import sys
+
+    from retrieval.onnx_encoder import OnnxEncoder
+
+    script = (
+        "import sys, numpy as np\n"
+        "for m in ('torch', 'sentence_transformers', 'transformers'): sys.modules[m] = None\n"
+        "from retrieval.onnx_encoder import OnnxEncoder\n"
+        f"v = OnnxEncoder(cache_dir=__import__('pathlib').Path({str(tmp_path / 'child')!r}))"
+        ".encode(['disk full on broker 3', 'checkout 5xx after deploy'])\n"
+        "np.save(sys.argv[1], v)\n"
+    )
+    out = tmp_path / "v.npy"
+    subprocess.run([sys.executable, "-c", script, str(out)], check=True, timeout=300)  # noqa: S603
+    child = np.load(out)
+    assert child.shape == (2, 384) and np.allclose(np.linalg.norm(child, axis=1), 1.0, atol=1e-5)
+    assert list((tmp_path / "child").rglob("model.onnx"))
+    here = OnnxEncoder(cache_dir=tmp_path / "here").encode(
+        ["disk full on broker 3", "checkout 5xx after deploy"]
+    )
+    assert np.allclose(child, here, atol=1e-6)
+    assert float(child[0] @ child[1]) < 0.9  # two different texts, two different vectors
+
+
+def test_torch_backend_without_its_packages_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from retrieval.errors import RetrievalError
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # type: ignore[arg-type]
+    with pytest.raises(RetrievalError, match=r"\[torch\] extra"):
+        SentenceTransformerEncoder().encode(["x"])
