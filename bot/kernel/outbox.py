@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, bindparam, exists, func, or_, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
@@ -88,6 +88,11 @@ class LeaseLost(OperationalError):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_incident_status", "incident_id", "status"),
+        Index("ix_outbox_coalesce", "coalesce_key", "status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     kind: Mapped[str] = mapped_column(String(32))
