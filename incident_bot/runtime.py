@@ -25,7 +25,7 @@ from bot.catalog.loader import CatalogSource
 from bot.catalog.lookup import ServiceCatalog
 from bot.catalog.origin import OriginParams
 from bot.intake.model_registry import MlflowRegistrations
-from bot.kernel import locks
+from bot.kernel import locks, logcontext
 from bot.kernel.config import Settings, secret_value
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.kernel.db_types import utcnow
@@ -292,8 +292,8 @@ def build_runtime(
         signing_secret=secret,
         client=client,
         token_verification_enabled=False,
-        listener_executor=listener_executor,
-    )  # None: Bolt's own thread pool
+        listener_executor=listener_executor or logcontext.ContextThreadPool(max_workers=10),
+    )  # Bolt's default pool size; its tasks keep the click's log context
     register_listeners(bolt, service)
     socket_mode = settings.slack_app_token is not None
     try:

@@ -41,7 +41,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, bindparam, exists, func,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
-from bot.kernel import metrics
+from bot.kernel import logcontext, metrics
 from bot.kernel.db import database_unavailable, short_error, transaction
 from bot.kernel.db_types import JSONType, UTCDateTime, utcnow
 from bot.kernel.errors import OperationalError
@@ -370,6 +370,9 @@ class Outbox:
             if msg is None:
                 return False
             session.expunge(msg)
+        logcontext.replace(
+            source=f"outbox:{msg.kind}", incident_id=msg.incident_id
+        )  # this delivery's log lines
         handler = self._handlers.get(msg.kind)
         try:
             if handler is None:

@@ -22,6 +22,7 @@ from sqlalchemy import String, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from bot.kernel import logcontext
 from bot.kernel.db import transaction
 from bot.kernel.db_types import UTCDateTime, utcnow
 from bot.kernel.models import Base
@@ -106,6 +107,7 @@ class Scheduler:
 
     def run_once(self, name: str, fn: Callable[[], Any], every: timedelta) -> bool:
         """Run ``fn`` if this replica wins the period for ``name``; True if it ran."""
+        logcontext.replace(source=f"job:{name}")  # the job's log lines
         try:
             if not claim_run(self._sessions, name, every, holder=self._holder):
                 return False

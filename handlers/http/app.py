@@ -29,6 +29,7 @@ from handlers.http.edge import (
 )
 from handlers.http.guards import install_guards
 from handlers.http.ops import ops_router
+from handlers.http.request_id import RequestIdMiddleware
 from handlers.parsers import configure_sources
 from handlers.parsers.errors import json_type
 from handlers.parsers.partial import Parsed, parse_partial
@@ -66,6 +67,12 @@ def alert_router(service: IncidentService, settings: Settings) -> APIRouter:
                 failed="payload could not be stored ({error}); check for NUL characters or over-long fields",
             )
             background.add_task(service.notify, outcome)
+            log.info(
+                "alert batch accepted from %s: %d alerts, %d duplicates, %d rejected; incidents opened %s, "
+                "updated %s, resolved %s",
+                source, len(parsed.alerts), outcome.duplicates, len(rejected), outcome.created,
+                outcome.updated, outcome.resolved,
+            )  # fmt: skip
             return JSONResponse(status_code=202, content=_accepted(parsed, outcome, rejected))
 
         return await edge.receive(
@@ -194,6 +201,7 @@ def _slack_signed(secret: str, raw: bytes, request: Request) -> bool:
 def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | None) -> FastAPI:
     app = FastAPI(title="incident-bot", docs_url=None, redoc_url=None)
     install_guards(app, body_timeout_seconds=settings.http_body_timeout_seconds)
+    app.add_middleware(RequestIdMiddleware)  # X-Request-ID, and the log context of the request
     app.include_router(alert_router(service, settings))
     app.include_router(changes_router(service, settings))
     app.include_router(ops_router(service))  # /readyz, /metrics
