@@ -9,13 +9,15 @@ of the previous iteration, ``bound`` restores them on exit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar, copy_context
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 FIELDS = ("request_id", "incident_id", "source")
 _context: ContextVar[Mapping[str, Any]] = ContextVar("incident_bot_log_context", default={})  # noqa: B039
@@ -33,6 +35,17 @@ def bind(**fields: Any) -> None:
 def replace(**fields: Any) -> None:
     """Start a fresh context with only ``fields`` (a worker thread's next unit of work)."""
     _context.set({k: v for k, v in fields.items() if v is not None})
+
+
+def isolated(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run ``fn`` in a copy of the caller's context: what it binds or replaces stays inside (a delivery
+    or a job called from a test's or the demo's thread leaves that thread's context as it was)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return copy_context().run(fn, *args, **kwargs)
+
+    return run
 
 
 @contextmanager

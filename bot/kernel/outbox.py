@@ -364,6 +364,7 @@ class Outbox:
                 )
             )
 
+    @logcontext.isolated
     def _deliver(self, row_id: int) -> bool:
         with self._sessions() as session:
             msg = session.get(OutboxMessage, row_id)
