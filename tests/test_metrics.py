@@ -7,6 +7,7 @@ import copy
 import json
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from bot.kernel.scheduler import hold_lease
 from bot.reports import catalogue
 from bot.reports.catalogue import Unit
 from bot.reports.collector import KpiCollector
+from incident_bot.demo.slack_stub import SlackStub
 from tests.apphelpers import ALERT_TOKEN, ALERTS, App
 
 AUTH = {"Authorization": f"Bearer {ALERT_TOKEN}", "Content-Type": "application/json"}
@@ -188,3 +190,96 @@ def test_kpi_gauges_are_exported_by_the_lease_holder_only(sessions: sessionmaker
     assert second["incident_bot_kpi_exporter"].samples[0].value == 0.0
     assert "incident_bot_kpi_incidents" in first and "incident_bot_kpi_incidents" not in second
     assert set(second) == {"incident_bot_kpi_exporter"}  # so sum() over replicas counts each incident once
+
+
+# ---- the Socket Mode connection ------------------------------------------------------------------------
+class SocketModeSlack(SlackStub):
+    """The Slack stand-in plus what Socket Mode asks of Slack: ``apps.connections.open`` answers the URL
+    of a local websocket server (``websockets``), which says hello as Slack does and can drop the link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from websockets.sync.server import serve
+
+        self.connections: list[Any] = []
+        self.connected = threading.Event()
+        self._ws = serve(self._session, "127.0.0.1", 0)
+        self.ws_url = f"ws://127.0.0.1:{self._ws.socket.getsockname()[1]}/link"
+        self._ws_thread = threading.Thread(target=self._ws.serve_forever, daemon=True)
+        self._ws_thread.start()
+
+    def _session(self, conn: Any) -> None:
+        self.connections.append(conn)
+        conn.send(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}}))
+        self.connected.set()
+        for _ in conn:  # until either side closes
+            pass
+
+    def _answer(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.ws_url}
+        return super()._answer(method, params, token)
+
+    def drop(self) -> None:
+        for conn in self.connections:
+            conn.close()
+
+    def stop(self) -> None:
+        self._ws.shutdown()
+        super().stop()
+
+
+def _socket_gauge(app_text: str) -> float:
+    for family in text_string_to_metric_families(app_text):
+        for s in family.samples:
+            if s.name == "incident_bot_slack_connected" and s.labels == {"mode": "socket"}:
+                return float(s.value)
+    raise AssertionError("incident_bot_slack_connected{mode='socket'} not on /metrics")
+
+
+def test_socket_mode_connection_is_a_gauge_and_in_readyz(sqlite_url: str, fake_encoder: Any) -> None:
+    pytest.importorskip("websockets")
+    from fastapi.testclient import TestClient
+
+    from bot.kernel.config import SAMPLE_DATA, Settings
+    from incident_bot.runtime import build_runtime
+
+    with SocketModeSlack() as slack:
+        settings = Settings(
+            _env_file=None,
+            database_url=sqlite_url,
+            slack_bot_token="xoxb-test",
+            slack_signing_secret="s",
+            slack_app_token="xapp-test",
+            slack_api_url=slack.base_url,
+            alert_webhook_token=ALERT_TOKEN,
+            runbooks_dir=SAMPLE_DATA / "runbooks",
+        )
+        rt = build_runtime(settings, encoder=fake_encoder)
+        try:
+            assert rt.socket_mode is not None
+            with TestClient(rt.http) as client:
+                assert client.get("/readyz").json()["slack"] == {
+                    "mode": "socket",
+                    "connection": "not started",
+                }
+                rt.socket_mode.connect()
+                assert slack.connected.wait(10)
+                ready = client.get("/readyz")
+                assert ready.json()["slack"] == {"mode": "socket", "connection": "connected"}
+                assert _socket_gauge(client.get("/metrics").text) == 1.0
+                # Slack drops the link and cannot give a new one: slack_sdk notices (its monitor), tries to
+                # reconnect, fails; the replica shows it, and stays ready for alerts
+                slack.fail("apps.connections.open", status=500)
+                slack.drop()
+                slack.wait_for_failures(1, timeout=30)
+                ready = client.get("/readyz")
+                assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+                assert ready.json()["slack"] == {"mode": "socket", "connection": "disconnected"}
+                assert _socket_gauge(client.get("/metrics").text) == 0.0
+        finally:
+            rt.close()
+
+
+def test_http_mode_has_no_socket_mode_check(app: App) -> None:
+    assert "slack" not in app.client.get("/readyz").json()
