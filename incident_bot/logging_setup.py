@@ -9,7 +9,7 @@ LOG_FORMAT=json writes one JSON object per line (for log shippers), and then *ev
   terminal animations, not log lines.
 
 Each line carries ``request_id``, ``incident_id`` and ``source`` from bot/kernel/logcontext.py when
-known. The same warning or error (logger, level, message template, exception type) within
+known. The same warning or error (logger, level, message with numbers masked, exception type) within
 ``repeat_window`` seconds is written once; the repeats are counted and written as one line
 "… repeated N times" (field ``repeated``) when the window ends, so an outage writes a few lines, not 40
 tracebacks in 20 s.
@@ -21,6 +21,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ from bot.kernel import logcontext
 
 OWN = ("incident_bot", "bot", "handlers", "retrieval")
 REPEAT_WINDOW_SECONDS = 60.0
+_NUMBERS = re.compile(r"\d+")
 _MAX_TRACKED = 1000  # distinct repeating messages remembered at once (the oldest is forgotten first)
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,10 @@ class RepeatLimiter:
 
     @staticmethod
     def key(record: logging.LogRecord) -> tuple[Any, ...]:
+        """Same logger, level, message with its numbers masked (row ids, counts, durations) and exception
+        type: "outbox row #12 failed" and "#13" are one error; two different runbook problems are two."""
         exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
-        return (record.name, record.levelno, str(record.msg), exc)
+        return (record.name, record.levelno, _NUMBERS.sub("#", record.getMessage()[:300]), exc)
 
     def admit(self, record: logging.LogRecord) -> tuple[bool, list[logging.LogRecord]]:
         """(write this record?, summary records now due)."""

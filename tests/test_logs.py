@@ -96,6 +96,20 @@ def test_pending_counts_are_written_at_close_and_info_is_never_limited(captured)
     assert messages.count("slow Slack") == 1 and "slow Slack … repeated 2 times in 60 s" in messages
 
 
+def test_numbers_do_not_make_an_error_new_but_different_words_do(captured) -> None:  # type: ignore[no-untyped-def]
+    logger, out, _clock = captured
+    for row in (12, 13, 14):
+        logger.error("delivery of outbox row #%d failed after %.1f s", row, row / 10)
+    logger.warning("runbook skipped: %s", "disk-full.md: actions[0].type: unknown executor 'webhok'")
+    logger.warning("runbook skipped: %s", "pod-oom.md: front matter is not YAML")
+    messages = [x["message"] for x in _lines(out)]
+    assert messages == [
+        "delivery of outbox row #12 failed after 1.2 s",
+        "runbook skipped: disk-full.md: actions[0].type: unknown executor 'webhok'",
+        "runbook skipped: pod-oom.md: front matter is not YAML",
+    ]
+
+
 def test_a_different_exception_type_is_a_different_error(captured) -> None:  # type: ignore[no-untyped-def]
     logger, out, _clock = captured
     for exc in (ValueError("a"), KeyError("b"), ValueError("c")):
