@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -257,6 +258,7 @@ def test_serve_json_logs_every_line_with_ids(tmp_path: Path) -> None:
                         and "ms" in c.params.get("text", "")
                     ),
                 )
+                metrics = client.get("/metrics").text  # as `serve` exports it: KPI gauges by the lease holder
         finally:
             proc.terminate()
             out, err = proc.communicate(timeout=30)
@@ -288,6 +290,16 @@ def test_serve_json_logs_every_line_with_ids(tmp_path: Path) -> None:
     # the run happens in a lazy listener on Bolt's thread pool: the click's context came along
     assert (ran["incident_id"], ran["request_id"]) == (1, approve_click.headers["X-Request-ID"])
     assert not any("Loading weights" in x["message"] or "xoxb-t" in json.dumps(x) for x in lines)
+    assert "incident_bot_kpi_exporter 1.0" in metrics
+    assert 'incident_bot_kpi_incidents{service="",window="7d"} 1.0' in metrics
+    promtool = shutil.which("promtool")
+    if promtool is not None:  # tests/test_metrics.py says so when it is missing
+        check = subprocess.run(
+            [promtool, "check", "metrics"], input=metrics, capture_output=True, text=True, check=False
+        )
+        assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), (
+            check.stdout + check.stderr
+        )
 
 
 def _wait_post(stub: SlackStub, pred: Any) -> ApiCall:
