@@ -317,3 +317,24 @@ def _wait_up(client: httpx.Client, proc: subprocess.Popen[bytes]) -> None:
         except httpx.ConnectError:
             continue
     raise AssertionError("serve did not come up")
+
+
+def test_a_click_names_its_incident_when_its_value_does() -> None:
+    from handlers.blocks.ids import (
+        ActionId,
+        FeedbackKind,
+        feedback_value,
+        incident_value,
+        instance_id,
+        request_action_value,
+        request_value,
+    )
+    from handlers.slack.clicks import click_incident
+
+    assert click_incident(str(ActionId.ACK), incident_value(7)) == 7
+    assert click_incident(str(ActionId.REQUEST), request_action_value(8, "expand-volume")) == 8
+    feedback = feedback_value(9, FeedbackKind.RUNBOOK, "disk-full")
+    assert click_incident(instance_id(ActionId.FEEDBACK_DOWN, 2), feedback) == 9
+    assert click_incident(str(ActionId.APPROVE), request_value(3)) is None  # a request id, not an incident
+    assert click_incident(str(ActionId.ACK), "1; DROP TABLE") is None  # refused later, with a reason
+    assert click_incident("not_ours", "1") is None

@@ -45,13 +45,16 @@ def click_incident(action_id: str, value: str) -> int | None:
 def register(app: App) -> None:
     @app.middleware
     def log_click(body: dict[str, Any], next_: Callable[[], Any]) -> Any:
-        if body.get("type") == "block_actions":
-            user, _, value = clicked(body)
-            action_id = str((body.get("actions") or [{}])[0].get("action_id", ""))
-            incident = click_incident(action_id, value)
-            ctx = logcontext.current()  # over Socket Mode the thread is reused: start from a clean context
-            logcontext.replace(
-                request_id=ctx.get("request_id"), source=ctx.get("source") or "slack", incident_id=incident
-            )
+        # Every Slack request starts from a clean context (over Socket Mode the thread is reused): the
+        # HTTP request's id and source when there is one, and the incident of a click.
+        ctx, click = logcontext.current(), body.get("type") == "block_actions"
+        user, _, value = clicked(body) if click else ("", "", "")
+        action_id = str((body.get("actions") or [{}])[0].get("action_id", "")) if click else ""
+        logcontext.replace(
+            request_id=ctx.get("request_id"),
+            source=ctx.get("source") or "slack",
+            incident_id=click_incident(action_id, value) if click else None,
+        )
+        if click:
             log.info("slack click %r by %s (value %r)", action_id[:80], user[:32], value[:80])
         return next_()
