@@ -55,9 +55,8 @@ from retrieval.runbook_rank import RunbookIndex
 
 log = logging.getLogger(__name__)
 KPI_GAUGES_LEASE = "kpi-gauges"  # job_leases row: the replica holding it exports the KPI gauges
-KPI_GAUGES_LEASE_TTL = timedelta(
-    minutes=5
-)  # renewed at each scrape (cache: 60 s); lapses after a holder dies
+# The lease is renewed at each scrape (the gauges are cached 60 s) and lapses 5 min after its holder stops.
+KPI_GAUGES_LEASE_TTL = timedelta(minutes=5)
 
 
 @dataclass

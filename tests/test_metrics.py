@@ -192,6 +192,18 @@ def test_kpi_gauges_are_exported_by_the_lease_holder_only(sessions: sessionmaker
     assert set(second) == {"incident_bot_kpi_exporter"}  # so sum() over replicas counts each incident once
 
 
+def test_kpi_gauges_step_aside_while_the_database_is_away(tmp_path: Any) -> None:
+    from bot.kernel.db import make_engine, make_sessionmaker
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")  # cannot be opened
+    try:
+        fams = _families(KpiCollector(make_sessionmaker(engine), windows=("7d",)))
+    finally:
+        engine.dispose()
+    assert set(fams) == {"incident_bot_kpi_exporter"}  # no exception: /metrics keeps serving counters
+    assert fams["incident_bot_kpi_exporter"].samples[0].value == 0.0
+
+
 # ---- the Socket Mode connection ------------------------------------------------------------------------
 class SocketModeSlack(SlackStub):
     """The Slack stand-in plus what Socket Mode asks of Slack: ``apps.connections.open`` answers the URL

@@ -19,6 +19,7 @@ Register it once from the composition root: ``REGISTRY.register(KpiCollector(ses
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel.db_types import utcnow
@@ -38,6 +40,7 @@ from bot.reports import catalogue
 from bot.reports.catalogue import Kpi, Unit
 from bot.reports.kpi import Durations, Rate, last
 
+log = logging.getLogger(__name__)
 P = "incident_bot_kpi_"
 OTHER = "other"
 DEFAULT_MAX_SERVICES = 20
@@ -69,8 +72,12 @@ class KpiCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             if self._cached is None or time.monotonic() - self._cached[0] > self._ttl:
-                exporting = self._exporter() if self._exporter is not None else True
-                families = self._build() if exporting else []
+                try:
+                    exporting = self._exporter() if self._exporter is not None else True
+                    families = self._build() if exporting else []
+                except SQLAlchemyError as exc:  # the database is away: /metrics still serves the rest
+                    log.warning("KPI gauges not exported: database unavailable (%s)", type(exc).__name__)
+                    exporting, families = False, []
                 flag = GaugeMetricFamily(
                     P + "exporter",
                     "1 on the replica that exports the KPI gauges (it holds the kpi-gauges lease), else 0",
