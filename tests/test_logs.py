@@ -235,8 +235,8 @@ def test_serve_json_logs_every_line_with_ids(tmp_path: Path) -> None:
             ) as client:
                 _wait_up(client, proc)
                 resp = client.post(
-                    "/alerts/generic",
-                    content=(SAMPLE_DATA / "alerts" / "generic.json").read_bytes(),
+                    "/alerts/alertmanager",
+                    content=(SAMPLE_DATA / "alerts" / "alertmanager_checkout.json").read_bytes(),
                     headers={
                         "Authorization": "Bearer tok",
                         "Content-Type": "application/json",
@@ -254,8 +254,7 @@ def test_serve_json_logs_every_line_with_ids(tmp_path: Path) -> None:
                 _wait_post(
                     stub,
                     lambda c: (
-                        "Expand persistent volume" in c.params.get("text", "")
-                        and "ms" in c.params.get("text", "")
+                        "Restart PgBouncer" in c.params.get("text", "") and "ms" in c.params.get("text", "")
                     ),
                 )
                 metrics = client.get("/metrics").text  # as `serve` exports it: KPI gauges by the lease holder
@@ -277,8 +276,8 @@ def test_serve_json_logs_every_line_with_ids(tmp_path: Path) -> None:
         assert found[0]["level"] == "INFO"
         return found[0]
 
-    batch = one("handlers.http.app", "alert batch accepted from generic: 1 alerts")
-    assert (batch["request_id"], batch["source"]) == ("am-batch-1", "alerts/generic")
+    batch = one("handlers.http.app", "alert batch accepted from alertmanager: 2 alerts")
+    assert (batch["request_id"], batch["source"]) == ("am-batch-1", "alerts/alertmanager")
     opened = one("bot.service", "incident #1 opened")
     assert (opened["incident_id"], opened["request_id"]) == (1, "am-batch-1")
     clicked = one("handlers.slack.clicks", "slack click 'remediation_request")
@@ -286,7 +285,7 @@ def test_serve_json_logs_every_line_with_ids(tmp_path: Path) -> None:
     assert clicked["request_id"] == request_click.headers["X-Request-ID"]
     approved = one("handlers.slack.clicks", "slack click 'remediation_approve")
     assert approved["request_id"] == approve_click.headers["X-Request-ID"]
-    ran = one("bot.remediation.flow", "action expand-volume (webhook) of request #1 succeeded")
+    ran = one("bot.remediation.flow", "action restart-pgbouncer (webhook) of request #1 succeeded")
     # the run happens in a lazy listener on Bolt's thread pool: the click's context came along
     assert (ran["incident_id"], ran["request_id"]) == (1, approve_click.headers["X-Request-ID"])
     assert not any("Loading weights" in x["message"] or "xoxb-t" in json.dumps(x) for x in lines)
