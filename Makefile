@@ -125,3 +125,9 @@ bench-scale: setup
 
 clean:
 	rm -rf $(VENV) $(VENV312) .venv-lock .venv-lock312 *.egg-info
+
+# Migrations (issue 17): `alembic check` (the models declare every table and index the migrations make) and
+# downgrade-to-base-then-upgrade, on SQLite and on the bundled PostgreSQL.
+.PHONY: check-migrations
+check-migrations: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_migrations.py

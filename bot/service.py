@@ -108,6 +108,8 @@ class IncidentService:
             metrics.ALERTS_RECEIVED.labels(source=source, outcome="duplicate").inc(outcome.duplicates)
         if outcome.created:
             metrics.INCIDENTS_OPENED.labels(source=source).inc(len(outcome.created))
+        for incident_id in outcome.created:  # committed: each opened incident is one INFO line
+            log.info("incident #%d opened from %s", incident_id, source, extra={"incident_id": incident_id})
         return outcome
 
     def _enqueue_outcome(self, session: Session, outcome: TriageOutcome) -> bool:

@@ -25,13 +25,13 @@ from bot.catalog.loader import CatalogSource
 from bot.catalog.lookup import ServiceCatalog
 from bot.catalog.origin import OriginParams
 from bot.intake.model_registry import MlflowRegistrations
-from bot.kernel import locks
+from bot.kernel import locks, logcontext
 from bot.kernel.config import Settings, secret_value
 from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.kernel.db_types import utcnow
 from bot.kernel.errors import ConfigError
 from bot.kernel.outbox import Kind, Outbox
-from bot.kernel.scheduler import Scheduler
+from bot.kernel.scheduler import Scheduler, hold_lease
 from bot.remediation import runbook_store
 from bot.remediation.directory import GroupCache
 from bot.remediation.flow import Remediation
@@ -49,10 +49,14 @@ from handlers.http.app import build_http_app
 from handlers.slack import register_listeners
 from handlers.slack.jobs import SlackJobChat
 from handlers.slack.notifier import SlackNotifier
+from handlers.slack.socket_mode import SocketMode
 from retrieval.encoder import Encoder, make_encoder
 from retrieval.runbook_rank import RunbookIndex
 
 log = logging.getLogger(__name__)
+KPI_GAUGES_LEASE = "kpi-gauges"  # job_leases row: the replica holding it exports the KPI gauges
+# The lease is renewed at each scrape (the gauges are cached 60 s) and lapses 5 min after its holder stops.
+KPI_GAUGES_LEASE_TTL = timedelta(minutes=5)
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Runtime:
     http_client: httpx.Client
     outbox: Outbox
     scheduler: Scheduler
+    socket_mode: SocketMode | None = None  # when SLACK_APP_TOKEN is set; serve connects it
     _kpi_collector: KpiCollector | None = None
 
     def start(self, *, outbox_threads: int) -> None:
@@ -82,7 +87,13 @@ class Runtime:
         self.warm()
         self.outbox.start(threads=outbox_threads)
         self.scheduler.start()
-        self._kpi_collector = KpiCollector(self.sessions)
+        self._kpi_collector = KpiCollector(
+            self.sessions,
+            max_services=self.settings.metrics_max_services,
+            exporter=lambda: hold_lease(
+                self.sessions, KPI_GAUGES_LEASE, holder=self.scheduler.holder, ttl=KPI_GAUGES_LEASE_TTL
+            ),
+        )  # the whole-database gauges, exported by the one replica holding the lease
         REGISTRY.register(self._kpi_collector)  # served on /metrics
 
     def warm(self) -> None:
@@ -93,6 +104,8 @@ class Runtime:
         log.info("advice warmed in %.1fs (%d runbooks embedded)", time.perf_counter() - started, runbooks)
 
     def close(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.close()
         self.scheduler.shutdown()
         self.outbox.stop()
         if self._kpi_collector is not None:
@@ -292,12 +305,18 @@ def build_runtime(
         signing_secret=secret,
         client=client,
         token_verification_enabled=False,
-        listener_executor=listener_executor,
-    )  # None: Bolt's own thread pool
+        listener_executor=listener_executor or logcontext.ContextThreadPool(max_workers=10),
+    )  # Bolt's default pool size; its tasks keep the click's log context
     register_listeners(bolt, service)
-    socket_mode = settings.slack_app_token is not None
+    app_token = secret_value(settings.slack_app_token)
+    socket_mode = SocketMode(bolt, app_token) if app_token else None  # connected by serve
     try:
-        http = build_http_app(service=service, settings=settings, bolt=None if socket_mode else bolt)
+        http = build_http_app(
+            service=service,
+            settings=settings,
+            bolt=None if socket_mode else bolt,
+            socket_mode=socket_mode,
+        )
     except ValueError as exc:  # a setting the HTTP edge cannot use, e.g. a bad GENERIC_FIELD_MAP path
         engine.dispose()
         raise ConfigError(str(exc)) from None
@@ -316,6 +335,7 @@ def build_runtime(
         http_client=http_client,
         outbox=outbox,
         scheduler=scheduler,
+        socket_mode=socket_mode,
     )
 
 

@@ -79,7 +79,7 @@ def test_prometheus_gauges(seeded_url: str) -> None:
     assert _sample(
         t, "incident_bot_kpi_duration_seconds", service="", kpi="mttr", stat="p90"
     ) == pytest.approx(37.84 * 60)
-    assert _sample(t, "incident_bot_kpi_duration_count", service="", kpi="mtta") == 6
+    assert _sample(t, "incident_bot_kpi_duration_samples", service="", kpi="mtta") == 6
     assert _sample(t, "incident_bot_kpi_noise_reduction_ratio", service="") == pytest.approx(11 / 19)
     assert _sample(t, "incident_bot_kpi_rate_numerator", service="", kpi="auto_remediated") == 2
     assert _sample(t, "incident_bot_kpi_rate_denominator", service="", kpi="auto_remediated") == 7

@@ -293,14 +293,14 @@ def test_readyz_and_metrics_report_database_schema_and_counters(app: App) -> Non
 def test_json_logs_when_asked(capsys) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    from incident_bot.logging_setup import configure
+    from incident_bot.logging_setup import configure, reset
 
     configure(level="INFO", fmt="json")
     try:
         logging.getLogger("bot.kernel.outbox").info("delivered %s", 3)
         logging.getLogger("bot.kernel.outbox").debug("hidden")
     finally:
-        logging.getLogger().handlers.clear()
+        reset()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(x["level"], x["logger"], x["message"]) for x in lines] == [
         ("INFO", "bot.kernel.outbox", "delivered 3")

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         examples=["./policy.yml"],
     )
     log_format: str = Field("text", description="text, or json (one JSON object per line).")
+    metrics_max_services: int = Field(
+        20,
+        ge=0,
+        description="KPI gauges on /metrics get a service label for the first N services seen (by first "
+        'incident); the rest are summed as service="other" (bounded series).',
+    )
     slack_timeout_seconds: float = Field(
         10.0, gt=0, description="Slack Web API call timeout, seconds (fractions allowed).", examples=["0.5"]
     )

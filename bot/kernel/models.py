@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from bot.kernel.db_types import Embedding, JSONType, UTCDateTime, utcnow
@@ -37,6 +37,12 @@ class RequestStatus(StrEnum):
 
 
 OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.APPROVED, RequestStatus.RUNNING)
+# The partial unique index's condition, as migration 0002 wrote it (SQLite and PostgreSQL both take WHERE).
+_OPEN_REQUEST = text("status IN ('pending', 'approved', 'running')")
+# Every index is declared here as the migrations made it, so `alembic check` sees one schema (a test runs
+# it on both databases). An index made on one dialect only carries ``info={"dialect": ...}``; the
+# migrations' env.py compares it only there.
+POSTGRESQL_ONLY = {"dialect": "postgresql"}
 
 
 class AlertPayload(Base):
@@ -63,6 +69,10 @@ class DeadLetter(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_service_last_alert", "service", "last_alert_at"),
+        Index("ix_incidents_model_service", "model_service"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     severity: Mapped[str] = mapped_column(String(16))
@@ -149,6 +159,15 @@ class KnowledgeChunk(Base):
     """A passage of a document with its embedding (documents are ranked by their best chunk)."""
 
     __tablename__ = "knowledge_chunks"
+    __table_args__ = (
+        Index(
+            "ix_knowledge_chunks_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+            info=POSTGRESQL_ONLY,
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(
         ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True
@@ -174,6 +193,18 @@ class RemediationRequest(Base):
     """A request to run a runbook action; authority to approve is this row, never the click payload."""
 
     __tablename__ = "remediation_requests"
+    __table_args__ = (
+        # one open request per incident and action: a concurrent "Request" click loses on this index
+        Index(
+            "uq_remediation_open_request",
+            "incident_id",
+            "action_id",
+            unique=True,
+            sqlite_where=_OPEN_REQUEST,
+            postgresql_where=_OPEN_REQUEST,
+        ),
+        Index("ix_remediation_requests_status", "status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
     runbook_id: Mapped[str] = mapped_column(String(200))
@@ -296,7 +327,10 @@ class IncidentLink(Base):
     """Two incidents that are probably one problem (e.g. model drift ↔ latency on its serving service)."""
 
     __tablename__ = "incident_links"
-    __table_args__ = (UniqueConstraint("incident_id", "linked_incident_id", name="uq_incident_links_pair"),)
+    __table_args__ = (
+        UniqueConstraint("incident_id", "linked_incident_id", name="uq_incident_links_pair"),
+        Index("ix_incident_links_incident", "incident_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
     linked_incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))

@@ -37,11 +37,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, bindparam, exists, func, or_, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
-from bot.kernel import metrics
+from bot.kernel import logcontext, metrics
 from bot.kernel.db import database_unavailable, short_error, transaction
 from bot.kernel.db_types import JSONType, UTCDateTime, utcnow
 from bot.kernel.errors import OperationalError
@@ -88,6 +88,11 @@ class LeaseLost(OperationalError):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_incident_status", "incident_id", "status"),
+        Index("ix_outbox_coalesce", "coalesce_key", "status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     kind: Mapped[str] = mapped_column(String(32))
@@ -359,12 +364,16 @@ class Outbox:
                 )
             )
 
+    @logcontext.isolated
     def _deliver(self, row_id: int) -> bool:
         with self._sessions() as session:
             msg = session.get(OutboxMessage, row_id)
             if msg is None:
                 return False
             session.expunge(msg)
+        logcontext.replace(
+            source=f"outbox:{msg.kind}", incident_id=msg.incident_id
+        )  # this delivery's log lines
         handler = self._handlers.get(msg.kind)
         try:
             if handler is None:

@@ -22,6 +22,7 @@ from sqlalchemy import String, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from bot.kernel import logcontext
 from bot.kernel.db import transaction
 from bot.kernel.db_types import UTCDateTime, utcnow
 from bot.kernel.models import Base
@@ -68,12 +69,52 @@ def finish_run(sessions: sessionmaker[Session], name: str) -> None:
         session.execute(update(JobLease).where(JobLease.name == name).values(last_finished_at=utcnow()))
 
 
+def hold_lease(
+    sessions: sessionmaker[Session], name: str, *, holder: str, ttl: timedelta, now: datetime | None = None
+) -> bool:
+    """A sticky lease on the ``job_leases`` row ``name``: True if ``holder`` holds it now, renewed. The
+    holder keeps it for as long as it renews within ``ttl``; another takes it over only once it has lapsed
+    (a dead or partitioned holder), so exactly one replica holds it at a time."""
+    now = now or utcnow()
+    _ensure_row(sessions, name)
+    with transaction(sessions) as session:
+        result = session.execute(
+            update(JobLease)
+            .where(
+                JobLease.name == name,
+                or_(
+                    JobLease.holder == holder,
+                    JobLease.holder.is_(None),
+                    JobLease.last_started_at.is_(None),
+                    JobLease.last_started_at <= now - ttl,
+                ),
+            )
+            .values(last_started_at=now, holder=holder)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _ensure_row(sessions: sessionmaker[Session], name: str) -> None:
+    with transaction(sessions) as session:
+        if session.get(JobLease, name) is None:
+            try:
+                with session.begin_nested():
+                    session.add(JobLease(name=name, runs=0))
+            except IntegrityError:
+                pass  # another replica created it at the same moment
+
+
 class Scheduler:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._aps = BackgroundScheduler(timezone="UTC")
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         self._run_at_start: list[str] = []
+
+    @property
+    def holder(self) -> str:
+        """This replica's name in ``job_leases.holder``."""
+        return self._holder
 
     def add(self, name: str, fn: Callable[[], Any], *, every: timedelta, run_now: bool = False) -> None:
         """Run ``fn`` every ``every``, once across all replicas sharing the database; with ``run_now`` also
@@ -104,8 +145,10 @@ class Scheduler:
             **cron,
         )
 
+    @logcontext.isolated
     def run_once(self, name: str, fn: Callable[[], Any], every: timedelta) -> bool:
         """Run ``fn`` if this replica wins the period for ``name``; True if it ran."""
+        logcontext.replace(source=f"job:{name}")  # the job's log lines
         try:
             if not claim_run(self._sessions, name, every, holder=self._holder):
                 return False

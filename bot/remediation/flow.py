@@ -430,6 +430,12 @@ class Remediation:
             )
         outcome = "succeeded" if result.ok else "refused" if result.refused else "failed"
         metrics.ACTION_RUNS.labels(outcome=outcome).inc()
+        log.info(
+            "action %s (%s) of request #%d %s in %.0f ms%s",
+            req.action_id, req.action_type, req.id, outcome, result.duration_ms,
+            "" if result.ok else f": {result.error}",
+            extra={"incident_id": req.incident_id},
+        )  # fmt: skip
         self._outbox.wake()
         return req
 

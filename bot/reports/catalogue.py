@@ -24,7 +24,7 @@ from bot.reports.kpi import KpiReport, jsonable
 
 
 class Unit(StrEnum):
-    SECONDS = "seconds"  # a Durations: count, mean, median, p90 (gauges duration_seconds / duration_count)
+    SECONDS = "seconds"  # a Durations: count, mean, median, p90 (gauges duration_seconds / duration_samples)
     RATE = "rate"  # a Rate: a ratio with its counts (gauges rate_ratio, rate_numerator, rate_denominator)
     RATIO = "ratio"  # a bare ratio, None when undefined (a gauge of its own, named after the KPI)
     COUNT = "count"  # an int (a gauge of its own, named after the KPI)
@@ -320,7 +320,14 @@ def report_json(r: KpiReport) -> dict[str, Any]:
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")  # a Prometheus name suffix and label value, a JSON key
-_SHARED = {"duration_seconds", "duration_count", "rate_ratio", "rate_numerator", "rate_denominator"}  # gauges
+_SHARED = {
+    "duration_seconds",
+    "duration_samples",
+    "rate_ratio",
+    "rate_numerator",
+    "rate_denominator",
+    "exporter",
+}
 
 
 def _resolves(path: str) -> bool:

@@ -13,6 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 
 from bot.intake.payloads import RejectedAlert
+from bot.kernel import metrics
 from bot.kernel.config import Settings, secret_value
 from bot.service import IncidentService
 from bot.triage.policy import TriageOutcome
@@ -29,9 +30,12 @@ from handlers.http.edge import (
 )
 from handlers.http.guards import install_guards
 from handlers.http.ops import ops_router
-from handlers.parsers import configure_sources
+from handlers.http.rejections import RejectionCounter
+from handlers.http.request_id import RequestIdMiddleware
+from handlers.parsers import configure_sources, known_sources
 from handlers.parsers.errors import json_type
 from handlers.parsers.partial import Parsed, parse_partial
+from handlers.slack.socket_mode import SocketMode
 
 log = logging.getLogger(__name__)
 UNAUTHENTICATED_EXCERPT = 2_000  # bytes kept of a request that failed Slack's signature check
@@ -66,6 +70,14 @@ def alert_router(service: IncidentService, settings: Settings) -> APIRouter:
                 failed="payload could not be stored ({error}); check for NUL characters or over-long fields",
             )
             background.add_task(service.notify, outcome)
+            log.info(
+                "alert batch accepted from %s: %d alerts, %d duplicates, %d rejected; incidents opened %s, "
+                "updated %s, resolved %s",
+                source, len(parsed.alerts), outcome.duplicates, len(rejected), outcome.created,
+                outcome.updated, outcome.resolved,
+            )  # fmt: skip
+            if rejected:
+                metrics.ALERTS_REJECTED.labels(source=source, reason="invalid_alert").inc(len(rejected))
             return JSONResponse(status_code=202, content=_accepted(parsed, outcome, rejected))
 
         return await edge.receive(
@@ -191,12 +203,16 @@ def _slack_signed(secret: str, raw: bytes, request: Request) -> bool:
         return False
 
 
-def build_http_app(*, service: IncidentService, settings: Settings, bolt: App | None) -> FastAPI:
+def build_http_app(
+    *, service: IncidentService, settings: Settings, bolt: App | None, socket_mode: SocketMode | None = None
+) -> FastAPI:
     app = FastAPI(title="incident-bot", docs_url=None, redoc_url=None)
     install_guards(app, body_timeout_seconds=settings.http_body_timeout_seconds)
+    app.add_middleware(RejectionCounter, sources=known_sources())  # incident_bot_alerts_rejected_total
+    app.add_middleware(RequestIdMiddleware)  # X-Request-ID, and the log context of the request
     app.include_router(alert_router(service, settings))
     app.include_router(changes_router(service, settings))
-    app.include_router(ops_router(service))  # /readyz, /metrics
+    app.include_router(ops_router(service, socket_mode))  # /readyz, /metrics
     if bolt is not None:
         app.include_router(slack_router(bolt, service, secret_value(settings.slack_signing_secret)))
 

@@ -27,7 +27,6 @@ def _settings() -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.kernel.config import secret_value
     from incident_bot.doctor import run_checks
     from incident_bot.logging_setup import configure
     from incident_bot.runtime import build_runtime
@@ -60,12 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     rt.start(
         outbox_threads=settings.outbox_workers
     )  # Slack delivery and scheduled jobs, off the request path
-    app_token = secret_value(settings.slack_app_token)
-    if app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        SocketModeHandler(rt.bolt, app_token).connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
-        logging.getLogger(__name__).info("Slack traffic over Socket Mode; alert endpoints on HTTP")
+    if rt.socket_mode is not None:  # SLACK_APP_TOKEN is set
+        rt.socket_mode.connect()
     try:
         uvicorn.run(
             rt.http, host=args.host, port=args.port, log_level=settings.log_level.lower(), log_config=None
