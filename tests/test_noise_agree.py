@@ -5,20 +5,26 @@ triaged for real, orphaned resolves included; and "resolved before opened" made 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from bot.kernel.config import SAMPLE_DATA
 from bot.kernel.db_types import utcnow
 from bot.reports import catalogue
 from bot.reports.chart import FUNNEL
 from bot.reports.collector import KpiCollector
 from incident_bot.cli.main import main
 from incident_bot.demo.slack_stub import block_action_body
-from tests.apphelpers import App
+from incident_bot.demo.webhook_target import WebhookTarget
+from retrieval.encoder import HashingEncoder
+from tests.apphelpers import App, running_app
 
 WEEK = timedelta(days=7)
 
@@ -153,13 +159,49 @@ def test_resolved_before_opened_comes_from_a_late_firing_delivery(app: App) -> N
     assert rep.mttr.mean_s == pytest.approx(30 * 60, abs=5)  # impact start -> the source's end
 
 
-def test_a_thumbs_down_runbook_is_not_auto_triaged_even_when_re_advice_swaps_it(app: App) -> None:
-    """The 👎 path for real: the click through Bolt records the feedback and re-advises, which can put another
+# A second runbook that names the sample checkout alert, so that re-advice after a 👎 has another runbook to
+# offer (since issue 16 only a runbook naming the alert offers actions).
+SECOND_RUNBOOK = """\
+---
+id: checkout-pool-rollback
+title: Checkout pool exhausted after a deploy
+alert_names: [PostgresConnectionPoolExhausted]
+steps:
+  - Check the last checkout deploy
+actions:
+  - id: checkout-rollback
+    title: Roll back checkout
+    type: webhook
+    url: /actions/checkout-rollback
+    params: {service: "{{ service }}"}
+---
+# Checkout pool exhausted after a deploy
+
+Roll back the last deploy if the error rate rose after it.
+"""
+
+
+@pytest.fixture
+def app_two_runbooks(
+    db_url: str, fake_encoder: HashingEncoder, target: WebhookTarget, tmp_path: Path
+) -> Iterator[App]:
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(SAMPLE_DATA / "runbooks", runbooks)
+    (runbooks / "checkout-pool-rollback.md").write_text(SECOND_RUNBOOK, encoding="utf-8")
+    with running_app(db_url, fake_encoder, target, runbooks_dir=runbooks) as a:
+        yield a
+
+
+def test_a_thumbs_down_runbook_is_not_auto_triaged_even_when_re_advice_swaps_it(
+    app_two_runbooks: App,
+) -> None:
+    """The 👎 path for real: the click through Bolt records the feedback and re-advises, which puts another
     offerable runbook on the incident; the incident still needed a person, so it is not auto-triaged."""
     from sqlalchemy import select
 
     from bot.kernel.models import Suggestion
 
+    app = app_two_runbooks
     app.sample("alertmanager", "alertmanager_checkout.json")
     message = app.posts()[0]
     rep, _ = app.rt.service.kpis(period=WEEK)

@@ -12,13 +12,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.kernel.db import database_unavailable
+from bot.kernel.errors import DomainError
 from handlers.http.edge import error_response, printable, unavailable_response
 
 log = logging.getLogger(__name__)
 
 
-class BodyTimeout(Exception):
-    """The request body did not arrive within the deadline."""
+class BodyTimeout(DomainError):
+    """The request body did not arrive within the deadline (the sender's fault: answered 408)."""
 
 
 class BodyReadDeadline:
