@@ -24,6 +24,7 @@ from bot.advice.messages import IncidentMessages
 from bot.catalog.loader import CatalogSource
 from bot.catalog.lookup import ServiceCatalog
 from bot.catalog.origin import OriginParams
+from bot.catalog.owners import service_owner_members
 from bot.intake.model_registry import MlflowRegistrations
 from bot.kernel import locks, logcontext
 from bot.kernel.config import Settings, secret_value
@@ -213,14 +214,18 @@ def build_runtime(
         channel=settings.incident_channel,
         reopen_grace=timedelta(minutes=settings.reopen_grace_minutes),
     )
+    groups = GroupCache(chat.usergroup_members)
     remediation = Remediation(
         sessions=sessions,
         executors=executors,
         policy=policy,
         chat=chat,
         model_owners=settings.model_owners,
-        groups=GroupCache(chat.usergroup_members),
+        groups=groups,
         outbox=outbox,
+        service_owners=lambda service: service_owner_members(
+            catalog.catalog, service, lambda group: groups.read(group)[0]
+        ),
     )
     advisor = Advisor(
         kb=kb,

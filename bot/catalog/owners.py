@@ -2,10 +2,8 @@
 in the catalog (never taken from an alert payload). Fails closed: no catalog entry, no owner group, or a
 failed lookup resolves to nobody.
 
-Hook (not wired here, see the report / README): ``bot.remediation.directory.resolve_approvers`` resolves
-``model-owner`` from MODEL_OWNERS; ``service-owner`` resolves the same way with
-``service_owner_members(catalog, incident.service, groups.members)``, and ``policy._check_approvers`` accepts
-the name ``service-owner`` beside ``model-owner``.
+Wired by the composition root (incident_bot/runtime.py) into ``Remediation(service_owners=...)``;
+``bot.remediation.directory.resolve_approvers`` resolves the role for the incident's service at each decision.
 """
 
 from __future__ import annotations

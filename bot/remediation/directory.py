@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.remediation.policy import GROUP_ID, MODEL_OWNER, USER_ID
+from bot.remediation.policy import GROUP_ID, MODEL_OWNER, SERVICE_OWNER, USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,24 @@ def resolve_approvers(
     model_owners: dict[str, list[str]],
     groups: GroupCache,
     problems: list[str] | None = None,
+    service: str | None = None,
+    service_owners: Callable[[str | None], list[str]] | None = None,
 ) -> list[str]:
     """The Slack user ids ``entries`` name now; why an entry named nobody is appended to ``problems``
-    (shown on the prompt instead of a silent "none")."""
+    (shown on the prompt instead of a silent "none"). ``service-owner`` is the members of the owner group the
+    service catalog gives the incident's ``service`` (``service_owners``; never from an alert)."""
     out: list[str] = []
     notes: list[str] = problems if problems is not None else []
     for a in entries:
-        if a == MODEL_OWNER:
+        if a == SERVICE_OWNER:
+            members = service_owners(service) if service_owners is not None else []
+            if not members:
+                notes.append(
+                    f"service-owner: the service catalog gives {service or '(no service)'} no owner group "
+                    "with members"
+                )
+            out.extend(u for u in members if USER_ID.match(u))
+        elif a == MODEL_OWNER:
             owners = [u for u in model_owners.get(model or "", []) if USER_ID.match(u)]
             if not owners:
                 notes.append(f"model-owner: MODEL_OWNERS names nobody for model {model or '(none)'}")

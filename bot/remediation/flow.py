@@ -40,7 +40,7 @@ from bot.remediation.base import ActionContext, ExecutionResult, Preview
 from bot.remediation.chat import ApprovalChat, ApprovalView
 from bot.remediation.directory import GroupCache, resolve_approvers
 from bot.remediation.guardrails import Verdict, consider, out_of_scope
-from bot.remediation.policy import MODEL_OWNER, Policy, PolicyError, PolicySource, Rule
+from bot.remediation.policy import MODEL_OWNER, ROLES, Policy, PolicyError, PolicySource, Rule
 from bot.remediation.registry import ExecutorRegistry
 from bot.remediation.runbook_store import get_action, get_runbook
 
@@ -102,8 +102,10 @@ class Remediation:
         model_owners: dict[str, list[str]],
         groups: GroupCache,
         outbox: Outbox,
+        service_owners: Callable[[str | None], list[str]] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._service_owners = service_owners  # `service-owner`: the catalog's owner group of a service
         self._outbox = outbox
         self.executors = executors
         self._policy = policy if isinstance(policy, PolicySource) else PolicySource.fixed(policy)
@@ -141,9 +143,7 @@ class Remediation:
         except PolicyError as exc:
             return Judgement(incident.service, req.action_type, None, None, None, policy_error=str(exc))
         rule = self.rule(action, policy)
-        approvers = resolve_approvers(
-            rule.approvers, model=incident.model_name, model_owners=self._model_owners, groups=self._groups
-        )
+        approvers = self._approvers(rule.approvers, incident)
         forbidden = out_of_scope(action, incident=incident, executors=self.executors, rule=rule)
         return Judgement(incident.service, req.action_type, rule, approvers, forbidden)
 
@@ -244,12 +244,7 @@ class Remediation:
                 existing = approvals.open_request(session, incident_id=incident_id, action_id=action_id)
                 if existing is None:
                     runbook_id, action, rule = self._offered(session, incident, action_id)
-                    approvers = resolve_approvers(
-                        rule.approvers,
-                        model=incident.model_name,
-                        model_owners=self._model_owners,
-                        groups=self._groups,
-                    )
+                    approvers = self._approvers(rule.approvers, incident)
                     req = approvals.create_request(
                         session,
                         incident=incident,
@@ -307,13 +302,7 @@ class Remediation:
         notes: list[str] = []
         approvers = list(req.approvers)
         if req.status == RequestStatus.PENDING.value:  # whom the policy names now, and why a name is empty
-            approvers = resolve_approvers(
-                self.rule(action).approvers,
-                model=incident.model_name,
-                model_owners=self._model_owners,
-                groups=self._groups,
-                problems=notes,
-            )
+            approvers = self._approvers(self.rule(action).approvers, incident, problems=notes)
 
         def made(preview: Preview, why: str) -> ApprovalView:
             return ApprovalView(
@@ -487,13 +476,27 @@ class Remediation:
         return expired
 
     def is_any_approver(self, user_id: str) -> bool:
-        """Anyone named as an approver anywhere in the policy (groups and model owners expanded)."""
+        """Anyone named as an approver anywhere in the policy (groups and model owners expanded). The
+        ``service-owner`` role does not count here: it names people only for an incident's service."""
         entries = self.policy.approver_entries()
         owners = {u for us in self._model_owners.values() for u in us}
         if MODEL_OWNER in entries and user_id in owners:
             return True
         return user_id in resolve_approvers(
-            sorted(entries - {MODEL_OWNER}), model=None, model_owners={}, groups=self._groups
+            sorted(entries - ROLES), model=None, model_owners={}, groups=self._groups
+        )
+
+    def _approvers(
+        self, entries: tuple[str, ...] | list[str], incident: Incident, *, problems: list[str] | None = None
+    ) -> list[str]:
+        return resolve_approvers(
+            entries,
+            model=incident.model_name,
+            model_owners=self._model_owners,
+            groups=self._groups,
+            problems=problems,
+            service=incident.service,
+            service_owners=self._service_owners,
         )
 
     def set_frozen(self, *, frozen: bool, actor: str, reason: str | None = None) -> bool:

@@ -25,6 +25,8 @@ from bot.kernel.validation import format_loc
 log = logging.getLogger(__name__)
 
 MODEL_OWNER = "model-owner"
+SERVICE_OWNER = "service-owner"  # the owner group of the incident's service in the catalog
+ROLES = frozenset({MODEL_OWNER, SERVICE_OWNER})
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
@@ -35,8 +37,10 @@ class PolicyError(ConfigError, ValueError):
 
 def _check_approvers(v: tuple[str, ...]) -> tuple[str, ...]:
     for a in v:
-        if a != MODEL_OWNER and not USER_ID.match(a) and not GROUP_ID.match(a):
-            raise ValueError(f"'{a}' is not a Slack user id (U…/W…), a user group id (S…) or 'model-owner'")
+        if a not in ROLES and not USER_ID.match(a) and not GROUP_ID.match(a):
+            raise ValueError(
+                f"'{a}' is not a Slack user id (U…/W…), a user group id (S…), 'model-owner' or 'service-owner'"
+            )
     return v
 
 
