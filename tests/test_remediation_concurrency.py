@@ -3,8 +3,7 @@ PostgreSQL: concurrent "Request" clicks make one request; concurrent approvals r
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,32 +12,10 @@ from sqlalchemy import func, select
 from bot.kernel.models import Approval, AuditEvent, RemediationRequest
 from incident_bot.demo.webhook_target import WebhookTarget
 from tests.apphelpers import App, running_app
+from tests.decide_helpers import concurrently
 
 ROUNDS = 20
 GROUP = [f"U0ONCALL{i:02d}" for i in range(20)]
-
-
-def _concurrently(calls: list[Callable[[], object]]) -> list[object]:
-    """Start every call at the same moment (a barrier), wait for all; re-raise the first error."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = calls[i]()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.fixture
@@ -76,7 +53,7 @@ def test_concurrent_request_clicks_make_one_request_and_one_run(
     message = app.posts()[0]
     for rnd in range(ROUNDS):
         n = 2 + rnd % 19  # 2..20 people at once
-        responses = _concurrently(
+        responses = concurrently(
             [(lambda u=u: app.click(u, message, "Request: Restart PgBouncer")) for u in GROUP[:n]]
         )
         assert all(r.status_code == 200 for r in responses)  # type: ignore[attr-defined]
@@ -85,7 +62,7 @@ def test_concurrent_request_clicks_make_one_request_and_one_run(
         prompt = _prompts(app)[-1]
         requester = prompt.params["blocks"][0]["text"]["text"].split(">")[0].removeprefix("<@")
         approvers = [u for u in GROUP if u != requester][:2]  # 20 concurrent approvals: the test below
-        _concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in approvers])
+        concurrently([(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in approvers])
         assert len(target.received) == rnd + 1, f"round {rnd}: executed {len(target.received)} times in total"
         assert _open_requests(app) == 0
     with app.rt.sessions() as s:
@@ -103,7 +80,7 @@ def test_twenty_concurrent_approvals_run_once(group_app: App, target: WebhookTar
         requester = GROUP[rnd % len(GROUP)]
         app.click(requester, message, "Request: Restart PgBouncer")
         prompt = _prompts(app)[-1]
-        _concurrently(
+        concurrently(
             [(lambda u=u, p=prompt: app.click(u, p, "Approve")) for u in GROUP if u != requester]
             + [lambda p=prompt: app.click("U0OUTSIDER", p, "Approve")]
         )
