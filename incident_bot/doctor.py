@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from bot.kernel.config import Settings, env_name, secret_value
+from bot.kernel.config import Settings, secret_value
+from bot.kernel.envtext import env_name
 
 PLACEHOLDER = re.compile(r"\.\.\.|^change-me|^<.*>$")  # what .env.example and the docs put where a value goes
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.kernel.config import Settings, env_name
+from bot.kernel.config import Settings
+from bot.kernel.envtext import env_name
 from incident_bot.cli.main import main
 from incident_bot.cli.settings import env_example
 

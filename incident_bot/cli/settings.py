@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
-from bot.kernel.config import Settings, env_name, env_text, example
+from bot.kernel.config import Settings
+from bot.kernel.envtext import env_name, env_text, example
 
 # Written uncommented with a placeholder: what an operator must fill in (doctor fails while they are placeholders).
 FILL_IN = ("slack_bot_token", "slack_signing_secret", "alert_webhook_token", "incident_channel")
