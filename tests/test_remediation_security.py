@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.kernel.models import RemediationRequest
-from bot.remediation import approvals
+from bot.remediation import killswitch
 from incident_bot.cli.main import main
 from incident_bot.demo.slack_stub import ApiCall, signed_headers
 from incident_bot.demo.webhook_target import WebhookTarget
@@ -172,7 +172,7 @@ def test_kill_switch_and_audit_export_from_the_cli(
     sec.click("U0SRELEAD", prompt, "Approve")
     assert main(["actions", "freeze", "--reason", "change freeze"]) == 0
     with sec.rt.sessions() as s:
-        assert approvals.is_frozen(s)
+        assert killswitch.is_frozen(s)
     assert main(["actions", "unfreeze"]) == 0
     capsys.readouterr()
     assert main(["audit", "export", "--since", "30d", "--format", "jsonl"]) == 0

@@ -34,12 +34,12 @@ from bot.kernel.models import (
     Approval,
     Incident,
     IncidentStatus,
-    RemediationControl,
     RemediationRequest,
     RequestStatus,
 )
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ExecutionResult
+from bot.remediation.killswitch import is_frozen
 from bot.remediation.policy import Rule
 
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
@@ -101,31 +101,6 @@ def transition(
         request_id=req_id,
         **{k: v for k, v in values.items() if k == "reason" and v},
         **(detail or {}),
-    )
-    return True
-
-
-def is_frozen(session: Session) -> bool:
-    row = session.get(RemediationControl, 1)
-    return bool(row and row.frozen)
-
-
-def set_frozen(session: Session, *, frozen: bool, actor: str, reason: str | None = None) -> bool:
-    """Returns whether anything changed."""
-    row = session.get(RemediationControl, 1)
-    if row is None:
-        row = RemediationControl(id=1, frozen=False)
-        session.add(row)
-        session.flush()
-    if row.frozen == frozen:
-        return False
-    row.frozen, row.changed_by, row.changed_at, row.reason = frozen, actor, utcnow(), reason
-    audit.record(
-        session,
-        event="remediation.frozen" if frozen else "remediation.unfrozen",
-        actor=actor,
-        incident_id=None,
-        reason=reason,
     )
     return True
 
@@ -446,16 +421,6 @@ def record_result(
         raise InvalidState(f"Request #{request_id} is not running.")
     session.refresh(req)
     return req
-
-
-def pending_requests(session: Session) -> list[RemediationRequest]:
-    return list(
-        session.scalars(
-            select(RemediationRequest)
-            .where(RemediationRequest.status == RequestStatus.PENDING.value)
-            .order_by(RemediationRequest.id)
-        )
-    )
 
 
 def due_for_expiry(session: Session, now: datetime) -> list[int]:

@@ -20,21 +20,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.kernel import audit, metrics
-from bot.kernel import outbox as outbox_rows
 from bot.kernel.db import transaction
 from bot.kernel.db_types import utcnow
 from bot.kernel.errors import DomainError, InvalidState, NotFound
 from bot.kernel.locks import locked
 from bot.kernel.models import Incident, RemediationRequest, RequestStatus, Suggestion, get_incident
 from bot.kernel.outbox import Kind, Outbox, OutboxMessage
-from bot.remediation import approvals
+from bot.remediation import approvals, killswitch
 from bot.remediation.actions import ActionSpec
 from bot.remediation.base import ActionContext, ExecutionResult, Preview
 from bot.remediation.chat import ApprovalChat, ApprovalView
@@ -58,37 +56,6 @@ class Judgement:
     approvers: list[str] | None
     forbidden: str | None  # why the policy as it is now forbids the request, or None
     policy_error: str | None = None
-
-
-def freeze(
-    session: Session,
-    *,
-    frozen: bool,
-    actor: str,
-    reason: str | None = None,
-    enqueue: Callable[..., Any] = outbox_rows.enqueue,
-) -> bool:
-    """The kill switch, in the caller's transaction: set it, re-render every pending prompt (no Approve
-    button while frozen) and queue one line for the incident channel. Used by ``Remediation.set_frozen``
-    (the slash command) and by ``incident-bot actions freeze`` (which has no Slack client: any running
-    replica's outbox workers deliver). Returns whether anything changed."""
-    if not approvals.set_frozen(session, frozen=frozen, actor=actor, reason=reason):
-        return False
-    pending = approvals.pending_requests(session)
-    for req in pending:
-        enqueue(
-            session,
-            kind=Kind.UPDATE_APPROVAL,
-            incident_id=req.incident_id,
-            coalesce_key=f"approval:{req.id}:prompt",
-            payload={"request_id": req.id, "actor": actor},
-        )
-    enqueue(
-        session,
-        kind=Kind.FREEZE_NOTICE,
-        payload={"frozen": frozen, "actor": actor, "reason": reason, "pending": len(pending)},
-    )
-    return True
 
 
 class Remediation:
@@ -297,7 +264,7 @@ class Remediation:
             action = ActionSpec.model_validate(req.action)
             executor = self.executors.get(req.action_type)
             rb = get_runbook(session, req.runbook_id)
-            frozen = approvals.is_frozen(session)
+            frozen = killswitch.is_frozen(session)
             list(incident.alerts)  # loaded for the renderer
         notes: list[str] = []
         approvers = list(req.approvers)
@@ -501,13 +468,15 @@ class Remediation:
 
     def set_frozen(self, *, frozen: bool, actor: str, reason: str | None = None) -> bool:
         with transaction(self._sessions) as session:
-            changed = freeze(session, frozen=frozen, actor=actor, reason=reason, enqueue=self._outbox.enqueue)
+            changed = killswitch.freeze(
+                session, frozen=frozen, actor=actor, reason=reason, enqueue=self._outbox.enqueue
+            )
         self._outbox.wake()
         return changed
 
     def frozen(self) -> bool:
         with self._sessions() as session:
-            return approvals.is_frozen(session)
+            return killswitch.is_frozen(session)
 
 
 def _runbook_suggestion(session: Session, incident: Incident) -> Suggestion | None:

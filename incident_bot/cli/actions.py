@@ -19,7 +19,7 @@ from bot.kernel.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.kernel.db_types import utcnow
 from bot.kernel.models import AuditEvent, RemediationRequest
 from bot.kernel.periods import parse_period
-from bot.remediation import flow
+from bot.remediation import killswitch
 
 FIELDS = (
     "at",
@@ -98,7 +98,7 @@ def cmd_freeze(args: argparse.Namespace, settings: Settings, *, frozen: bool) ->
         actor = f"cli:{getpass.getuser()}"
         with transaction(make_sessionmaker(engine)) as session:
             # the channel line and the prompts' re-renders are outbox rows: a running replica sends them
-            changed = flow.freeze(session, frozen=frozen, actor=actor, reason=args.reason)
+            changed = killswitch.freeze(session, frozen=frozen, actor=actor, reason=args.reason)
     finally:
         engine.dispose()
     state = "frozen" if frozen else "unfrozen"
